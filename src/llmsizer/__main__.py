@@ -1,0 +1,3 @@
+from llmsizer.cli import main
+
+main()

@@ -1,0 +1,262 @@
+"""Read the packaged YAML catalogs (and user catalogs), validate them, index by id/alias, suggest near misses.
+
+Nothing is read at import time: every loader is called lazily and cached. Flow: YAML -> ``specs`` models.
+A user catalog (``--catalog FILE``, or every ``*.yaml`` in the user config folder) has the same schema as
+``data/gpus.yaml`` / ``data/models.yaml`` / ``data/instances.yaml`` (any of the keys ``gpus``, ``models``,
+``instances``) and adds entries or overrides packaged ones with the same id.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from llmsizer.errors import CatalogError, UnknownNameError
+from llmsizer.specs import CloudInstance, GpuSpec, ModelSpec
+
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def data_dir() -> Path:
+    """The folder holding gpus.yaml, models.yaml, ...: inside the wheel, or the repo's data/ when run from source."""
+    here = Path(__file__).resolve().parent
+    packaged = here / "data"
+    if (packaged / "gpus.yaml").exists():
+        return packaged
+    return here.parents[1] / "data"
+
+
+def user_config_dir() -> Path:
+    """``$LLMSIZER_CONFIG_DIR``, else ``$XDG_CONFIG_HOME/llmsizer``, else ``~/.config/llmsizer``."""
+    if os.environ.get("LLMSIZER_CONFIG_DIR"):
+        return Path(os.environ["LLMSIZER_CONFIG_DIR"])
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "llmsizer"
+
+
+def _display(path: Path) -> str:
+    """How a file is named in messages: data/gpus.yaml for packaged files, the path as given otherwise."""
+    try:
+        return f"data/{path.relative_to(data_dir())}"
+    except ValueError:
+        return str(path)
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        with path.open("rb") as f:
+            head = f.read(2048)
+            if b"\x00" in head:
+                raise CatalogError(f"{_display(path)}: not a YAML file (binary content)")
+            text = head + f.read()
+    except OSError as e:
+        raise CatalogError(f"{_display(path)}: cannot read ({e.strerror or e})") from None
+    try:
+        return yaml.load(text.decode("utf-8"), Loader=_Loader)
+    except UnicodeDecodeError:
+        raise CatalogError(f"{_display(path)}: not UTF-8 text") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise CatalogError(f"{_display(path)}: invalid YAML{where}: {problem}") from None
+
+
+@lru_cache(maxsize=64)
+def load_data_yaml(name: str) -> Any:
+    """Parse one packaged data file (``memory.yaml``, ``compute.yaml``...) with the safe YAML loader."""
+    return _read_yaml(data_dir() / name)
+
+
+def _validate_entries(path: Path, raw: Any, key: str, model: type[BaseModel]) -> tuple[list[Any], list[str]]:
+    """Validate every entry of ``raw[key]``; return the good ones and *every* problem as one line each."""
+    shown = _display(path)
+    items = raw.get(key) if isinstance(raw, dict) else None
+    if items is None:
+        return [], []
+    if not isinstance(items, list):
+        return [], [f"{shown}: '{key}' must be a list of entries"]
+    good, problems = [], []
+    for i, item in enumerate(items):
+        label = item.get("id") if isinstance(item, dict) and item.get("id") else (
+            item.get("instance") if isinstance(item, dict) and item.get("instance") else f"{key}[{i}]")
+        if not isinstance(item, dict):
+            problems.append(f"{shown}: {label}: each entry must be a mapping")
+            continue
+        try:
+            good.append(model.model_validate(item))
+        except ValidationError as e:
+            for err in e.errors():
+                loc = ".".join(str(p) for p in err["loc"])
+                problems.append(f"{shown}: {label}{'.' + loc if loc else ''}: {err['msg']}")
+    return good, problems
+
+
+@dataclass
+class Catalog:
+    """Validated GPUs, models and cloud instances, indexed by lower-cased id and alias."""
+
+    gpus: dict[str, GpuSpec] = field(default_factory=dict)
+    models: dict[str, ModelSpec] = field(default_factory=dict)
+    instances: list[CloudInstance] = field(default_factory=list)
+    size_references: dict[str, str] = field(default_factory=dict)
+    sources: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._reindex()
+
+    def _reindex(self) -> None:
+        self._gpu_index = _index(self.gpus)
+        self._model_index = _index(self.models)
+
+    # --------------------------------------------------------------------------------------------- lookups
+    def gpu(self, name: str) -> GpuSpec:
+        key = _norm(name)
+        if key in self._gpu_index:
+            return self.gpus[self._gpu_index[key]]
+        raise UnknownNameError(_unknown("GPU", name, self._gpu_index, "llmsizer gpus"))
+
+    def model(self, name: str) -> ModelSpec:
+        key = _norm(name)
+        if key in self._model_index:
+            return self.models[self._model_index[key]]
+        raise UnknownNameError(_unknown("model", name, self._model_index, "llmsizer models"))
+
+    def has_model(self, name: str) -> bool:
+        return _norm(name) in self._model_index
+
+    def instances_for(self, gpu_id: str) -> list[CloudInstance]:
+        return [i for i in self.instances if i.gpu == gpu_id]
+
+    def reference_for_size(self, params: float) -> tuple[ModelSpec, str]:
+        """The reference architecture for a size shorthand (``70b``): the mapped model, else the nearest dense one."""
+        key = _size_key(params)
+        if key in self.size_references and self.size_references[key] in self.models:
+            m = self.models[self.size_references[key]]
+            return m, f"'{key}' resolved to the reference architecture {m.id} ({m.name})"
+        dense = [m for m in self.models.values() if m.moe is None] or list(self.models.values())
+        if not dense:
+            raise UnknownNameError("the model catalog is empty")
+        m = min(dense, key=lambda x: abs(x.published_params / params - 1))
+        return m, f"'{key}' resolved to {m.id} ({m.name}), the catalog's dense model nearest in size"
+
+    # ------------------------------------------------------------------------------------------- merging
+    def merge(self, path: Path, raw: Any) -> list[str]:
+        gpus, p1 = _validate_entries(path, raw, "gpus", GpuSpec)
+        models, p2 = _validate_entries(path, raw, "models", ModelSpec)
+        insts, p3 = _validate_entries(path, raw, "instances", CloudInstance)
+        problems = p1 + p2 + p3
+        if isinstance(raw, dict):
+            unknown = set(raw) - {"schema_version", "gpus", "models", "instances", "size_references"}
+            problems += [f"{_display(path)}: unknown top-level key '{k}' (expected gpus, models, instances)"
+                         for k in sorted(unknown)]
+            refs = raw.get("size_references") or {}
+            if isinstance(refs, dict):
+                self.size_references.update({str(k).lower(): str(v) for k, v in refs.items()})
+        elif raw is not None:
+            problems.append(f"{_display(path)}: expected a mapping with 'gpus', 'models' or 'instances'")
+        else:
+            problems.append(f"{_display(path)}: the file is empty")
+        for g in gpus:
+            self.gpus[g.id] = g
+        for m in models:
+            self.models[m.id] = m
+        if insts:
+            keep = {(i.provider, i.instance) for i in insts}
+            self.instances = [i for i in self.instances if (i.provider, i.instance) not in keep] + insts
+        self.sources.append(str(path))
+        return problems
+
+    def check_links(self) -> list[str]:
+        problems = []
+        for inst in self.instances:
+            if inst.gpu not in self.gpus:
+                problems.append(f"instance {inst.provider}/{inst.instance}: unknown gpu '{inst.gpu}'")
+        seen: dict[str, str] = {}
+        for kind, table in (("GPU", self.gpus), ("model", self.models)):
+            seen = {}
+            for e in table.values():
+                for name in (e.id, *e.aliases):
+                    k = _norm(name)
+                    if k in seen and seen[k] != e.id:
+                        problems.append(f"{kind} name '{name}' is used by both {seen[k]} and {e.id}")
+                    seen[k] = e.id
+        return problems
+
+
+def _norm(name: str) -> str:
+    return re.sub(r"[\s_]+", "-", str(name).strip().lower())
+
+
+def _index(table: dict[str, Any]) -> dict[str, str]:
+    idx: dict[str, str] = {}
+    for e in table.values():
+        for name in (*e.aliases, e.id):  # ids win over aliases
+            idx[_norm(name)] = e.id
+    return idx
+
+
+def _unknown(kind: str, name: str, index: dict[str, str], listing: str) -> str:
+    if not str(name).strip():
+        return f"empty {kind} name; run '{listing}' to see the catalog"
+    close = difflib.get_close_matches(_norm(name), list(index), n=6, cutoff=0.6)
+    ids: list[str] = []
+    for c in close:
+        if index[c] not in ids:
+            ids.append(index[c])
+    if not ids:  # substring matches catch 'h100' -> h100-sxm, h100-pcie
+        ids = sorted({v for k, v in index.items() if _norm(name) in k})[:4]
+    hint = f"; did you mean {', '.join(ids[:4])}?" if ids else f"; run '{listing}' to see the catalog"
+    return f"unknown {kind} '{name}'{hint}"
+
+
+def _size_key(params: float) -> str:
+    b = params / 1e9
+    text = f"{b:.1f}".rstrip("0").rstrip(".") if b < 10 else f"{b:.0f}"
+    return f"{text}b"
+
+
+@lru_cache(maxsize=16)
+def _load(extra: tuple[str, ...], use_user_dir: bool) -> Catalog:
+    cat = Catalog()
+    problems: list[str] = []
+    base = data_dir()
+    for name in ("gpus.yaml", "models.yaml", "instances.yaml"):
+        path = base / name
+        if path.exists():
+            problems += cat.merge(path, _read_yaml(path))
+    files: list[Path] = []
+    if use_user_dir:
+        d = user_config_dir()
+        if d.is_dir():
+            files += sorted(d.glob("*.yaml")) + sorted(d.glob("*.yml"))
+    files += [Path(p) for p in extra]
+    for path in files:
+        if not path.is_file():
+            raise CatalogError(f"{path}: catalog file not found")
+        problems += cat.merge(path, _read_yaml(path))
+    problems += cat.check_links()
+    if problems:
+        more = f" (and {len(problems) - 1} more: " + "; ".join(problems[1:6]) + ")" if len(problems) > 1 else ""
+        raise CatalogError(problems[0] + more)
+    cat._reindex()
+    return cat
+
+
+def load_catalog(extra_files: tuple[str | Path, ...] | list[str | Path] = (), *, user_dir: bool = True) -> Catalog:
+    """The packaged catalogs plus the user config folder and ``extra_files``, validated and indexed (cached)."""
+    return _load(tuple(str(p) for p in extra_files), user_dir)
+
+
+def catalog_problems(path: str | Path) -> list[str]:
+    """Every problem in one catalog file (for tests and ``--debug``); empty when the file is valid."""
+    p = Path(path)
+    return Catalog().merge(p, _read_yaml(p))

@@ -1,0 +1,273 @@
+"""The Typer CLI: options -> Workload/Constraints -> planner -> renderer; errors -> exit codes. Glue only.
+
+Exit codes (CONTRACT.md): 0 a plan fits, 1 valid input but nothing fits, 2 usage/catalog/data error.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from llmsizer import __version__
+from llmsizer.errors import EXIT_NO_FIT, EXIT_OK, EXIT_USAGE, InvalidInputError, LlmsizerError
+from llmsizer.workload import Engine, LoraTargets, Mode, Offload, Optimizer, Precision, Quant, Recompute
+
+app = typer.Typer(
+    name="llmsizer",
+    help="What servers do I need to serve, fine-tune or pretrain an LLM, how long will it take, what will it cost?"
+    "\n\nEvery figure is derived from a cited formula; add --explain to see how.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110},
+)
+
+
+class Format(str, Enum):
+    table = "table"
+    json = "json"
+    markdown = "markdown"
+    html = "html"
+
+
+class ListFormat(str, Enum):
+    table = "table"
+    json = "json"
+    markdown = "markdown"
+
+
+class Sort(str, Enum):
+    cost = "cost"
+    time = "time"
+    gpus = "gpus"
+
+
+class Lang(str, Enum):
+    en = "en"
+    zh = "zh"
+
+
+_STATE = {"debug": False, "quiet": False, "verbose": False}
+
+CatalogOpt = Annotated[
+    Optional[list[Path]],
+    typer.Option("--catalog", help="Extra GPU/model/instance catalog, same schema as data/*.yaml (repeatable)."),
+]
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"llmsizer {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show a traceback for unexpected errors.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the result (no notes on stderr).")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Also print search statistics on stderr.")] = False,
+) -> None:
+    """Size LLM inference, fine-tuning (full, LoRA, QLoRA) and pretraining on real hardware."""
+    _STATE.update(debug=debug, quiet=quiet, verbose=verbose)
+
+
+def _note(msg: str) -> None:
+    if not _STATE["quiet"]:
+        print(msg, file=sys.stderr)
+
+
+def _emit(text: str, output: Path | None) -> None:
+    if output is None:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    else:
+        try:
+            output.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+        except OSError as e:
+            raise InvalidInputError(f"cannot write --output {output}: {e.strerror or e}") from None
+        _note(f"wrote {output}")
+
+
+def _count(text: str | None, what: str, *, integer: bool = False) -> float | int | None:
+    from llmsizer.units import parse_count
+
+    if text is None:
+        return None
+    try:
+        v = parse_count(text, what)
+    except ValueError as e:
+        raise InvalidInputError(str(e)) from None
+    if not v > 0:
+        raise InvalidInputError(f"{what} must be positive, got {text!r}")
+    if v > 1e18:
+        raise InvalidInputError(f"{what} {text!r} is absurdly large (limit 1e18)")
+    if integer:
+        if v != int(v):
+            raise InvalidInputError(f"{what} must be a whole number, got {text!r}")
+        return int(v)
+    return v
+
+
+def _color() -> bool | None:
+    return False if os.environ.get("NO_COLOR") else None
+
+
+# ---------------------------------------------------------------------------------------------------- plan
+
+
+@app.command(no_args_is_help=False)
+def plan(
+    model: Annotated[Optional[str], typer.Option(
+        "--model", "-m", help="Catalog id or alias (llama-3.1-70b), a size (7b, 70B, 1.5b), a config.json / "
+        "safetensors / GGUF path, or org/name on the Hugging Face Hub.")] = None,
+    params: Annotated[Optional[str], typer.Option(
+        help="A bare parameter count (7e9, 7B) instead of --model; a Llama-style architecture is derived.")] = None,
+    mode: Annotated[Mode, typer.Option(help="What to do with the model.")] = Mode.inference,
+    precision: Annotated[Precision, typer.Option(help="Precision of weights and compute.")] = Precision.bf16,
+    quant: Annotated[Quant, typer.Option(help="Weight quantization (inference; QLoRA uses nf4).")] = Quant.none,
+    optimizer: Annotated[Optimizer, typer.Option(help="Optimizer; adamw keeps fp32 master weights.")] = Optimizer.adamw,
+    seq_len: Annotated[Optional[int], typer.Option(min=1, max=10_000_000, help="Training sequence length [tokens]; default 2048 (4096 for pretrain).")] = None,
+    batch: Annotated[Optional[int], typer.Option(min=1, max=65536, help="Training micro-batch per GPU [sequences]; searched if not given.")] = None,
+    global_batch: Annotated[Optional[str], typer.Option(help="Tokens per optimizer step over all GPUs (4M, 2e6); default 4M pretrain, 256k otherwise.")] = None,
+    recompute: Annotated[Optional[Recompute], typer.Option(help="Activation checkpointing; searched if not given.")] = None,
+    lora_rank: Annotated[int, typer.Option(min=1, max=65536, help="LoRA/QLoRA rank.")] = 16,
+    lora_targets: Annotated[LoraTargets, typer.Option(help="LoRA target modules: all linear layers, or q and v only.")] = LoraTargets.all_linear,
+    tokens: Annotated[Optional[str], typer.Option(help="Training tokens (300B, 1T, 2e12). Pretrain default: 20 per parameter (Chinchilla).")] = None,
+    dataset_tokens: Annotated[Optional[str], typer.Option(help="Fine-tuning dataset size [tokens]; with --epochs gives --tokens.")] = None,
+    epochs: Annotated[float, typer.Option(min=0.01, max=1000, help="Passes over --dataset-tokens.")] = 1.0,
+    prompt_tokens: Annotated[int, typer.Option(min=1, max=10_000_000, help="Inference: input tokens per request.")] = 1024,
+    output_tokens: Annotated[int, typer.Option(min=1, max=10_000_000, help="Inference: generated tokens per request.")] = 512,
+    context: Annotated[Optional[int], typer.Option(min=1, max=100_000_000, help="Inference: KV-cache tokens per sequence (default prompt + output).")] = None,
+    concurrency: Annotated[int, typer.Option(min=1, max=1_000_000, help="Inference: sequences served at once.")] = 16,
+    engine: Annotated[Engine, typer.Option(help="Inference runtime whose measured efficiency to assume.")] = Engine.vllm,
+    kv_dtype: Annotated[Optional[str], typer.Option(help="KV-cache dtype: bf16, fp16, fp8, int8 (default: the precision).")] = None,
+    gpu: Annotated[Optional[list[str]], typer.Option("--gpu", "-g", help="Only these GPU types (repeatable or comma-separated).")] = None,
+    gpus: Annotated[Optional[int], typer.Option(min=1, max=1_000_000, help="Exactly this many GPUs in total.")] = None,
+    tp: Annotated[Optional[int], typer.Option(min=1, max=1024, help="Tensor-parallel degree.")] = None,
+    pp: Annotated[Optional[int], typer.Option(min=1, max=1024, help="Pipeline-parallel degree.")] = None,
+    dp: Annotated[Optional[int], typer.Option(min=1, max=1_000_000, help="Data-parallel degree.")] = None,
+    ep: Annotated[Optional[int], typer.Option(min=1, max=1024, help="Expert-parallel degree (MoE).")] = None,
+    zero: Annotated[Optional[int], typer.Option(min=0, max=3, help="ZeRO stage (FSDP full-shard = 3, shard-grad-op = 2).")] = None,
+    offload: Annotated[Optional[Offload], typer.Option(help="Optimizer/parameter offload.")] = None,
+    max_gpus: Annotated[Optional[int], typer.Option(min=1, max=1_000_000, help="Search up to this many GPUs (default 64 inference, 512 LoRA, 1024 finetune, 16384 pretrain).")] = None,
+    gpus_per_node: Annotated[Optional[int], typer.Option(min=1, max=1024, help="GPUs per server (default: the GPU's usual server).")] = None,
+    deadline: Annotated[Optional[str], typer.Option(help="Finish training within this time (30d, 12h).")] = None,
+    budget: Annotated[Optional[float], typer.Option(min=0.01, help="Spend at most this many USD on the training run.")] = None,
+    price_per_gpu_hour: Annotated[Optional[float], typer.Option(min=0.0001, help="Override the catalog's USD per GPU-hour.")] = None,
+    sort: Annotated[Sort, typer.Option(help="Rank by total cost (default), time, or fewest GPUs.")] = Sort.cost,
+    top: Annotated[int, typer.Option(min=1, max=1000, help="How many plans to show.")] = 5,
+    all_: Annotated[bool, typer.Option("--all", help="Also show configurations that do not fit.")] = False,
+    explain: Annotated[bool, typer.Option(help="Show how every figure of the top plan was derived.")] = False,
+    export: Annotated[Optional[str], typer.Option(help="Print the top plan as a launch config: deepspeed, accelerate, megatron, vllm, sglang, llama.cpp, slurm, k8s.")] = None,
+    fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.table,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write to this file instead of stdout.")] = None,
+    lang: Annotated[Lang, typer.Option(help="Label language for table, markdown and html.")] = Lang.en,
+    catalog: CatalogOpt = None,
+) -> None:
+    """Size one workload: ranked server configurations, best first.
+
+    Examples:\n
+      llmsizer plan --model llama-3.1-70b --mode finetune\n
+      llmsizer plan --model 7b --mode qlora --gpu rtx-4090\n
+      llmsizer plan --model 405b --mode pretrain --tokens 15T --format json
+    """
+    from llmsizer.app import PlanArgs, run_plan
+
+    args = PlanArgs(**{k: v for k, v in locals().items() if k != "PlanArgs" and k != "run_plan"})
+    text, code = run_plan(args, note=_note, verbose=_STATE["verbose"], color=_color())
+    _emit(text, output)
+    raise typer.Exit(code)
+
+
+# -------------------------------------------------------------------------------------------- models, gpus
+
+
+@app.command()
+def models(
+    model_id: Annotated[Optional[str], typer.Argument(metavar="[ID]", help="Show one model in full.")] = None,
+    family: Annotated[Optional[str], typer.Option(help="Only this family (llama, qwen2, mixtral...).")] = None,
+    min_params: Annotated[Optional[str], typer.Option(help="Only models with at least this many parameters (7B).")] = None,
+    max_params: Annotated[Optional[str], typer.Option(help="Only models with at most this many parameters (70B).")] = None,
+    fmt: Annotated[ListFormat, typer.Option("--format", "-f", help="Output format.")] = ListFormat.table,
+    lang: Annotated[Lang, typer.Option(help="Label language.")] = Lang.en,
+    catalog: CatalogOpt = None,
+) -> None:
+    """List the model catalog, or show one model's architecture and parameter count."""
+    from llmsizer.app import list_models
+
+    lo = _count(min_params, "--min-params")
+    hi = _count(max_params, "--max-params")
+    _emit(list_models(model_id, family, lo, hi, fmt.value, lang.value, catalog or []), None)
+
+
+@app.command()
+def gpus(
+    gpu_id: Annotated[Optional[str], typer.Argument(metavar="[ID]", help="Show one GPU in full.")] = None,
+    vendor: Annotated[Optional[str], typer.Option(help="Only this vendor (nvidia, amd, intel, huawei, apple, cpu).")] = None,
+    min_memory: Annotated[Optional[float], typer.Option(min=0, help="Only GPUs with at least this much memory [GB].")] = None,
+    fmt: Annotated[ListFormat, typer.Option("--format", "-f", help="Output format.")] = ListFormat.table,
+    lang: Annotated[Lang, typer.Option(help="Label language.")] = Lang.en,
+    catalog: CatalogOpt = None,
+) -> None:
+    """List the accelerator catalog (dense FLOP/s, memory, bandwidth, price), or show one GPU."""
+    from llmsizer.app import list_gpus
+
+    _emit(list_gpus(gpu_id, vendor, min_memory, fmt.value, lang.value, catalog or []), None)
+
+
+# -------------------------------------------------------------------------------------------- entry point
+
+
+class _Entry:
+    """A click-compatible entry (``CliRunner.invoke(entry, args)``) that applies the error -> exit-code mapping."""
+
+    name = "llmsizer"
+
+    def main(self, args: list[str] | None = None, prog_name: str | None = None, **_: object) -> None:
+        sys.exit(run(list(args) if args is not None else sys.argv[1:]))
+
+
+entry = _Entry()
+
+
+def run(argv: list[str]) -> int:
+    """Run the CLI on ``argv``; every error becomes one line on stderr and exit code 2 (never a traceback)."""
+    debug = "--debug" in argv
+    try:
+        rv = app(args=argv, prog_name="llmsizer", standalone_mode=False)
+        return rv if isinstance(rv, int) else EXIT_OK
+    except typer.Exit as e:
+        return e.exit_code
+    except LlmsizerError as e:
+        print(f"llmsizer: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except typer.TyperException as e:  # click usage errors: bad option, bad value, missing argument
+        msg = e.format_message() if hasattr(e, "format_message") else str(e)
+        msg = re.sub(r"\s+", " ", msg).strip()
+        print(f"llmsizer: error: {msg} (see 'llmsizer --help')", file=sys.stderr)
+        return getattr(e, "exit_code", EXIT_USAGE) or EXIT_USAGE
+    except (typer.Abort, KeyboardInterrupt):
+        print("llmsizer: aborted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+    except Exception as e:  # noqa: BLE001 - the one place unexpected errors become a message
+        if debug:
+            raise
+        print(f"llmsizer: internal error: {type(e).__name__}: {e} (rerun with --debug and report it)",
+              file=sys.stderr)
+        return EXIT_USAGE
+
+
+def main() -> None:
+    sys.exit(run(sys.argv[1:]))
+
+
+__all__ = ["app", "entry", "main", "run", "EXIT_NO_FIT"]

@@ -1,0 +1,63 @@
+"""Derive a plausible architecture from a bare parameter count (``--params 7e9``).
+
+The shape follows the Llama 3 recipe (Dubey et al. 2024, Table 3): RMSNorm, SwiGLU MLP with
+ffn = 8/3 x hidden rounded up to a multiple of 256... (Llama 3 8B uses 3.5 x), head_dim 128, vocabulary 128,256,
+untied embeddings, grouped-query attention with 8 KV heads from 30B up (Llama 2 70B, Llama 3), MHA below.
+Width-to-depth ratio: hidden / layers near 128 (Llama 2 7B: 4096/32, 13B: 5120/40; Llama 3 405B: 16384/126);
+Kaplan et al. 2020 (sec. 3.1) find loss nearly flat over aspect ratios of 50-200, so the choice barely matters for
+sizing, but it does change the activation and KV-cache terms, which the output says.
+"""
+
+from __future__ import annotations
+
+import math
+
+from llmsizer.architecture import count_params
+from llmsizer.errors import InvalidInputError
+from llmsizer.specs import ModelSpec
+
+_VOCAB = 128256
+_HEAD_DIM = 128
+_ASPECT = 128.0
+
+
+def _shape(h: int, n_target: float) -> tuple[int, int, int, int]:
+    heads = max(1, h // _HEAD_DIM)
+    kv = 8 if n_target >= 30e9 and heads % 8 == 0 else heads
+    ffn = int(math.ceil(8 / 3 * h / 256) * 256)
+    per_layer = h * heads * _HEAD_DIM * 2 + 2 * h * kv * _HEAD_DIM + 3 * h * ffn + 2 * h
+    return heads, kv, ffn, per_layer
+
+
+def derive_from_params(n: float) -> tuple[ModelSpec, str]:
+    """A Llama-style ``ModelSpec`` whose exact count is within a few percent of ``n``, and how it was chosen."""
+    if not (1e6 <= n <= 1e13):
+        raise InvalidInputError(f"--params {n:g} is outside 1e6..1e13 parameters")
+    best: tuple[float, ModelSpec] | None = None
+    for h in range(256, 32768 + 1, 128):
+        heads, kv, ffn, per_layer = _shape(h, n)
+        emb = 2 * _VOCAB * h
+        layers = round((n - emb - h) / per_layer)
+        if layers < 1:
+            continue
+        spec = ModelSpec(
+            id="derived", name=f"Llama-style {n / 1e9:.3g}B (derived from --params)", family="llama",
+            published_params=float(n), layers=layers, hidden_size=h, heads=heads, kv_heads=kv,
+            head_dim=_HEAD_DIM, ffn_size=ffn, vocab_size=_VOCAB, max_context=131072,
+            attention="gqa" if kv < heads else "mha",
+            source="derived by llmsizer from a bare parameter count (Llama 3 shape rules, derive.py)",
+        )
+        total = count_params(spec).total
+        score = 10 * abs(math.log(total / n)) + abs(math.log((h / layers) / _ASPECT))
+        if best is None or score < best[0]:
+            best = (score, spec)
+    if best is None:
+        raise InvalidInputError(f"--params {n:g} is too small for a transformer with a 128k vocabulary")
+    m = best[1]
+    total = count_params(m).total
+    note = (
+        f"architecture derived from --params {n:.4g}: Llama-style, {m.layers} layers x hidden {m.hidden_size}, "
+        f"{m.heads} heads ({m.kv_heads} KV), SwiGLU FFN {m.ffn_size}, vocab {m.vocab_size}; "
+        f"{total / 1e9:.3f}B parameters ({total / n - 1:+.1%} vs requested)"
+    )
+    return m.model_copy(update={"published_params": float(total)}), note
