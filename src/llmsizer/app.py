@@ -98,6 +98,12 @@ def _positive(text: str | None, what: str) -> float | None:
 
 def resolve_model(cat: Catalog, model: str | None, params: str | None) -> tuple[ModelSpec, list[str]]:
     """``--model`` (catalog name, size shorthand, file, Hub id) or ``--params`` -> a ModelSpec and how it was found."""
+    spec, notes, _ = resolve_model_file(cat, model, params)
+    return spec, notes
+
+
+def resolve_model_file(cat: Catalog, model: str | None, params: str | None) -> tuple[ModelSpec, list[str], Any]:
+    """Like ``resolve_model``, plus the ``LoadedModel`` when the model came from a file or the Hub (else None)."""
     if model is not None and params is not None:
         raise InvalidInputError("give either --model or --params, not both")
     if model is None and params is None:
@@ -107,39 +113,31 @@ def resolve_model(cat: Catalog, model: str | None, params: str | None) -> tuple[
 
         n = _positive(params, "--params")
         m, note = derive_from_params(n)  # type: ignore[arg-type]
-        return m, [note]
+        return m, [note], None
     assert model is not None
     if not model.strip():
         raise InvalidInputError("empty --model; run 'llmsizer models' to see the catalog")
     if cat.has_model(model):
-        return cat.model(model), []
+        return cat.model(model), [], None
     size = _SIZE.match(model)
     if size:
         n = float(size.group(1)) * (1e9 if size.group(2).lower() == "b" else 1e6)
         m, note = cat.reference_for_size(n)
-        return m, [note]
+        return m, [note], None
     path = Path(model).expanduser()
     if path.exists() or model.endswith((".json", ".gguf", ".safetensors")) or model.startswith((".", "/", "~")):
         from llmsizer.modelfiles import load_model_file
 
         loaded = load_model_file(path)
-        return _loaded_spec(loaded)
-    if re.fullmatch(r"[\w.\-]+/[\w.\-]+", model):
-        try:
-            return cat.model(model), []
-        except Exception:  # noqa: BLE001 - not in the catalog: try the Hub
-            from llmsizer.hub import load_hub_model
+        return loaded.spec, list(loaded.notes), loaded
+    from llmsizer.hub import is_repo_id
 
-            return _loaded_spec(load_hub_model(model))
-    return cat.model(model), []  # raises UnknownNameError with suggestions
+    if is_repo_id(model):
+        from llmsizer.hub import load_hub_model
 
-
-def _loaded_spec(loaded: Any) -> tuple[ModelSpec, list[str]]:
-    if isinstance(loaded, tuple):
-        spec, notes = loaded[0], list(loaded[1])
-    else:
-        spec, notes = loaded.spec, list(getattr(loaded, "notes", []))
-    return spec, notes
+        loaded = load_hub_model(model)
+        return loaded.spec, list(loaded.notes), loaded
+    return cat.model(model), [], None  # raises UnknownNameError with suggestions
 
 
 def build_workload(a: PlanArgs) -> tuple[Workload, list[str]]:
@@ -192,7 +190,10 @@ def run_plan(a: PlanArgs, *, note: Callable[[str], None], verbose: bool = False,
     from llmsizer.render import render_plan
 
     cat = load_catalog(tuple(a.catalog or ()))
-    model, notes = resolve_model(cat, a.model, a.params)
+    model, notes, loaded = resolve_model_file(cat, a.model, a.params)
+    if loaded is not None and loaded.quant and _val(a.quant) == "none" and _val(a.mode) == "inference":
+        a.quant = loaded.quant
+        notes.append(f"weights are stored as {loaded.quant} in the file: sizing with --quant {loaded.quant}")
     workload, wnotes = build_workload(a)
     notes += wnotes
     if workload.mode is Mode.pretrain and workload.tokens is None:
@@ -276,3 +277,63 @@ def list_gpus(gpu_id: str | None, vendor: str | None, min_memory_gb: float | Non
         gs = [g for g in gs if g.memory_bytes >= min_memory_gb * 1e9]
     gs.sort(key=lambda g: (g.vendor, g.memory_bytes, g.id))
     return render_gpus(gs, fmt, lang)
+
+
+def run_fit(gpu_id: str, gpus: int, mode: str, context: int | None, concurrency: int, model_id: str | None,
+            family: str | None, fmt: str, lang: str, catalog: list[Path],
+            color: bool | None = None) -> tuple[str, int]:
+    """The ``fit`` use case: which catalog models run on ``gpus`` x ``gpu_id`` (CONTRACT ``fit --format json``)."""
+    from llmsizer.architecture import count_params
+    from llmsizer.fit import fit
+    from llmsizer.render import render_fit
+
+    cat = load_catalog(tuple(catalog))
+    gpu = cat.gpu(gpu_id)
+    m = Mode(mode)
+    if model_id is not None:
+        models = [resolve_model(cat, model_id, None)[0]]
+    else:
+        models = list(cat.models.values())
+        if family:
+            models = [x for x in models if x.family.lower() == family.lower()]
+            if not models:
+                fams = sorted({x.family for x in cat.models.values()})
+                raise InvalidInputError(f"no model of family '{family}'; families: {', '.join(fams)}")
+    base = Workload(mode=m, quant=Quant.nf4 if m is Mode.qlora else Quant.none, context=context,
+                    concurrency=concurrency, tokens=None)
+    rows = fit(cat, gpu, gpus, base, models)
+    doc = {
+        "schema_version": 1,
+        "gpu": {"id": gpu.id, "name": gpu.name, "memory_bytes": gpu.memory_bytes},
+        "gpu_count": gpus,
+        "mode": m.value,
+        "models": [{
+            "id": r.model.id, "name": r.model.name, "params": count_params(r.model).total, "fits": r.fits,
+            "precision": r.precision or None, "quant": r.quant or None, "max_context": r.max_context,
+            "max_concurrency": r.max_concurrency, "tokens_per_second": r.tokens_per_second,
+            "memory_per_gpu_bytes": int(r.plan.memory.total_bytes) if r.plan else None,
+            "layout": (f"tp{r.plan.layout.tp} pp{r.plan.layout.pp} dp{r.plan.layout.dp}" if r.plan else None),
+        } for r in rows],
+    }
+    code = EXIT_OK if any(r.fits for r in rows) else EXIT_NO_FIT
+    return render_fit(doc, fmt, lang, color=color), code
+
+
+def run_validate(category: str | None, fmt: str, lang: str, catalog: list[Path],
+                 color: bool | None = None) -> str:
+    """The ``validate`` use case: every reference case, published vs predicted (CONTRACT ``validate``)."""
+    from llmsizer.render import render_validate
+    from llmsizer.validate import run_all, summarize
+
+    cat = load_catalog(tuple(catalog))
+    results = run_all(cat, category)
+    doc = {
+        "schema_version": 1,
+        "cases": [{
+            "id": r.id, "category": r.category, "quantity": r.quantity, "source": r.source, "url": r.url,
+            "unit": r.unit, "published": r.published, "predicted": r.predicted, "error": r.error,
+            "comparison": r.comparison, "within_bound": r.within_bound, "skipped": r.skipped,
+        } for r in results],
+        "summary": summarize(results),
+    }
+    return render_validate(doc, fmt, lang, color=color)

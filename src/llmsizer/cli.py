@@ -13,13 +13,52 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from typer.core import TyperGroup
 
 from llmsizer import __version__
 from llmsizer.errors import EXIT_NO_FIT, EXIT_OK, EXIT_USAGE, InvalidInputError, LlmsizerError
 from llmsizer.workload import Engine, LoraTargets, Mode, Offload, Optimizer, Precision, Quant, Recompute
 
+class _Group(TyperGroup):
+    """The root command group: applies the error -> exit-code mapping for the console script and CliRunner alike."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):  # type: ignore[override]
+        argv = list(args) if args is not None else sys.argv[1:]
+        sys.exit(_guarded(lambda: super(_Group, self).main(
+            args=argv, prog_name=prog_name or "llmsizer", standalone_mode=False, **extra), debug="--debug" in argv))
+
+
+def _guarded(call, *, debug: bool) -> int:
+    """Run the CLI; every error becomes one line on stderr and its exit code (never a traceback)."""
+    try:
+        rv = call()
+        return rv if isinstance(rv, int) else EXIT_OK
+    except typer.Exit as e:
+        return e.exit_code
+    except LlmsizerError as e:
+        print(f"llmsizer: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except typer.TyperException as e:  # click usage errors: bad option, bad value, missing argument
+        msg = e.format_message() if hasattr(e, "format_message") else str(e)
+        msg = re.sub(r"\s+", " ", msg).strip()
+        print(f"llmsizer: error: {msg} (see 'llmsizer --help')", file=sys.stderr)
+        return getattr(e, "exit_code", EXIT_USAGE) or EXIT_USAGE
+    except (typer.Abort, KeyboardInterrupt):
+        print("llmsizer: aborted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+    except Exception as e:  # noqa: BLE001 - the one place unexpected errors become a message
+        if debug:
+            raise
+        print(f"llmsizer: internal error: {type(e).__name__}: {e} (rerun with --debug and report it)",
+              file=sys.stderr)
+        return EXIT_USAGE
+
+
 app = typer.Typer(
     name="llmsizer",
+    cls=_Group,
     help="What servers do I need to serve, fine-tune or pretrain an LLM, how long will it take, what will it cost?"
     "\n\nEvery figure is derived from a cited formula; add --explain to see how.",
     no_args_is_help=True,
@@ -222,52 +261,56 @@ def gpus(
     _emit(list_gpus(gpu_id, vendor, min_memory, fmt.value, lang.value, catalog or []), None)
 
 
+@app.command("fit")
+def fit_cmd(
+    gpu: Annotated[str, typer.Option("--gpu", "-g", help="The GPU you have (catalog id or alias).")],
+    gpus: Annotated[int, typer.Option(min=1, max=4096, help="How many of them.")] = 1,
+    mode: Annotated[Mode, typer.Option(help="inference, lora, qlora or finetune.")] = Mode.inference,
+    context: Annotated[Optional[int], typer.Option(min=1, max=100_000_000, help="Inference: tokens per sequence to size for (default 1,536).")] = None,
+    concurrency: Annotated[int, typer.Option(min=1, max=1_000_000, help="Inference: sequences served at once.")] = 1,
+    model: Annotated[Optional[str], typer.Option("--model", "-m", help="Only this model: its longest context and largest batch.")] = None,
+    family: Annotated[Optional[str], typer.Option(help="Only this model family.")] = None,
+    fmt: Annotated[ListFormat, typer.Option("--format", "-f", help="Output format.")] = ListFormat.table,
+    lang: Annotated[Lang, typer.Option(help="Label language.")] = Lang.en,
+    catalog: CatalogOpt = None,
+) -> None:
+    """What runs on hardware you already have: each catalog model's best precision, longest context, speed.
+
+    Examples:\n
+      llmsizer fit --gpu rtx-4090\n
+      llmsizer fit --gpu rtx-3090 --gpus 2 --mode qlora\n
+      llmsizer fit --gpu m2-ultra --model llama-3.1-70b
+    """
+    from llmsizer.app import run_fit
+
+    if mode is Mode.pretrain:
+        raise InvalidInputError("fit answers inference, lora, qlora or finetune; for pretraining use 'plan'")
+    text, code = run_fit(gpu, gpus, mode.value, context, concurrency, model, family, fmt.value, lang.value,
+                         catalog or [], color=_color())
+    _emit(text, None)
+    raise typer.Exit(code)
+
+
+@app.command()
+def validate(
+    category: Annotated[Optional[str], typer.Option(help="Only memory, training or inference cases.")] = None,
+    fmt: Annotated[ListFormat, typer.Option("--format", "-f", help="Output format.")] = ListFormat.table,
+    lang: Annotated[Lang, typer.Option(help="Label language.")] = Lang.en,
+    catalog: CatalogOpt = None,
+) -> None:
+    """Every shipped reference case (a published figure) against llmsizer's prediction, with the error."""
+    from llmsizer.app import run_validate
+
+    if category is not None and category not in ("memory", "training", "inference"):
+        raise InvalidInputError(f"unknown --category '{category}'; use memory, training or inference")
+    _emit(run_validate(category, fmt.value, lang.value, catalog or [], color=_color()), None)
+
+
 # -------------------------------------------------------------------------------------------- entry point
 
 
-class _Entry:
-    """A click-compatible entry (``CliRunner.invoke(entry, args)``) that applies the error -> exit-code mapping."""
-
-    name = "llmsizer"
-
-    def main(self, args: list[str] | None = None, prog_name: str | None = None, **_: object) -> None:
-        sys.exit(run(list(args) if args is not None else sys.argv[1:]))
-
-
-entry = _Entry()
-
-
-def run(argv: list[str]) -> int:
-    """Run the CLI on ``argv``; every error becomes one line on stderr and exit code 2 (never a traceback)."""
-    debug = "--debug" in argv
-    try:
-        rv = app(args=argv, prog_name="llmsizer", standalone_mode=False)
-        return rv if isinstance(rv, int) else EXIT_OK
-    except typer.Exit as e:
-        return e.exit_code
-    except LlmsizerError as e:
-        print(f"llmsizer: error: {e}", file=sys.stderr)
-        return e.exit_code
-    except typer.TyperException as e:  # click usage errors: bad option, bad value, missing argument
-        msg = e.format_message() if hasattr(e, "format_message") else str(e)
-        msg = re.sub(r"\s+", " ", msg).strip()
-        print(f"llmsizer: error: {msg} (see 'llmsizer --help')", file=sys.stderr)
-        return getattr(e, "exit_code", EXIT_USAGE) or EXIT_USAGE
-    except (typer.Abort, KeyboardInterrupt):
-        print("llmsizer: aborted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:
-        return EXIT_OK
-    except Exception as e:  # noqa: BLE001 - the one place unexpected errors become a message
-        if debug:
-            raise
-        print(f"llmsizer: internal error: {type(e).__name__}: {e} (rerun with --debug and report it)",
-              file=sys.stderr)
-        return EXIT_USAGE
-
-
 def main() -> None:
-    sys.exit(run(sys.argv[1:]))
+    app()
 
 
-__all__ = ["app", "entry", "main", "run", "EXIT_NO_FIT"]
+__all__ = ["app", "main", "EXIT_NO_FIT"]

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 import time
+from functools import lru_cache
 from dataclasses import dataclass, field, replace
 from enum import Enum
 
@@ -123,7 +124,7 @@ class PlanResult:
 # ------------------------------------------------------------------------------------------------ enumeration
 
 _MICRO_BATCHES = (1, 2, 4, 8, 16)
-_DEFAULT_MAX_GPUS = {Mode.inference: 64, Mode.lora: 512, Mode.qlora: 512, Mode.finetune: 1024, Mode.pretrain: 16384}
+_DEFAULT_MAX_GPUS = {Mode.inference: 64, Mode.lora: 64, Mode.qlora: 64, Mode.finetune: 512, Mode.pretrain: 16384}
 
 
 def _pow2_upto(n: int) -> list[int]:
@@ -201,17 +202,26 @@ class _Search:
         self.evaluated = 0
         self.best: dict[tuple[str, int], tuple[tuple, Plan]] = {}
         self.unfit: dict[tuple[str, int], Plan] = {}
+        self._prices: dict[str, float | None] = {}
+        self._kth: tuple | None = None  # the top-th best rank key so far (branch and bound)
+
+    def price(self, gpu: GpuSpec) -> float | None:
+        if gpu.id not in self._prices:
+            self._prices[gpu.id] = _price(gpu, self.catalog, self.c)
+        return self._prices[gpu.id]
 
     # one layout -> a Plan (memory + time + cost), ``explain`` only for the winners
-    def evaluate(self, gpu: GpuSpec, layout: Layout, usable: float, explain: bool = False) -> Plan:
+    def evaluate(self, gpu: GpuSpec, layout: Layout, usable: float, explain: bool = False,
+                 mem: MemoryBreakdown | None = None) -> Plan:
         self.evaluated += 1
-        mem = estimate_memory(self.model, gpu, self.w, layout, explain=explain)
+        if mem is None:
+            mem = estimate_memory(self.model, gpu, self.w, layout, explain=explain)
         reasons: list[str] = []
         fits = mem.total_bytes <= usable
         if not fits:
             reasons.append(f"needs {mem.total_bytes / 2**30:.1f} GiB per GPU, {usable / 2**30:.1f} GiB usable")
         training = inference = None
-        price = _price(gpu, self.catalog, self.c)
+        price = self.price(gpu)
         if self.training:
             training = estimate_training(self.model, gpu, self.w, layout, explain=explain)
             seconds = training.seconds
@@ -232,6 +242,12 @@ class _Search:
             fits = False
             reasons.append(f"costs ${cost.usd_total:,.0f}, over the budget of ${self.c.budget_usd:,.0f}")
         return Plan(gpu, layout, fits, tuple(reasons), mem, usable, training, inference, cost)
+
+    def memory_fits(self, gpu: GpuSpec, layout: Layout, usable: float) -> tuple[bool, MemoryBreakdown]:
+        """The cheap half of an evaluation: does the layout fit in memory? (no timing)"""
+        self.evaluated += 1
+        mem = estimate_memory(self.model, gpu, self.w, layout)
+        return mem.total_bytes <= usable, mem
 
     def _cost(self, gpu: GpuSpec, layout: Layout, seconds: float | None, tps: float | None,
               price: float | None, explain: bool) -> CostEstimate | None:
@@ -256,12 +272,32 @@ class _Search:
             return (p.gpu_count, cost_key, time_key)
         return (cost_key, time_key, p.gpu_count)
 
+    def lower_bound(self, gpu: GpuSpec, n: int) -> tuple | None:
+        """A rank key no training plan on ``n`` x ``gpu`` can beat: every FLOP at the dense peak (MFU = 1).
+
+        Only the first element is bounded (the rest are 0), which is enough to compare with ``_kth``.
+        """
+        if not self.training:
+            return None
+        fpt = _flops_per_token(self.model, self.w)
+        peak = gpu.peak_flops(self.w.precision.value)
+        best_time = fpt / (n * peak)  # seconds per token, whole plan
+        price = self.price(gpu)
+        best_cost = (price * n / 3600.0) * best_time * 3600.0 if price is not None else math.inf
+        if self.c.sort is SortKey.time:
+            return (best_time, 0.0, 0)
+        if self.c.sort is SortKey.gpus:
+            return (n, 0.0, 0.0)
+        return (best_cost, 0.0, 0)
+
     def offer(self, plan: Plan) -> None:
         key = (plan.gpu.id, plan.gpu_count)
         if plan.fits:
             k = self.rank_key(plan)
             if key not in self.best or k < self.best[key][0]:
                 self.best[key] = (k, plan)
+                if len(self.best) >= self.c.top:
+                    self._kth = sorted(v[0] for v in self.best.values())[self.c.top - 1]
         elif key not in self.best:
             prev = self.unfit.get(key)
             if prev is None or plan.memory.total_bytes < prev.memory.total_bytes:
@@ -296,35 +332,79 @@ class _Search:
         micros = [w.micro_batch] if w.micro_batch is not None else (list(_MICRO_BATCHES) if self.training else [1])
 
         for n in counts:
+            bound = self.lower_bound(gpu, n)
+            if bound is not None and self._kth is not None and bound > self._kth and not c.include_unfit:
+                continue  # branch and bound: even at 100% MFU this count cannot enter the top plans
             for tp, pp, dp in self.layouts_for(gpu, n, per_node):
                 for ep in _ep_options(self.model, dp, c.ep):
                     self._search_cell(gpu, usable, per_node, tp, pp, dp, ep, zeros, offloads, recomputes, micros)
 
     def _search_cell(self, gpu, usable, per_node, tp, pp, dp, ep, zeros, offloads, recomputes, micros) -> None:
-        base = Layout(tp=tp, pp=pp, dp=dp, ep=ep, zero=zeros[-1], offload=offloads[-1],
-                      recompute=recomputes[-1], micro_batch=micros[0], gpus_per_node=per_node)
-        # lower bound: the smallest footprint this cell can have
-        floor = self.evaluate(gpu, base, usable)
-        if not floor.fits:
-            self.offer(floor)
+        """One (gpu, N, tp, pp, ep) cell. For each micro-batch, a staircase walk over (recompute, ZeRO stage) finds,
+        for each recompute mode, the lowest stage that fits; only those are timed (module docstring: a higher
+        stage or more recomputation at the same micro-batch is never faster). Offload is searched like any other
+        option: whether streaming state over PCIe beats recomputation is the compute model's call."""
+        floor = Layout(tp=tp, pp=pp, dp=dp, ep=ep, zero=zeros[-1], offload=offloads[-1],
+                       recompute=recomputes[-1], micro_batch=micros[0], gpus_per_node=per_node)
+        ok, mem = self.memory_fits(gpu, floor, usable)
+        if not ok:
+            if (gpu.id, floor.gpu_count) not in self.best:
+                self.offer(self.evaluate(gpu, floor, usable, mem=mem))
             return
         for offload in offloads:
-            for recompute in recomputes:
-                for micro in micros:
-                    fitted = False
-                    for zero in zeros:
-                        if dp == 1 and zero > 0 and len(zeros) > 1:
-                            continue  # ZeRO shards over dp: with dp = 1 every stage equals stage 0
-                        if offload is not Offload.none and zero == 0:
-                            continue  # offload needs ZeRO (ZeRO-Offload builds on stage 2, Infinity on 3)
-                        layout = replace(base, zero=zero, offload=offload, recompute=recompute, micro_batch=micro)
-                        plan = self.evaluate(gpu, layout, usable)
-                        self.offer(plan)
-                        if plan.fits:
-                            fitted = True
-                            break
-                    if not fitted:
-                        break  # a larger micro-batch needs more memory still
+            if offload is Offload.none:
+                # ZeRO shards over dp: with dp = 1 every stage equals stage 0
+                zs = [z for z in zeros if not (dp == 1 and z > 0 and len(zeros) > 1)] or zeros[:1]
+            else:
+                # offload needs ZeRO (ZeRO-Offload builds on stage 2, ZeRO-Infinity on 3); on one GPU too
+                zs = [z for z in zeros if z > 0 or len(zeros) == 1]
+            for micro in micros:
+                hits = self._staircase(gpu, usable, per_node, tp, pp, dp, ep, zs, offload, recomputes, micro)
+                for layout, mem in hits:
+                    self.offer(self.evaluate(gpu, layout, usable, mem=mem))
+                if not hits:
+                    break  # a larger micro-batch needs more memory still
+
+    def _staircase(self, gpu, usable, per_node, tp, pp, dp, ep, zs, offload, recomputes, micro):
+        """For each recompute mode (least first), the lowest ZeRO stage in ``zs`` that fits, keeping only those
+        that lower the stage: at most len(zs) + 2 len(recomputes) memory evaluations."""
+        hits = []
+        cur = None  # index in zs of the lowest stage that fits for the previous recompute mode
+        for rc in recomputes:
+            def fits(zi: int):
+                lay = Layout(tp=tp, pp=pp, dp=dp, ep=ep, zero=zs[zi], offload=offload, recompute=rc,
+                             micro_batch=micro, gpus_per_node=per_node)
+                ok, mem = self.memory_fits(gpu, lay, usable)
+                return (lay, mem) if ok else None
+
+            if cur is None:
+                for zi in range(len(zs)):
+                    hit = fits(zi)
+                    if hit:
+                        cur = zi
+                        hits.append(hit)
+                        break
+            else:
+                best, zi = None, cur - 1
+                while zi >= 0:
+                    hit = fits(zi)
+                    if not hit:
+                        break
+                    best, cur = hit, zi
+                    zi -= 1
+                if best:
+                    hits.append(best)
+            if cur == 0:
+                break
+        return hits
+
+
+@lru_cache(maxsize=256)
+def _flops_per_token(model: ModelSpec, w: Workload) -> float:
+    """Model FLOPs per trained token, for the branch-and-bound lower bound (same function as the estimator)."""
+    from llmsizer.compute import training_flops_per_token
+
+    return training_flops_per_token(model, w, Recompute.none)[0]
 
 
 def plan(

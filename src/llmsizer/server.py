@@ -89,9 +89,9 @@ def size_server(
         trained = pc.total if workload.mode in (Mode.finetune, Mode.pretrain) else 0.0
         kind = "full" if trained else "adapter"
         if not trained:
-            from llmsizer.memory import lora_params  # adapter size, same formula as the memory model
+            from llmsizer.memory import lora_adapter_params  # same formula as the memory model
 
-            trained = lora_params(model, workload)
+            trained = lora_adapter_params(model, workload)
         ckpt = trained * r.checkpoint_bytes_per_param[kind] * r.checkpoints_kept
         data = (workload.tokens or 0.0) * r.dataset_bytes_per_token
         # checkpoints are written by each node's share in a sharded checkpoint; datasets live on every node

@@ -1,0 +1,160 @@
+"""The planner: exhaustive on small spaces (against brute force), constraints hold, ranking, known-good layouts."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from llmsizer.catalog import load_catalog
+from llmsizer.compute import estimate_training
+from llmsizer.memory import estimate_memory, usable_memory_bytes
+from llmsizer.planner import Constraints, SortKey, _Search, gpu_counts, plan
+from llmsizer.workload import Layout, Mode, Offload, Quant, Recompute, Workload
+
+
+@pytest.fixture(scope="module")
+def cat():
+    return load_catalog(user_dir=False)
+
+
+def test_gpu_counts_are_whole_nodes_past_one_node():
+    counts = gpu_counts(8, 16384)
+    assert counts[:4] == [1, 2, 4, 8]
+    assert all(c % 8 == 0 for c in counts[3:])
+    assert counts[-1] <= 16384 and counts[-1] >= 8192
+    assert gpu_counts(1, 1) == [1]
+
+
+def _brute_force_best(cat, model, w, gpu, n, per_node, c):
+    """Every (tp, pp, dp, zero, offload, recompute, micro) on n GPUs, no pruning: the best fitting rank key."""
+    s = _Search(cat, model, w, c)
+    usable = usable_memory_bytes(gpu, w)
+    best = None
+    for tp, pp in itertools.product((1, 2, 4, 8), (1, 2, 4, 8)):
+        if n % (tp * pp) or tp > per_node or model.heads % tp or pp > model.layers:
+            continue
+        dp = n // (tp * pp)
+        for zero, off, rc, mb in itertools.product((0, 1, 2, 3), (Offload.none, Offload.cpu), list(Recompute),
+                                                   (1, 2, 4, 8, 16)):
+            if off is not Offload.none and zero == 0:
+                continue
+            lay = Layout(tp=tp, pp=pp, dp=dp, zero=zero, offload=off, recompute=rc, micro_batch=mb,
+                         gpus_per_node=per_node)
+            p = s.evaluate(gpu, lay, usable)
+            if p.fits:
+                k = s.rank_key(p)
+                best = k if best is None or k < best else best
+    return best
+
+
+@pytest.mark.parametrize("model_id,mode,gpu_id", [
+    ("llama-3.2-1b", Mode.finetune, "a100-80gb-sxm"),
+    ("llama-3.1-8b", Mode.finetune, "rtx-4090"),
+    ("llama-3.1-8b", Mode.lora, "l4"),
+])
+def test_search_matches_brute_force_on_small_spaces(cat, model_id, mode, gpu_id):
+    model, gpu = cat.model(model_id), cat.gpu(gpu_id)
+    w = Workload(mode=mode, seq_len=2048, tokens=1e9)
+    c = Constraints(gpus=(gpu_id,), max_gpus=8, top=50)
+    result = plan(cat, model, w, c)
+    found = {p.gpu_count: _Search(cat, model, w, c).rank_key(p) for p in result.plans if p.fits}
+    for n in gpu_counts(gpu.gpus_per_node, 8):
+        want = _brute_force_best(cat, model, w, gpu, n, gpu.gpus_per_node, c)
+        got = found.get(n)
+        assert (want is None) == (got is None), f"{n} GPUs: brute force {want}, planner {got}"
+        if want is not None:
+            assert got == pytest.approx(want, rel=1e-9), f"{n} GPUs: planner missed a better layout"
+
+
+def test_pinned_options_always_hold(cat):
+    model = cat.model("llama-3.1-70b")
+    w = Workload(mode=Mode.finetune, seq_len=4096, tokens=1e9)
+    c = Constraints(gpus=("h100-sxm", "a100-80gb-sxm"), gpu_count=32, tp=4, zero=3, top=20, include_unfit=True)
+    result = plan(cat, model, w, c)
+    assert result.plans
+    for p in result.plans:
+        assert p.gpu.id in ("h100-sxm", "a100-80gb-sxm")
+        assert p.gpu_count == 32 and p.layout.tp == 4 and p.layout.zero == 3
+
+
+def test_max_gpus_and_no_tensor_parallelism_across_nodes(cat):
+    model = cat.model("llama-3.1-70b")
+    w = Workload(mode=Mode.pretrain, seq_len=4096, tokens=1e11)
+    result = plan(cat, model, w, Constraints(max_gpus=256, top=40))
+    assert result.plans
+    for p in result.plans:
+        assert p.gpu_count <= 256
+        assert p.layout.tp <= p.layout.gpus_per_node
+
+
+@pytest.mark.parametrize("sort", list(SortKey))
+def test_ranking_is_sorted(cat, sort):
+    model = cat.model("llama-3.1-8b")
+    w = Workload(mode=Mode.lora, seq_len=2048, tokens=1e8)
+    c = Constraints(sort=sort, top=10, max_gpus=16)
+    result = plan(cat, model, w, c)
+    s = _Search(cat, model, w, c)
+    keys = [s.rank_key(p) for p in result.plans if p.fits]
+    assert len(keys) >= 3
+    assert keys == sorted(keys)
+
+
+def test_405b_pretraining_uses_tp8_with_pipeline_parallelism(cat):
+    # Llama 3 405B was trained with TP 8 inside the node and PP 16 across nodes (Dubey et al. 2024, Table 4)
+    model = cat.model("llama-3.1-405b")
+    w = Workload(mode=Mode.pretrain, seq_len=8192, tokens=15.6e12, global_batch_tokens=16 * 2**20)  # 16M (sec. 3.4.1)
+    result = plan(cat, model, w, Constraints(gpus=("h100-sxm",), gpu_count=16384, sort=SortKey.time, top=1))
+    top = result.plans[0]
+    assert top.fits
+    assert top.layout.tp == 8
+    assert top.layout.pp > 1
+
+
+def test_7b_qlora_fits_one_24gb_card(cat):
+    # QLoRA (Dettmers et al. 2023, sec. 1): 4-bit base + adapters bring 7B fine-tuning onto one consumer GPU
+    model = cat.model("llama-2-7b")
+    w = Workload(mode=Mode.qlora, quant=Quant.nf4, seq_len=2048, tokens=1e8)
+    result = plan(cat, model, w, Constraints(gpus=("rtx-4090", "rtx-3090"), gpu_count=1))
+    assert result.any_fit
+    assert result.plans[0].gpu_count == 1
+
+
+def test_nothing_fits_gives_suggestions(cat):
+    model = cat.model("llama-3.1-70b")
+    w = Workload(mode=Mode.finetune, seq_len=2048, tokens=1e9)
+    result = plan(cat, model, w, Constraints(gpus=("rtx-4090",), gpu_count=1, offload=Offload.none))
+    assert not result.any_fit
+    assert result.plans and not result.plans[0].fits and result.plans[0].reasons
+    assert any("lora" in s for s in result.suggestions)
+
+
+def test_offload_makes_70b_finetune_fit_one_24gb_card_with_a_terabyte_of_ram(cat):
+    # ZeRO-Infinity (Rajbhandari et al. 2021) trains models whose states live in CPU memory: with ZeRO-3 and
+    # offload, 70B x 16 B/param (about 1.1 TB) sits in host RAM and the GPU holds a layer at a time
+    model = cat.model("llama-3.1-70b")
+    w = Workload(mode=Mode.finetune, seq_len=2048, tokens=1e9)
+    top = plan(cat, model, w, Constraints(gpus=("rtx-4090",), gpu_count=1)).plans[0]
+    assert top.fits and top.layout.offload is Offload.cpu and top.layout.zero == 3
+    assert top.memory.host_offload_bytes > 16 * 70e9 * 0.95
+    assert top.server.ram_bytes >= top.memory.host_offload_bytes
+
+
+def test_every_fitting_plan_is_within_usable_memory(cat):
+    model = cat.model("mixtral-8x7b")
+    for mode in (Mode.inference, Mode.finetune):
+        w = Workload(mode=mode, seq_len=2048, tokens=1e9)
+        for p in plan(cat, model, w, Constraints(top=20)).plans:
+            mem = estimate_memory(model, p.gpu, w, p.layout)
+            assert p.fits == (mem.total_bytes <= p.usable_memory_bytes) or p.reasons
+            if p.fits:
+                assert mem.total_bytes <= p.usable_memory_bytes
+
+
+def test_more_gpus_in_the_same_layout_family_is_not_slower(cat):
+    model = cat.model("llama-3.1-8b")
+    gpu = cat.gpu("h100-sxm")
+    w = Workload(mode=Mode.pretrain, seq_len=4096, tokens=1e12)
+    times = [estimate_training(model, gpu, w, Layout(dp=n, zero=1, recompute=Recompute.selective, micro_batch=2)
+                               ).seconds for n in (8, 16, 32, 64)]
+    assert all(a >= b for a, b in zip(times, times[1:]))
