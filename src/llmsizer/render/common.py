@@ -1,0 +1,398 @@
+"""What every human format shows, as rows of already-formatted text; table, markdown and html only lay them out.
+
+Keeping the content here means the three formats cannot drift apart: a figure added to the plans table appears in
+all of them with the same unit and rounding.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from llmsizer.architecture import count_params
+from llmsizer.render import fmt
+from llmsizer.render.jsonout import MEMORY_PARTS, plan_steps
+from llmsizer.render.labels import label
+
+if TYPE_CHECKING:  # pragma: no cover
+    from llmsizer.planner import Plan, PlanResult
+    from llmsizer.specs import GpuSpec, ModelSpec
+
+
+@dataclass(frozen=True)
+class Part:
+    """One segment of a memory bar."""
+
+    key: str  # weights_bytes, ...
+    label: str
+    bytes: float
+    char: str  # the glyph that draws it without colour
+    color: str  # a CSS/Rich colour
+
+
+# glyphs tell the parts apart when there is no colour (NO_COLOR); colours are the Okabe-Ito palette (colour-blind safe)
+_PART_STYLE = {
+    "weights_bytes": ("weights", "█", "#0072B2"),
+    "gradients_bytes": ("gradients", "▓", "#E69F00"),
+    "optimizer_bytes": ("optimizer_state", "▒", "#009E73"),
+    "activations_bytes": ("activations", "░", "#CC79A7"),
+    "kv_cache_bytes": ("kv_cache", "≡", "#56B4E9"),
+    "overhead_bytes": ("overhead", "▪", "#999999"),
+}
+FREE_CHAR = "·"
+
+
+def cap(text: str) -> str:
+    """Capitalise a label for a header (``max context`` -> ``Max context``); a no-op for Chinese."""
+    return text[:1].upper() + text[1:]
+
+
+def mode_label(mode: object, lang: str) -> str:
+    return label(f"mode_{getattr(mode, 'value', mode)}", lang)
+
+
+def model_line(model: ModelSpec, lang: str) -> str:
+    """``Llama 3.1 70B: 70.6B parameters, 80 layers, hidden 8,192, 64 heads (8 KV), vocab 128,256``."""
+    pc = count_params(model)
+    params = fmt.params(pc.total)
+    if pc.active != pc.total:
+        params += f" ({fmt.params(pc.active)} {label('active', lang)})"
+    pairs = [
+        ("params", params, True), ("layers", str(model.layers), True), ("hidden", f"{model.hidden_size:,}", False),
+        ("heads", f"{model.heads} ({model.kv_heads} KV)", True), ("vocab", f"{model.vocab_size:,}", False),
+    ]
+    if model.moe is not None:
+        pairs.append(("experts", f"{model.moe.experts_per_token}/{model.moe.experts}", True))
+    if lang == "en":  # "70.6B parameters" but "hidden 8,192"
+        bits = [f"{v} {label(k, lang)}" if after else f"{label(k, lang)} {v}" for k, v, after in pairs]
+        bits[3] = f"{model.heads} {label('heads', lang)} ({model.kv_heads} KV)"
+    else:  # Chinese puts the label first: "参数量 70.6B"
+        bits = [f"{label(k, lang)} {v}" for k, v, _ in pairs]
+    return f"{model.name}: " + ", ".join(bits)
+
+
+def workload_line(result: PlanResult, lang: str) -> str:
+    """The workload in one line: ``full fine-tuning · bf16 · adamw · sequence 4,096 · 1T training tokens``."""
+    w = result.workload
+    bits = [mode_label(w.mode, lang), w.precision.value]
+    if w.quant.value != "none":
+        bits.append(f"{label('quant', lang)} {w.quant.value}")
+    if w.mode.is_training:
+        bits.append(w.optimizer.value)
+        bits.append(f"{label('seq_len', lang)} {w.seq_len:,}")
+        if w.mode.is_adapter:
+            bits.append(f"{label('lora_rank', lang)} {w.lora_rank}")
+        if w.micro_batch is not None:
+            bits.append(f"{label('micro_batch', lang)} {w.micro_batch}")
+        if w.recompute is not None:
+            bits.append(f"{label('recompute', lang)} {w.recompute.value}")
+        bits.append(f"{fmt.si(w.tokens)} {label('tokens', lang)}" if w.tokens else label("unknown_time", lang))
+    else:
+        bits.append(f"{label('prompt_tokens', lang)} {w.prompt_tokens:,}")
+        bits.append(f"{label('output_tokens', lang)} {w.output_tokens:,}")
+        bits.append(f"{label('context', lang)} {w.context_tokens:,}")
+        bits.append(f"{label('concurrency', lang)} {w.concurrency}")
+        bits.append(w.engine.value)
+    return " · ".join(bits)
+
+
+def gpus_cell(plan: Plan, lang: str) -> str:
+    """``8`` on one node, ``16 (2 nodes)`` across nodes."""
+    n = plan.gpu_count
+    if plan.nodes <= 1:
+        return str(n)
+    return f"{n} ({plan.nodes} {label('nodes', lang)})"
+
+
+def layout_cell(plan: Plan, training: bool) -> str:
+    """``TP2 PP1 DP8 ZeRO-3 recompute:full mb2`` (inference shows only what applies)."""
+    lay = plan.layout
+    bits = [f"TP{lay.tp}", f"PP{lay.pp}", f"DP{lay.dp}"]
+    if lay.ep > 1:
+        bits.append(f"EP{lay.ep}")
+    if training:
+        if lay.zero:
+            bits.append(f"ZeRO-{lay.zero}")
+        if lay.offload.value != "none":
+            bits.append(f"offload:{lay.offload.value}")
+        bits.append(f"recompute:{lay.recompute.value}")
+        bits.append(f"mb{lay.micro_batch}")
+    return " ".join(bits)
+
+
+def memory_cell(plan: Plan) -> str:
+    """``62.3 / 75.2 GiB``."""
+    return f"{fmt.gib_number(plan.memory.total_bytes)} / {fmt.gib_number(plan.usable_memory_bytes)} GiB"
+
+
+def training_time_cell(plan: Plan, lang: str) -> str:
+    t = plan.training
+    if t is None:
+        return "—"
+    return fmt.duration(t.seconds, lang) if t.seconds is not None else label("unknown_time", lang)
+
+
+def usd_per_mtok_cell(plan: Plan) -> str:
+    c = plan.cost
+    if c is None or c.usd_per_million_output_tokens is None:
+        return "—"
+    return fmt.usd(c.usd_per_million_output_tokens)
+
+
+@dataclass(frozen=True)
+class PlanTable:
+    headers: list[str]
+    rows: list[list[str]]
+    right: tuple[int, ...]  # right-aligned (numeric) columns
+    unfit: list[str]  # "#3 NVIDIA L40S: needs ..." for every plan that does not fit
+
+
+def plan_table(result: PlanResult, lang: str) -> PlanTable:
+    """The ranked plans, best first: training shows time and total cost, inference latency and $/M tokens."""
+    training = result.workload.mode.is_training
+    show_fit = any(not p.fits for p in result.plans)
+    L = lambda k: label(k, lang)
+    if training:
+        headers = [L("rank"), L("gpu"), L("gpus"), L("layout"), L("mem_used_usable"), L("time"), L("throughput"),
+                   L("mfu"), L("usd_per_hour"), L("total_usd")]
+        right: tuple[int, ...] = (0, 2, 4, 5, 6, 7, 8, 9)
+    else:
+        headers = [L("rank"), L("gpu"), L("gpus"), L("layout"), L("mem_used_usable"), L("ttft"), L("tpot"),
+                   L("throughput"), L("max_concurrency"), L("usd_per_hour"), L("usd_per_mtok")]
+        right = (0, 2, 4, 5, 6, 7, 8, 9, 10)
+    if show_fit:
+        headers.append(L("fits"))
+    rows, unfit = [], []
+    for i, p in enumerate(result.plans, 1):
+        usd_h = fmt.usd_per_hour(p.cost.usd_per_hour) if p.cost is not None else "—"
+        row = [str(i), p.gpu.name, gpus_cell(p, lang), layout_cell(p, training), memory_cell(p)]
+        if training:
+            t = p.training
+            row += [training_time_cell(p, lang), fmt.rate(t.tokens_per_second) if t else "—",
+                    fmt.percent(t.mfu) if t else "—", usd_h,
+                    fmt.usd(p.cost.usd_total) if p.cost is not None else "—"]
+        else:
+            n = p.inference
+            row += [fmt.duration(n.ttft_seconds, lang) if n else "—", fmt.duration(n.tpot_seconds, lang) if n else "—",
+                    fmt.rate(n.tokens_per_second) if n else "—", fmt.count(n.max_concurrency) if n else "—",
+                    usd_h, usd_per_mtok_cell(p)]
+        if show_fit:
+            row.append(L("yes") if p.fits else L("no"))
+        if not p.fits:
+            unfit.append(f"#{i} {p.gpu_count} × {p.gpu.name}: " + ("; ".join(p.reasons) or L("no")))
+        rows.append(row)
+    return PlanTable(headers, rows, right, unfit)
+
+
+def memory_parts(plan: Plan, lang: str) -> list[Part]:
+    """The six parts of the per-GPU memory, in CONTRACT order (zero parts included: the legend stays stable)."""
+    out = []
+    for key in MEMORY_PARTS:
+        name, char, color = _PART_STYLE[key]
+        out.append(Part(key, label(name, lang), float(getattr(plan.memory, key)), char, color))
+    return out
+
+
+def memory_rows(plan: Plan, lang: str) -> list[list[str]]:
+    """``part | size | share of usable`` for the non-zero parts, then total and usable."""
+    usable = plan.usable_memory_bytes or 1.0
+    rows = [[cap(p.label), fmt.gib(p.bytes), fmt.percent(p.bytes / usable)]
+            for p in memory_parts(plan, lang) if p.bytes]
+    total = plan.memory.total_bytes
+    rows.append([cap(label("total", lang)), fmt.gib(total), fmt.percent(total / usable)])
+    rows.append([cap(label("usable", lang)), fmt.gib(plan.usable_memory_bytes),
+                 f"{label('capacity', lang)} {fmt.gib(plan.gpu.memory_bytes)}"])
+    host = getattr(plan.memory, "host_offload_bytes", 0.0)
+    nvme = getattr(plan.memory, "nvme_offload_bytes", 0.0)
+    if host:
+        rows.append([cap(label("host_offload", lang)), fmt.gib(host), ""])
+    if nvme:
+        rows.append([cap(label("nvme_offload", lang)), fmt.gib(nvme), ""])
+    return rows
+
+
+def bar_cells(plan: Plan, width: int) -> list[tuple[Part | None, int]]:
+    """Split ``width`` character cells among the parts, scaled to max(usable, total); ``None`` = free space.
+
+    Every non-zero part gets at least one cell so a small KV cache is still visible; cells are handed out by
+    largest remainder so they add up to exactly ``width``.
+    """
+    parts = [p for p in memory_parts(plan, "en") if p.bytes > 0]
+    total = sum(p.bytes for p in parts)
+    scale = max(plan.usable_memory_bytes, total, 1.0)
+    free = max(plan.usable_memory_bytes - total, 0.0)
+    items: list[tuple[Part | None, float]] = [(p, p.bytes) for p in parts]
+    if free > 0:
+        items.append((None, free))
+    exact = [b / scale * width for _, b in items]
+    cells = [max(1, int(e)) if b > 0 else 0 for e, (_, b) in zip(exact, items)]
+    # hand out the rest by largest remainder; take back from the largest if the minimums overshot
+    while sum(cells) < width:
+        i = max(range(len(items)), key=lambda k: exact[k] - cells[k])
+        cells[i] += 1
+    while sum(cells) > width:
+        i = max(range(len(items)), key=lambda k: cells[k])
+        cells[i] -= 1
+    return [(item, c) for (item, _), c in zip(items, cells) if c > 0]
+
+
+def server_rows(plan: Plan, lang: str) -> list[list[str]]:
+    s = plan.server
+    if s is None:
+        return []
+    return [
+        [label("gpus", lang), f"{s.gpus} × {plan.gpu.name}"],
+        [label("cpu_cores", lang), f"{s.cpu_cores:,}"],
+        [label("ram", lang), fmt.ram(s.ram_bytes)],
+        [label("nvme", lang), fmt.storage(s.storage_bytes)],
+        [label("network", lang), s.network],
+        [label("power", lang), f"{fmt.watts(s.power_watts)} ({label('psu', lang)} {fmt.watts(s.psu_watts)})"],
+        [label("rack_units", lang), f"{s.rack_units}U"],
+    ]
+
+
+def server_line(plan: Plan, lang: str) -> str:
+    """The server in one line, for the terminal."""
+    s = plan.server
+    if s is None:
+        return ""
+    return (f"{s.gpus} × {plan.gpu.name} · {s.cpu_cores} {label('cpu_cores', lang)} · {fmt.ram(s.ram_bytes)} RAM · "
+            f"{fmt.storage(s.storage_bytes)} NVMe · {fmt.watts(s.power_watts)} ({label('psu', lang)} "
+            f"{fmt.watts(s.psu_watts)}) · {s.rack_units}U")
+
+
+def cloud_headers(lang: str) -> list[str]:
+    return [label("provider", lang), label("instance", lang), label("instances", lang), label("usd_per_hour", lang),
+            label("region", lang), label("price_date", lang)]
+
+
+def cloud_rows(plan: Plan) -> list[list[str]]:
+    return [[o.provider, o.instance, str(o.instances), fmt.usd_per_hour(o.usd_per_hour), o.region or "—",
+             o.price_date] for o in plan.cloud]
+
+
+def explain_headers(lang: str) -> list[str]:
+    return [label("stage", lang), label("quantity", lang), label("result", lang), label("formula", lang),
+            label("inputs", lang), label("source", lang), label("assumption", lang)]
+
+
+def explain_rows(plan: Plan, lang: str) -> list[list[str]]:
+    return [[label(f"stage_{stage}", lang), s.quantity, fmt.value(s.value, s.unit, lang), s.formula,
+             fmt.inputs(s.inputs, lang), s.source, s.assumption] for stage, s in plan_steps(plan)]
+
+
+def search_line(result: PlanResult, lang: str, seconds: bool) -> str:
+    text = f"{result.evaluated:,} {label('evaluated', lang)}"
+    if seconds:
+        text += f" ({fmt.duration(result.search_seconds, lang)})"
+    return text
+
+
+# ------------------------------------------------------------------------------------------------ catalogs
+
+
+def model_headers(lang: str) -> list[str]:
+    return [cap(x) for x in (label("id", lang), label("name", lang), label("params", lang), label("active", lang),
+                             label("layers", lang), label("hidden", lang), f"{label('heads', lang)} (KV)",
+                             label("vocab", lang), label("max_context", lang), label("attention", lang))]
+
+
+def model_row(m: ModelSpec) -> list[str]:
+    pc = count_params(m)
+    attention = m.attention + (f", MoE {m.moe.experts_per_token}/{m.moe.experts}" if m.moe else "")
+    return [m.id, m.name, fmt.params(pc.total), fmt.params(pc.active), str(m.layers), f"{m.hidden_size:,}",
+            f"{m.heads} ({m.kv_heads})", f"{m.vocab_size:,}", f"{m.max_context:,}", attention]
+
+
+def model_detail_rows(m: ModelSpec, lang: str) -> list[list[str]]:
+    pc = count_params(m)
+    rows = [
+        [label("id", lang), m.id],
+        [label("name", lang), m.name],
+        [label("params", lang), f"{pc.total:,} ({fmt.params(pc.total)})"],
+        [label("active", lang), f"{pc.active:,} ({fmt.params(pc.active)})"],
+        ["published", fmt.params(m.published_params)],
+        [label("layers", lang), str(m.layers)],
+        [label("hidden", lang), f"{m.hidden_size:,}"],
+        [label("heads", lang), f"{m.heads} ({m.kv_heads} KV, head_dim {m.head_dim_})"],
+        ["FFN", f"{m.ffn_size:,} ({m.ffn_kind})"],
+        [label("vocab", lang), f"{m.vocab_size:,}"],
+        [label("max_context", lang), f"{m.max_context:,}"],
+        [label("attention", lang), m.attention],
+    ]
+    if m.moe is not None:
+        e = m.moe
+        moe = (f"{e.experts} {label('experts', lang)}, {e.experts_per_token}/token, ffn {e.expert_ffn_size:,}, "
+               f"shared {e.shared_experts}")
+        rows.append([label("moe", lang), moe])
+    for part in ("embedding", "lm_head", "attention", "dense_mlp", "routed_experts", "shared_experts", "router",
+                 "norms", "biases"):
+        n = getattr(pc, part)
+        if n:
+            rows.append([f"  {part}", f"{n:,} ({fmt.params(n)})"])
+    if m.aliases:
+        rows.append([label("aliases", lang), ", ".join(m.aliases)])
+    rows.append([label("source", lang), m.source])
+    if m.notes:
+        rows.append([label("notes_field", lang), m.notes])
+    return [[cap(k) if not k.startswith(" ") else k, v] for k, v in rows]
+
+
+def _flops_text(g: GpuSpec) -> str:
+    order = ["fp4", "fp8", "int8", "bf16", "fp16", "tf32", "fp32", "fp64"]
+    items = sorted(g.flops.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else 99)
+    return ", ".join(f"{k} {fmt.flops(v)}" for k, v in items)
+
+
+def gpu_headers(lang: str) -> list[str]:
+    return [label("id", lang), label("name", lang), label("memory", lang), label("bandwidth", lang),
+            "BF16", label("tdp", lang), label("scaleup", lang), label("price", lang)]
+
+
+def gpu_row(g: GpuSpec) -> list[str]:
+    bf16 = g.flops.get("bf16") or g.flops.get("fp16") or g.flops.get("fp32")
+    price = fmt.usd_per_hour(g.price_usd_per_gpu_hour) if g.price_usd_per_gpu_hour else "—"
+    return [g.id, g.name, fmt.gib(g.memory_bytes), fmt.bandwidth(g.memory_bandwidth_bytes_per_s), fmt.flops(bf16),
+            fmt.watts(g.tdp_watts), g.scaleup, price]
+
+
+def gpu_detail_rows(g: GpuSpec, lang: str) -> list[list[str]]:
+    rows = [
+        [label("id", lang), g.id],
+        [label("name", lang), g.name],
+        [label("vendor", lang), g.vendor],
+        [label("form_factor", lang), g.form_factor],
+        [label("memory", lang), f"{fmt.gib(g.memory_bytes)} ({fmt.storage(g.memory_bytes)})"],
+        [label("usable_memory", lang), fmt.gib(g.usable_memory_bytes)],
+        [label("bandwidth", lang), fmt.bandwidth(g.memory_bandwidth_bytes_per_s)],
+        [label("dense_flops", lang), _flops_text(g)],
+        [label("tdp", lang), fmt.watts(g.tdp_watts)],
+        [label("scaleup", lang),
+         f"{g.scaleup}, {fmt.bandwidth(g.scaleup_bandwidth_bytes_per_s)} per direction, domain {g.scaleup_domain}"],
+        [label("scaleout", lang), f"{g.scaleout_gbps:g} Gb/s" if g.scaleout_gbps else "—"],
+        [label("per_node", lang), str(g.gpus_per_node)],
+    ]
+    if g.price_usd_per_gpu_hour:
+        price = f"{fmt.usd_per_hour(g.price_usd_per_gpu_hour)} per GPU ({g.price_date or '—'}; {g.price_source or '—'})"
+        rows.append([label("price", lang), price])
+    if g.purchase_usd:
+        rows.append([label("purchase", lang), f"{fmt.usd(g.purchase_usd)} ({g.purchase_source or '—'})"])
+    if g.release_year:
+        rows.append([label("release_year", lang), str(g.release_year)])
+    if g.aliases:
+        rows.append([label("aliases", lang), ", ".join(g.aliases)])
+    rows.append([label("source", lang), g.source])
+    if g.notes:
+        rows.append([label("notes_field", lang), g.notes])
+    return rows
+
+
+def instance_headers(lang: str) -> list[str]:
+    return [label("provider", lang), label("instance", lang), label("gpus", lang), "vCPU", label("ram", lang),
+            label("nvme", lang), label("usd_per_hour", lang), label("region", lang), label("price_date", lang)]
+
+
+def instance_row(i) -> list[str]:
+    return [i.provider, i.instance, str(i.gpus), str(i.vcpus), fmt.ram(i.ram_bytes),
+            fmt.storage(i.local_nvme_tb * 1e12) if i.local_nvme_tb else "—", fmt.usd_per_hour(i.usd_per_hour),
+            i.region or "—", i.price_date]

@@ -1,0 +1,394 @@
+"""Machine output: the dicts behind ``--format json`` (CONTRACT.md; every key in ``docs/json-output.md``).
+
+Rules: base units only (bytes, seconds, per-second rates, USD), unit in every key name; byte counts are integers;
+a figure that is unknown or not finite is ``null``; key order is fixed and nothing depends on the clock, so the same
+input gives byte-identical output. Changes within ``schema_version`` 1 are additive only.
+This module does not import Rich.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+import llmsizer
+from llmsizer.architecture import count_params
+
+if TYPE_CHECKING:  # pragma: no cover - types only; keeps the import graph one-way and light
+    from llmsizer.explain import Step
+    from llmsizer.planner import CloudOffer, Plan, PlanResult
+    from llmsizer.specs import CloudInstance, GpuSpec, ModelSpec
+    from llmsizer.workload import Workload
+
+SCHEMA_VERSION = 1
+
+MEMORY_PARTS = (
+    "weights_bytes", "gradients_bytes", "optimizer_bytes", "activations_bytes", "kv_cache_bytes", "overhead_bytes",
+)
+
+
+# ------------------------------------------------------------------------------------------------ primitives
+
+
+def _num(x: Any) -> Any:
+    """A JSON-safe number: NaN and infinities become ``null`` (JSON has neither)."""
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    return x
+
+
+def _int(x: float | None) -> int | None:
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return None
+    return round(x)
+
+
+def _enum(x: Any) -> Any:
+    return getattr(x, "value", x)
+
+
+def clean(obj: Any) -> Any:
+    """Recursively make ``obj`` JSON-safe: enums to values, tuples to lists, non-finite floats to ``null``."""
+    if isinstance(obj, dict):
+        return {str(k): clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [clean(v) for v in obj]
+    if isinstance(obj, float):
+        return _num(obj)
+    if isinstance(obj, (str, int, bool)) or obj is None:
+        return obj
+    if hasattr(obj, "value"):
+        return clean(obj.value)
+    return str(obj)
+
+
+def dumps(doc: dict) -> str:
+    """The text printed for ``--format json``: indented, ASCII-safe, one trailing newline."""
+    return json.dumps(doc, indent=2, ensure_ascii=True, allow_nan=False) + "\n"
+
+
+# ------------------------------------------------------------------------------------------------ catalog entries
+
+
+def model_to_dict(model: ModelSpec) -> dict:
+    """A model as ``models --format json`` and ``plan``'s ``model`` carry it."""
+    pc = count_params(model)
+    moe = None
+    if model.moe is not None:
+        e = model.moe
+        moe = {
+            "experts": e.experts,
+            "experts_per_token": e.experts_per_token,
+            "expert_ffn_size": e.expert_ffn_size,
+            "shared_experts": e.shared_experts,
+            "shared_expert_ffn_size": e.shared_expert_ffn_size,
+            "dense_layers": e.dense_layers,
+        }
+    mla = None
+    if model.mla is not None:
+        a = model.mla
+        mla = {
+            "q_lora_rank": a.q_lora_rank,
+            "kv_lora_rank": a.kv_lora_rank,
+            "qk_nope_head_dim": a.qk_nope_head_dim,
+            "qk_rope_head_dim": a.qk_rope_head_dim,
+            "v_head_dim": a.v_head_dim,
+        }
+    return {
+        "id": model.id,
+        "name": model.name,
+        "family": model.family,
+        "aliases": list(model.aliases),
+        "params": pc.total,
+        "active_params": pc.active,
+        "published_params": _int(model.published_params),
+        "published_active_params": _int(model.published_active_params),
+        "layers": model.layers,
+        "hidden_size": model.hidden_size,
+        "heads": model.heads,
+        "kv_heads": model.kv_heads,
+        "head_dim": model.head_dim_,
+        "ffn_size": model.ffn_size,
+        "ffn_kind": model.ffn_kind,
+        "vocab_size": model.vocab_size,
+        "tied_embeddings": model.tied_embeddings,
+        "max_context": model.max_context,
+        "attention": model.attention,
+        "sliding_window": model.sliding_window,
+        "mla": mla,
+        "moe": moe,
+        "params_by_part": {
+            "embedding": pc.embedding,
+            "lm_head": pc.lm_head,
+            "attention": pc.attention,
+            "dense_mlp": pc.dense_mlp,
+            "routed_experts": pc.routed_experts,
+            "shared_experts": pc.shared_experts,
+            "router": pc.router,
+            "norms": pc.norms,
+            "biases": pc.biases,
+        },
+        "source": model.source,
+    }
+
+
+def gpu_to_dict(gpu: GpuSpec) -> dict:
+    """A GPU as ``gpus --format json`` carries it: base units, dense FLOP/s by dtype."""
+    return {
+        "id": gpu.id,
+        "name": gpu.name,
+        "vendor": gpu.vendor,
+        "kind": gpu.kind,
+        "aliases": list(gpu.aliases),
+        "form_factor": gpu.form_factor,
+        "memory_bytes": gpu.memory_bytes,
+        "usable_memory_bytes": gpu.usable_memory_bytes,
+        "memory_bandwidth_bytes_per_s": _num(float(gpu.memory_bandwidth_bytes_per_s)),
+        "flops": {k: _num(float(v)) for k, v in sorted(gpu.flops.items())},
+        "tdp_watts": _num(float(gpu.tdp_watts)),
+        "scaleup": gpu.scaleup,
+        "scaleup_bandwidth_bytes_per_s": _num(float(gpu.scaleup_bandwidth_bytes_per_s)),
+        "scaleup_domain": gpu.scaleup_domain,
+        "gpus_per_node": gpu.gpus_per_node,
+        "scaleout_bandwidth_bytes_per_s": _num(float(gpu.scaleout_bandwidth_bytes_per_s)),
+        "price_usd_per_gpu_hour": gpu.price_usd_per_gpu_hour,
+        "price_source": gpu.price_source,
+        "price_date": gpu.price_date,
+        "purchase_usd": gpu.purchase_usd,
+        "release_year": gpu.release_year,
+        "source": gpu.source,
+    }
+
+
+def instance_to_dict(inst: CloudInstance) -> dict:
+    """A rentable instance from ``data/instances.yaml`` (``gpus ID --format json``)."""
+    return {
+        "provider": inst.provider,
+        "instance": inst.instance,
+        "gpu": inst.gpu,
+        "gpus": inst.gpus,
+        "vcpus": inst.vcpus,
+        "ram_bytes": inst.ram_bytes,
+        "local_nvme_bytes": _int(inst.local_nvme_tb * 1e12),
+        "network_bits_per_s": _int(inst.network_gbps * 1e9),
+        "usd_per_hour": inst.usd_per_hour,
+        "region": inst.region,
+        "price_date": inst.price_date,
+        "price_source": inst.price_source,
+    }
+
+
+def models_to_dict(models: Iterable[ModelSpec]) -> dict:
+    return {"schema_version": SCHEMA_VERSION, "models": [model_to_dict(m) for m in models]}
+
+
+def gpus_to_dict(gpus: Iterable[GpuSpec], instances: dict[str, Iterable[CloudInstance]] | None = None) -> dict:
+    """``{"schema_version": 1, "gpus": [...]}``; with ``instances`` (by GPU id) each GPU also lists its instances."""
+    out = []
+    for g in gpus:
+        d = gpu_to_dict(g)
+        if instances is not None:
+            d["instances"] = [instance_to_dict(i) for i in instances.get(g.id, ())]
+        out.append(d)
+    return {"schema_version": SCHEMA_VERSION, "gpus": out}
+
+
+# ------------------------------------------------------------------------------------------------ plan
+
+
+def workload_to_dict(w: Workload) -> dict:
+    """The workload as given; ``null`` = not given (searched by the planner) or not used by this mode."""
+    training = w.mode.is_training
+    adapter = w.mode.is_adapter
+    return {
+        "mode": _enum(w.mode),
+        "precision": _enum(w.precision),
+        "quant": _enum(w.quant),
+        "optimizer": _enum(w.optimizer) if training else None,
+        "seq_len": w.seq_len if training else None,
+        "micro_batch": w.micro_batch if training else None,
+        "global_batch_tokens": w.global_batch_tokens if training else None,
+        "recompute": _enum(w.recompute) if training and w.recompute is not None else None,
+        "lora_rank": w.lora_rank if adapter else None,
+        "lora_targets": _enum(w.lora_targets) if adapter else None,
+        "tokens": _int(w.tokens) if training else None,
+        "flash_attention": w.flash_attention,
+        "prompt_tokens": None if training else w.prompt_tokens,
+        "output_tokens": None if training else w.output_tokens,
+        "context": None if training else w.context_tokens,
+        "concurrency": None if training else w.concurrency,
+        "engine": None if training else _enum(w.engine),
+        "kv_cache_dtype": None if training else w.kv_cache_dtype,
+    }
+
+
+def memory_to_dict(mem: Any) -> dict:
+    """``memory_per_gpu``: each part rounded to whole bytes, then ``total_bytes`` = their sum, exactly."""
+    parts = {k: _int(getattr(mem, k)) or 0 for k in MEMORY_PARTS}
+    parts["total_bytes"] = sum(parts.values())
+    return parts
+
+
+def step_to_dict(step: Step, stage: str) -> dict:
+    return {
+        "stage": stage,
+        "quantity": step.quantity,
+        "value": clean(step.value),
+        "unit": step.unit,
+        "formula": step.formula,
+        "inputs": clean(dict(step.inputs)),
+        "source": step.source,
+        "assumption": step.assumption,
+    }
+
+
+def plan_steps(plan: Plan) -> list[tuple[str, Step]]:
+    """Every explained figure of ``plan``, tagged by stage, in the order the pipeline computed them."""
+    out: list[tuple[str, Step]] = []
+    out += [("memory", s) for s in plan.memory.steps]
+    if plan.training is not None:
+        out += [("training", s) for s in plan.training.steps]
+    if plan.inference is not None:
+        out += [("inference", s) for s in plan.inference.steps]
+    if plan.cost is not None:
+        out += [("cost", s) for s in plan.cost.steps]
+    if plan.server is not None:
+        out += [("server", s) for s in plan.server.steps]
+    return out
+
+
+def _training(t: Any) -> dict | None:
+    if t is None:
+        return None
+    return {
+        "tokens_per_second": _num(float(t.tokens_per_second)),
+        "mfu": _num(float(t.mfu)),
+        "hfu": _num(float(t.hfu)),
+        "flops_per_token": _num(float(t.flops_per_token)),
+        "seconds": None if t.seconds is None else _num(float(t.seconds)),
+        "gpu_hours": None if t.gpu_hours is None else _num(float(t.gpu_hours)),
+        "energy_kwh": None if t.energy_kwh is None else _num(float(t.energy_kwh)),
+    }
+
+
+def _inference(i: Any) -> dict | None:
+    if i is None:
+        return None
+    return {
+        "ttft_seconds": _num(float(i.ttft_seconds)),
+        "tpot_seconds": _num(float(i.tpot_seconds)),
+        "tokens_per_second": _num(float(i.tokens_per_second)),
+        "max_concurrency": int(i.max_concurrency),
+        "saturation_concurrency": int(i.saturation_concurrency),
+    }
+
+
+def _cost(c: Any) -> dict:
+    if c is None:
+        return {"usd_per_hour": None, "usd_total": None, "usd_per_million_output_tokens": None, "energy_kwh": None}
+
+    def opt(x: float | None) -> float | None:
+        return None if x is None else _num(float(x))
+
+    return {
+        "usd_per_hour": opt(c.usd_per_hour),
+        "usd_total": opt(c.usd_total),
+        "usd_per_million_output_tokens": opt(c.usd_per_million_output_tokens),
+        "energy_kwh": opt(c.energy_kwh),
+    }
+
+
+def _server(s: Any) -> dict | None:
+    if s is None:
+        return None
+    return {
+        "gpus": int(s.gpus),
+        "cpu_cores": int(s.cpu_cores),
+        "ram_bytes": int(s.ram_bytes),
+        "storage_bytes": int(s.storage_bytes),
+        "network": s.network,
+        "power_watts": int(s.power_watts),
+        "psu_watts": int(s.psu_watts),
+        "rack_units": int(s.rack_units),
+    }
+
+
+def _cloud(o: CloudOffer) -> dict:
+    return {
+        "provider": o.provider,
+        "instance": o.instance,
+        "instances": int(o.instances),
+        "usd_per_hour": _num(float(o.usd_per_hour)),
+        "region": o.region,
+        "price_date": o.price_date,
+        "price_source": o.price_source,
+    }
+
+
+def plan_entry_to_dict(plan: Plan) -> dict:
+    """One element of ``plans``."""
+    lay = plan.layout
+    mem = plan.memory
+    return {
+        "gpu": {
+            "id": plan.gpu.id,
+            "name": plan.gpu.name,
+            "vendor": plan.gpu.vendor,
+            "memory_bytes": plan.gpu.memory_bytes,
+        },
+        "gpu_count": int(plan.gpu_count),
+        "nodes": int(plan.nodes),
+        "gpus_per_node": int(lay.gpus_per_node),
+        "parallelism": {
+            "dp": lay.dp,
+            "tp": lay.tp,
+            "pp": lay.pp,
+            "ep": lay.ep,
+            "zero": lay.zero,
+            "offload": _enum(lay.offload),
+            "recompute": _enum(lay.recompute),
+            "micro_batch": lay.micro_batch,
+            "sequence_parallel": bool(lay.sequence_parallel and lay.tp > 1),
+        },
+        "fits": bool(plan.fits),
+        "reasons": list(plan.reasons),
+        "memory_per_gpu": memory_to_dict(mem),
+        "offload_per_gpu": {
+            "host_bytes": _int(getattr(mem, "host_offload_bytes", 0.0)) or 0,
+            "nvme_bytes": _int(getattr(mem, "nvme_offload_bytes", 0.0)) or 0,
+        },
+        "usable_memory_bytes": _int(plan.usable_memory_bytes),
+        "training": _training(plan.training),
+        "inference": _inference(plan.inference),
+        "cost": _cost(plan.cost),
+        "server": _server(plan.server),
+        "cloud": [_cloud(o) for o in plan.cloud],
+    }
+
+
+def plan_to_dict(result: PlanResult, *, explain: bool = False, timing: bool = False) -> dict:
+    """Exactly CONTRACT.md's ``plan --format json`` object (plus the additive keys documented in docs/json-output.md).
+
+    ``explain``: add an ``explain`` list (every Step) to the first plan.
+    ``timing``: add ``search.seconds``, the wall time of the search; off by default because it differs run to run.
+    """
+    plans = [plan_entry_to_dict(p) for p in result.plans]
+    if explain and result.plans:
+        plans[0]["explain"] = [step_to_dict(s, stage) for stage, s in plan_steps(result.plans[0])]
+    search: dict[str, Any] = {"evaluated": int(result.evaluated)}
+    if timing:
+        search["seconds"] = _num(float(result.search_seconds))
+    doc = {
+        "schema_version": SCHEMA_VERSION,
+        "llmsizer_version": llmsizer.__version__,
+        "model": model_to_dict(result.model),
+        "workload": workload_to_dict(result.workload),
+        "plans": plans,
+        "fits": bool(result.any_fit),
+        "notes": list(result.notes),
+        "suggestions": list(result.suggestions),
+        "search": search,
+    }
+    return clean(doc)

@@ -1,0 +1,111 @@
+"""``fit`` and ``validate`` output, rendered from the CONTRACT-shaped dicts the caller builds.
+
+The JSON is the dict itself (made JSON-safe); the human formats pick the contract's columns first, then any other
+scalar keys the rows carry, and format each value from the unit its key name carries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from llmsizer.render import fmt as f
+from llmsizer.render.jsonout import clean, dumps
+from llmsizer.render.labels import label
+
+FIT_COLUMNS = ("id", "fits", "precision", "quant", "max_context", "tokens_per_second")
+VALIDATE_COLUMNS = ("id", "quantity", "published", "predicted", "error", "source")
+_SKIP = {"schema_version", "unit"}  # a case's unit is shown with its published and predicted values
+
+
+def cell(key: str, value: Any, row: dict, lang: str) -> str:
+    """One value as text, chosen by its key (``*_bytes``, ``*_seconds``, ``tokens_per_second``, ``error``...)."""
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return label("yes", lang) if value else label("no", lang)
+    if isinstance(value, (list, tuple)):
+        return ", ".join(str(v) for v in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={cell(k, v, value, lang)}" for k, v in value.items())
+    if isinstance(value, str):
+        return value
+    k = key.lower()
+    if k == "error" or k.endswith("_error"):
+        return f"{value * 100:+.1f}%"
+    if k.endswith(("mape", "_fraction")) or k.startswith(("mean_abs", "median_abs")):
+        return f.percent(value)
+    if k in ("published", "predicted") and row.get("unit"):
+        return f.value(value, str(row["unit"]), lang)
+    if k == "tokens_per_second" or k.endswith("_tokens_per_second"):
+        return f.rate(value)
+    if k.endswith("_bytes"):
+        return f.gib(value)
+    if k.endswith(("_seconds", "_s")):
+        return f.duration(value, lang)
+    if k.startswith("usd") or k.endswith("_usd"):
+        return f.usd(value)
+    if k in ("mfu", "hfu") or k.endswith("_fraction"):
+        return f.percent(value)
+    if k in ("max_context", "context") or k.endswith(("_tokens", "_count", "_context")):
+        return f.count(value)
+    return f.count(value) if float(value).is_integer() else f.sig(float(value), 3)
+
+
+def _columns(rows: list[dict], first: Sequence[str]) -> list[str]:
+    cols = [c for c in first if any(c in r for r in rows)]
+    for r in rows:
+        for k, v in r.items():
+            if k not in cols and k not in _SKIP and not isinstance(v, (dict, list)):
+                cols.append(k)
+    return cols
+
+
+def _header(key: str, lang: str) -> str:
+    from llmsizer.render.common import cap
+    from llmsizer.render.labels import LABELS
+
+    return cap(label(key, lang)) if key in LABELS["en"] else cap(key.replace("_", " "))
+
+
+def _render(title: str, cols: list[str], first: Sequence[str], rows: list[dict], tail: list[tuple[str, str]],
+            fmt: str, lang: str, width: int | None, color: bool | None) -> str:
+    headers = [_header(c, lang) for c in cols]
+    body = [[cell(c, r.get(c), r, lang) for c in cols] for r in rows]
+    if fmt == "markdown":
+        from llmsizer.render.markdown import table
+
+        out = f"# {title}\n\n" + table(headers, body)
+        if tail:
+            out += f"\n\n## {label('summary', lang)}\n\n" + table([label("item", lang), label("value", lang)], tail)
+        return out + "\n"
+    from llmsizer.render import table as t
+
+    numeric = [i for i, c in enumerate(cols) if rows and all(isinstance(r.get(c), (int, float)) and
+                                                             not isinstance(r.get(c), bool) for r in rows)]
+    wrap = [i for i, c in enumerate(cols) if c in ("source", "quantity", "id")]
+    extra = [i for i, c in enumerate(cols) if c not in first][::-1]  # the contract's columns are dropped last
+    text = t._print_table(headers, body, numeric, title, width, color, wrap=wrap, drop=extra)
+    if tail:
+        text += "\n".join(f"{k}: {v}" for k, v in tail) + "\n"
+    return text
+
+
+def render_fit(doc: dict, fmt: str, *, lang: str = "en", width: int | None = None, color: bool | None = None) -> str:
+    if fmt == "json":
+        return dumps(clean(doc))
+    rows = list(doc.get("models", []))
+    tail = [(k, cell(k, v, doc, lang)) for k, v in doc.items() if k not in ("models", "schema_version")]
+    return _render(label("fit_title", lang), _columns(rows, FIT_COLUMNS), FIT_COLUMNS, rows, tail, fmt, lang, width,
+                   color)
+
+
+def render_validate(doc: dict, fmt: str, *, lang: str = "en", width: int | None = None,
+                    color: bool | None = None) -> str:
+    if fmt == "json":
+        return dumps(clean(doc))
+    rows = list(doc.get("cases", []))
+    summary = doc.get("summary") or {}
+    tail = [(k, cell(k, v, summary, lang)) for k, v in summary.items()]
+    return _render(label("validate_title", lang), _columns(rows, VALIDATE_COLUMNS), VALIDATE_COLUMNS, rows, tail, fmt,
+                   lang, width, color)
