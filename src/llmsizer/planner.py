@@ -310,6 +310,8 @@ class _Search:
                 dp = n // (tp * pp)
                 if c.dp is not None and dp != c.dp:
                     continue
+                if not self.training and dp > 1 and c.dp is None and c.gpu_count is None:
+                    continue  # inference: one replica serves --concurrency; replicas only multiply throughput
                 yield tp, pp, dp
 
     def run_gpu(self, gpu: GpuSpec) -> None:
