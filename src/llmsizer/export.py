@@ -77,9 +77,6 @@ def deepspeed_config(result: PlanResult, p: Plan) -> str:
         "steps_per_print": 100,
         "wall_clock_breakdown": False,
     }
-    if lay.tp > 1 or lay.pp > 1:
-        cfg["_llmsizer_note"] = (f"tensor/pipeline parallelism tp={lay.tp} pp={lay.pp} comes from the model code "
-                                 "(Megatron-DeepSpeed --tensor-model-parallel-size / --pipeline-model-parallel-size)")
     return json.dumps(cfg, indent=2)
 
 

@@ -123,7 +123,8 @@ def quantity(p: Plan, name: str) -> float | None:
         "weights_bytes": lambda: m.weights_bytes * p.layout.tp * p.layout.pp,
         "training_gpu_hours": lambda: t.gpu_hours if t else None,
         "training_days": lambda: t.seconds / 86400 if t and t.seconds else None,
-        "tokens_per_second_per_gpu": lambda: t.tokens_per_second / p.gpu_count if t else None,
+        "tokens_per_second_per_gpu": lambda: (t.tokens_per_second if t else i.tokens_per_second if i else 0.0)
+        / p.gpu_count,
         "mfu": lambda: t.mfu if t else None,
         "decode_tokens_per_second": lambda: i.tokens_per_second if i else None,
         "ttft_seconds": lambda: i.ttft_seconds if i else None,
