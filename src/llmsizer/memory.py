@@ -19,8 +19,17 @@ from dataclasses import dataclass
 from functools import cache, lru_cache
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
-from pydantic import ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    ValidationError,
+    model_validator,
+)
 
 from llmsizer.architecture import Linear, count_params, linear_layers
 from llmsizer.catalog import load_data_yaml
@@ -29,13 +38,30 @@ from llmsizer.explain import Step
 from llmsizer.specs import GpuSpec, ModelSpec
 from llmsizer.units import DTYPE_BYTES, GIB
 from llmsizer.workload import (
-    Engine, Layout, LoraTargets, Mode, Offload, Optimizer, Precision, Quant, Recompute, Workload,
+    Engine,
+    Layout,
+    LoraTargets,
+    Mode,
+    Offload,
+    Optimizer,
+    Precision,
+    Quant,
+    Recompute,
+    Workload,
 )
 
 __all__ = [
-    "MemoryBreakdown", "MemoryData", "estimate_memory", "usable_memory_bytes", "kv_cache_bytes_per_token",
-    "kv_cache_bytes_per_sequence", "activation_bytes_per_layer", "effective_bits_per_weight",
-    "lora_adapter_params", "memory_data", "clear_caches",
+    "MemoryBreakdown",
+    "MemoryData",
+    "activation_bytes_per_layer",
+    "clear_caches",
+    "effective_bits_per_weight",
+    "estimate_memory",
+    "kv_cache_bytes_per_sequence",
+    "kv_cache_bytes_per_token",
+    "lora_adapter_params",
+    "memory_data",
+    "usable_memory_bytes",
 ]
 
 _BF16 = DTYPE_BYTES["bf16"]  # bytes of a tensor a toolchain leaves "in 16-bit"
@@ -94,7 +120,7 @@ class PrecisionBytes(_Strict):
     source: str = _Src
 
     @model_validator(mode="after")
-    def _covers_precisions(self) -> "PrecisionBytes":
+    def _covers_precisions(self) -> PrecisionBytes:
         for name in ("weights", "gradients", "activations", "inference_weights"):
             missing = [p.value for p in Precision if p.value not in getattr(self, name)]
             if missing:
@@ -137,7 +163,7 @@ class GgufData(_Strict):
     mix_source: str = _Src
 
     @model_validator(mode="after")
-    def _types_known(self) -> "GgufData":
+    def _types_known(self) -> GgufData:
         used = {self.vector_type}
         for mix in self.mixes.values():
             used |= {mix.base, mix.output}
@@ -226,7 +252,7 @@ class MemoryData(_Strict):
     engines: dict[str, EngineData]
 
     @model_validator(mode="after")
-    def _covers_enums(self) -> "MemoryData":
+    def _covers_enums(self) -> MemoryData:
         problems = []
         for q in Quant:
             if q is not Quant.none and q.value not in self.quantization and q.value not in self.gguf.mixes:
@@ -254,8 +280,20 @@ def memory_data() -> MemoryData:
 class _Engine:
     """Plain-attribute copy of an ``EngineData`` for the hot path."""
 
-    __slots__ = ("fraction", "fraction_by_tp", "in_reserve", "prefill", "prefill_small", "rows", "rows_small",
-                 "small_below_bytes", "small_ids", "non_torch_bytes", "fragmentation", "source")
+    __slots__ = (
+        "fraction",
+        "fraction_by_tp",
+        "fragmentation",
+        "in_reserve",
+        "non_torch_bytes",
+        "prefill",
+        "prefill_small",
+        "rows",
+        "rows_small",
+        "small_below_bytes",
+        "small_ids",
+        "source",
+    )
 
     def __init__(self, e: EngineData) -> None:
         self.fraction = e.memory_fraction
@@ -404,7 +442,7 @@ class _ModelCache:
     """Per-model memo in front of the ``lru_cache``d functions, keyed by identity: hashing a pydantic model costs
     more than the arithmetic it would save, and the planner passes the same ``ModelSpec`` object every time."""
 
-    __slots__ = ("model", "arch", "_wbytes", "_coeffs", "_lora")
+    __slots__ = ("_coeffs", "_lora", "_wbytes", "arch", "model")
 
     def __init__(self, m: ModelSpec) -> None:
         self.model = m
@@ -413,7 +451,7 @@ class _ModelCache:
         self._coeffs: dict[tuple[float, bool, int], tuple[float, float, float]] = {}
         self._lora: dict[tuple[int, LoraTargets], tuple[int, int, int]] = {}
 
-    def weight_bytes(self, storage: str, dense_bytes: float) -> "_WeightBytes":
+    def weight_bytes(self, storage: str, dense_bytes: float) -> _WeightBytes:
         key = (storage, dense_bytes)
         v = self._wbytes.get(key)
         if v is None:
@@ -489,10 +527,10 @@ def _linear_layer_span(m: ModelSpec, x: Linear) -> range:
     """Which layer indices hold copies of ``x`` (dense MLPs of a MoE model sit in its first layers)."""
     k = m.moe.dense_layers if m.moe is not None else m.layers
     if x.kind == "mlp":
-        return range(0, k)
+        return range(k)
     if x.kind in ("expert", "shared_expert", "router"):
         return range(k, m.layers)
-    return range(0, m.layers)
+    return range(m.layers)
 
 
 def _gguf_rules(mix: GgufMix, x: Linear) -> tuple[tuple[str, str], ...]:
@@ -514,7 +552,6 @@ def _weight_bytes(m: ModelSpec, storage: str, dense_bytes: float) -> _WeightByte
     (GGUF: F32). GGUF mixes follow llama.cpp's per-tensor, per-layer type choice.
     """
     a = _arch(m)
-    pc = count_params(m)
     lin = linear_layers(m)
     if storage == "dense":
         b = dense_bytes
@@ -529,7 +566,7 @@ def _weight_bytes(m: ModelSpec, storage: str, dense_bytes: float) -> _WeightByte
     if storage in d.quantization:
         q = d.quantization[storage]
         for x in lin:
-            keep = (x.kind == "router" and "router" in q.keep_16bit) or (x.kind == "lm_head" and "lm_head" in q.keep_16bit)
+            keep = x.kind in ("router", "lm_head") and x.kind in q.keep_16bit
             per = _BF16 * x.in_features * x.out_features if keep else (
                 x.in_features * x.out_features * q.bits_per_weight + x.out_features * q.bits_per_output_row) / 8
             sums[group(x)] += x.count * per + (x.count * x.out_features * _BF16 if x.bias else 0.0)
@@ -669,9 +706,30 @@ class _Job:
     """Everything that depends only on (model, workload), resolved once: the planner varies the layout and GPU
     hundreds of thousands of times for one model and workload, and enum-keyed lookups are not free."""
 
-    __slots__ = ("mc", "w", "k", "training", "adapter", "ab", "gb", "tw", "opt", "master", "fact_ratio",
-                 "opt_per_param", "storage", "base", "params", "lora_params", "width", "coeffs", "engine",
-                 "kv_bytes", "flash", "recompute_full_working")
+    __slots__ = (
+        "ab",
+        "adapter",
+        "base",
+        "coeffs",
+        "engine",
+        "fact_ratio",
+        "flash",
+        "gb",
+        "k",
+        "kv_bytes",
+        "lora_params",
+        "master",
+        "mc",
+        "opt",
+        "opt_per_param",
+        "params",
+        "recompute_full_working",
+        "storage",
+        "training",
+        "tw",
+        "w",
+        "width",
+    )
 
     def __init__(self, mc: _ModelCache, w: Workload) -> None:
         k = _k()
@@ -1018,8 +1076,8 @@ def _training_stage(
             "+ reduce bucket + QLoRA dequantization buffer",
             {"context_bytes": ctx, "nccl_bytes": nccl, "fragmentation_bytes": frag, "zero3_buffer_bytes": zero3,
              "reduce_bucket_bytes": bucket, "dequant_buffer_bytes": dequant},
-            " ".join((d.runtime.context_source, d.runtime.nccl_source, d.runtime.fragmentation_source,
-                      d.zero.source)),
+            f"{d.runtime.context_source} {d.runtime.nccl_source} {d.runtime.fragmentation_source} "
+            f"{d.zero.source}",
             "named constants from data/memory.yaml",
         ))
         if out.host or out.nvme:
