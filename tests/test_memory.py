@@ -365,11 +365,13 @@ def test_lora_paper_gpt3_trainable_params(rank: int, published: float) -> None:
     assert abs(rel(lora_adapter_params(GPT3_175B, w), published)) < 0.05
 
 
-def test_lora_all_targets_skip_routed_experts() -> None:
-    # "all" adapts attention and dense/shared MLPs; Mixtral's routed experts stay frozen and un-adapted.
+def test_lora_all_targets_include_routed_experts() -> None:
+    # "all" = PEFT's all-linear: Mixtral's experts are nn.Linear modules in transformers, so they are adapted too
+    # (w1/w3: 4096 -> 14336, w2: 14336 -> 4096, 8 experts per layer); the router and the LM head are not.
     w = train(Mode.lora, lora_rank=8)
-    per_layer = 8 * ((4096 + 4096) + 2 * (4096 + 1024) + (4096 + 4096))  # q, k, v, o
-    assert lora_adapter_params(MIXTRAL_8X7B, w) == 32 * per_layer
+    attn = (4096 + 4096) + 2 * (4096 + 1024) + (4096 + 4096)  # q, k, v, o
+    experts = 8 * 3 * (4096 + 14336)
+    assert lora_adapter_params(MIXTRAL_8X7B, w) == 32 * 8 * (attn + experts)
 
 
 def test_lora_states_are_tiny_and_qlora_base_is_4bit() -> None:

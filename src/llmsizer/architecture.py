@@ -172,3 +172,20 @@ def total_params(m: ModelSpec) -> int:
 
 def active_params(m: ModelSpec) -> int:
     return count_params(m).active
+
+
+_QV = frozenset({"q_proj", "v_proj", "q_b_proj", "kv_b_proj"})
+
+
+def is_lora_target(x: Linear, targets: object) -> bool:
+    """Whether LoRA adapts matrix ``x`` (the one rule memory and compute share).
+
+    ``all``: every attention and MLP projection, routed and shared experts included -- PEFT's
+    ``target_modules="all-linear"`` (the QLoRA paper's setting, Dettmers et al. 2023 sec. 4) matches every
+    ``nn.Linear`` but the LM head, and Hugging Face MoE models (Mixtral, Qwen-MoE, DeepSeek) keep experts as
+    ``nn.Linear``s. ``qv``: the query and value projections only (Hu et al. 2021, sec. 7.1); for MLA the
+    up-projections that produce them. The router and the LM head are never adapted.
+    """
+    if getattr(targets, "value", targets) == "qv":
+        return x.name in _QV
+    return x.kind in ("attn", "mlp", "expert", "shared_expert")

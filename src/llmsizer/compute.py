@@ -30,7 +30,7 @@ from functools import lru_cache
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from llmsizer.architecture import count_params, linear_layers
+from llmsizer.architecture import count_params, is_lora_target, linear_layers
 from llmsizer.catalog import data_dir, load_data_yaml
 from llmsizer.errors import CatalogError
 from llmsizer.explain import Step
@@ -302,12 +302,9 @@ def adapter_params(m: ModelSpec, rank: int, targets: LoraTargets) -> tuple[float
     default, Dettmers et al. 2023 sec. 4), ``qv`` = the query and value projections (LoRA paper sec. 7.1).
     The router and the LM head are never adapted.
     """
-    qv_names = {"q_proj", "q_b_proj", "v_proj", "kv_b_proj"}
     stored = active = 0.0
     for x in linear_layers(m):
-        if x.kind in ("router", "lm_head"):
-            continue
-        if targets is LoraTargets.qv and x.name not in qv_names:
+        if not is_lora_target(x, targets):
             continue
         per = rank * (x.in_features + x.out_features)
         stored += per * x.count

@@ -31,7 +31,7 @@ from pydantic import (
     model_validator,
 )
 
-from llmsizer.architecture import Linear, count_params, linear_layers
+from llmsizer.architecture import Linear, count_params, is_lora_target, linear_layers
 from llmsizer.catalog import load_data_yaml
 from llmsizer.errors import CatalogError, InvalidInputError
 from llmsizer.explain import Step
@@ -416,9 +416,7 @@ def _arch(m: ModelSpec) -> _Arch:
 
 
 def _lora_target(x: Linear, targets: LoraTargets) -> bool:
-    if targets is LoraTargets.qv:
-        return x.name in ("q_proj", "v_proj", "q_b_proj", "kv_b_proj")
-    return x.kind in ("attn", "mlp", "shared_expert")
+    return is_lora_target(x, targets)
 
 
 @lru_cache(maxsize=1024)
