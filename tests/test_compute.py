@@ -3,7 +3,7 @@
 Every case builds its ModelSpec/GpuSpec inline from config.json / datasheet facts (cited), runs llmsizer, and
 compares with a number printed in a paper, model card or benchmark table, with an explicit tolerance. The
 published values and tolerances are also listed in data/compute.yaml (``calibration``); ``test_yaml_matches_cases``
-keeps the two in step. docs/methodology-compute.md shows the same table with predicted values.
+keeps the two in step. docs/methodology.md (part II) shows the same table with predicted values.
 """
 
 from __future__ import annotations

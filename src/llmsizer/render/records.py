@@ -31,6 +31,8 @@ def cell(key: str, value: Any, row: dict, lang: str) -> str:
     if isinstance(value, str):
         return value
     k = key.lower()
+    if "_abs_" in k or k.startswith("abs_"):
+        return f"{abs(value) * 100:.1f}%"
     if k == "error" or k.endswith("_error"):
         return f"{value * 100:+.1f}%"
     if k.endswith(("mape", "_fraction")) or k.startswith(("mean_abs", "median_abs")):
@@ -106,6 +108,20 @@ def render_validate(doc: dict, fmt: str, *, lang: str = "en", width: int | None 
         return dumps(clean(doc))
     rows = list(doc.get("cases", []))
     summary = doc.get("summary") or {}
-    tail = [(k, cell(k, v, summary, lang)) for k, v in summary.items()]
-    return _render(label("validate_title", lang), _columns(rows, VALIDATE_COLUMNS), VALIDATE_COLUMNS, rows, tail, fmt,
+    text = _render(label("validate_title", lang), _columns(rows, VALIDATE_COLUMNS), VALIDATE_COLUMNS, rows, [], fmt,
                    lang, width, color)
+    if summary and all(isinstance(v, dict) for v in summary.values()):
+        srows = [{"category": k, **v} for k, v in summary.items()]
+        cols = ["category"] + [c for c in srows[0] if c != "category"]
+        title = label("summary", lang)
+        if fmt == "markdown":
+            from llmsizer.render.markdown import table
+
+            body = [[cell(c, r.get(c), r, lang) for c in cols] for r in srows]
+            return text + f"\n## {title}\n\n" + table([_header(c, lang) for c in cols], body) + "\n"
+        lines = [f"{title}:"]
+        for r in srows:
+            parts = [f"{_header(c, lang).lower()} {cell(c, r.get(c), r, lang)}" for c in cols[1:]]
+            lines.append(f"  {r['category']}: " + ", ".join(parts))
+        return text + "\n".join(lines) + "\n"
+    return text
