@@ -113,6 +113,18 @@ class Workload:
     kv_dtype: str | None = None  # None: the compute precision
 
     def __post_init__(self) -> None:
+        # accept plain strings for the closed choices ("lora", "nf4"...): library users and YAML cases pass them
+        for name, enum in (("mode", Mode), ("precision", Precision), ("quant", Quant), ("optimizer", Optimizer),
+                           ("engine", Engine), ("lora_targets", LoraTargets)):
+            value = getattr(self, name)
+            if not isinstance(value, enum):
+                try:
+                    object.__setattr__(self, name, enum(value))
+                except ValueError:
+                    choices = ", ".join(e.value for e in enum)
+                    raise InvalidInputError(f"invalid {name.replace('_', ' ')} {value!r}; use one of {choices}") from None
+        if self.recompute is not None and not isinstance(self.recompute, Recompute):
+            object.__setattr__(self, "recompute", Recompute(self.recompute))
         for name in ("seq_len", "lora_rank", "prompt_tokens", "output_tokens", "concurrency"):
             if getattr(self, name) < 1:
                 raise InvalidInputError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
