@@ -222,9 +222,12 @@ def run_plan(a: PlanArgs, *, note: Callable[[str], None], verbose: bool = False,
         note(f"searched {result.evaluated:,} configurations in {result.search_seconds * 1000:.0f} ms")
     code = EXIT_OK if result.any_fit else EXIT_NO_FIT
     if a.export:
-        from llmsizer.export import export_plan
+        from llmsizer.export import export_notes, export_plan
 
-        return export_plan(result, a.export), code
+        text = export_plan(result, a.export)
+        for n in export_notes(result, a.export.lower()):
+            note(f"note: {n}")
+        return text, code
     return render_plan(result, _val(a.fmt), lang=_val(a.lang), explain=a.explain, color=color), code
 
 

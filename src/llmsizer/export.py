@@ -180,6 +180,8 @@ def vllm_command(result: PlanResult, p: Plan) -> str:
     if w.kv_cache_dtype in ("fp8", "int8"):
         args += ["--kv-cache-dtype", "fp8"]
     cmd = shlex.join(args)
+    if w.quant in (Quant.int4, Quant.int8, Quant.nf4):
+        cmd += f"\n# serve a {w.quant.value} checkpoint of this model (AWQ/GPTQ for int4, W8A8 for int8)"
     if lay.dp > 1:
         cmd += f"\n# run {lay.dp} replicas of this server behind a load balancer (or --data-parallel-size {lay.dp})"
     return cmd
@@ -277,3 +279,19 @@ def k8s_job(result: PlanResult, p: Plan) -> str:
         f"              cpu: \"{cpu}\"",
         f"              memory: {mem_gi}Gi",
     ])
+
+
+def export_notes(result: PlanResult, engine: str) -> list[str]:
+    """What the exported file cannot say by itself (printed on stderr, never in the config)."""
+    p = next((x for x in result.plans if x.fits), None)
+    if p is None:
+        return []
+    lay = p.layout
+    notes = []
+    if engine in ("deepspeed", "accelerate") and (lay.tp > 1 or lay.pp > 1):
+        notes.append(f"the plan uses tp={lay.tp} pp={lay.pp}: DeepSpeed/accelerate configs carry only data "
+                     "parallelism and ZeRO; launch with Megatron-DeepSpeed or Megatron-LM (--export megatron), or "
+                     "pin --tp 1 --pp 1 to get a plan they can run alone")
+    if engine == "slurm" and result.workload.mode.is_training:
+        notes.append("the script launches train.py with ds_config.json: write that with --export deepspeed")
+    return notes
