@@ -263,7 +263,7 @@ def test_markdown_tables_are_well_formed():
         if lines and lines[0].startswith("|"):
             widths = {len(re.split(r"(?<!\\)\|", line)) for line in lines}
             assert len(widths) == 1, block
-    assert "| 3 | NVIDIA L40S |" in text and "- #3 1 × NVIDIA L40S: needs 125.4 GiB per GPU" in text
+    assert "| 3 | l40s |" in text and "- #3 1 × NVIDIA L40S: needs 125.4 GiB per GPU" in text
 
 
 # ------------------------------------------------------------------------------------------------ table

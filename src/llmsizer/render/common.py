@@ -165,7 +165,7 @@ def plan_table(result: PlanResult, lang: str) -> PlanTable:
     rows, unfit = [], []
     for i, p in enumerate(result.plans, 1):
         usd_h = fmt.usd_per_hour(p.cost.usd_per_hour) if p.cost is not None else "—"
-        row = [str(i), p.gpu.name, gpus_cell(p, lang), layout_cell(p, training), memory_cell(p)]
+        row = [str(i), p.gpu.id, gpus_cell(p, lang), layout_cell(p, training), memory_cell(p)]
         if training:
             t = p.training
             row += [training_time_cell(p, lang), fmt.rate(t.tokens_per_second) if t else "—",
