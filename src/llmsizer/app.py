@@ -196,6 +196,8 @@ def run_plan(a: PlanArgs, *, note: Callable[[str], None], verbose: bool = False,
         notes.append(f"weights are stored as {loaded.quant} in the file: sizing with --quant {loaded.quant}")
     workload, wnotes = build_workload(a)
     notes += wnotes
+    workload, cnotes = _fit_context(model, workload, seq_len_given=a.seq_len is not None)
+    notes += cnotes
     if workload.mode is Mode.pretrain and workload.tokens is None:
         from llmsizer.architecture import count_params
 
@@ -215,6 +217,11 @@ def run_plan(a: PlanArgs, *, note: Callable[[str], None], verbose: bool = False,
         sort=SortKey(_val(a.sort)), top=a.top, include_unfit=a.all_,
     )
     result = plan(cat, model, workload, c, explain=a.explain)
+    top = next((p for p in result.plans if p.fits), None)
+    prec = workload.precision.value
+    if top is not None and prec not in top.gpu.dense_tflops and prec != "fp32":
+        notes.append(f"{top.gpu.id} has no {prec} tensor cores: its compute is rated at the nearest type it has "
+                     f"({', '.join(sorted(top.gpu.dense_tflops))})")
     result.notes = notes + result.notes
     for n in notes:
         note(f"note: {n}")
@@ -229,6 +236,22 @@ def run_plan(a: PlanArgs, *, note: Callable[[str], None], verbose: bool = False,
             note(f"note: {n}")
         return text, code
     return render_plan(result, _val(a.fmt), lang=_val(a.lang), explain=a.explain, color=color), code
+
+
+def _fit_context(model: ModelSpec, w: Workload, *, seq_len_given: bool) -> tuple[Workload, list[str]]:
+    """Keep default sequence lengths within the model's context; say so when the user's exceed it."""
+    notes = []
+    if w.mode.is_training and w.seq_len > model.max_context:
+        if seq_len_given:
+            notes.append(f"--seq-len {w.seq_len:,} exceeds {model.id}'s context of {model.max_context:,} tokens "
+                         "(sized as asked; the model needs context extension to train on it)")
+        else:
+            w = w.with_(seq_len=model.max_context)
+            notes.append(f"sequence length set to {model.id}'s context of {model.max_context:,} tokens")
+    if not w.mode.is_training and w.context_tokens > model.max_context:
+        notes.append(f"context of {w.context_tokens:,} tokens exceeds {model.id}'s {model.max_context:,}; sized as "
+                     "asked (serving engines refuse sequences past the model's context unless it is extended)")
+    return w, notes
 
 
 def _duration(text: str | None) -> float | None:
