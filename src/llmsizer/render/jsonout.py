@@ -285,6 +285,14 @@ def _inference(i: Any) -> dict | None:
     }
 
 
+def _purchase(plan: "Plan") -> dict:
+    """On-premises: the GPUs' street/launch price x count (catalog ``purchase_usd``), servers not included."""
+    g = plan.gpu
+    if g.purchase_usd is None:
+        return {"gpu_purchase_usd": None, "gpu_purchase_source": None}
+    return {"gpu_purchase_usd": _num(float(g.purchase_usd) * plan.gpu_count), "gpu_purchase_source": g.purchase_source}
+
+
 def _cost(c: Any) -> dict:
     if c is None:
         return {"usd_per_hour": None, "usd_total": None, "usd_per_million_output_tokens": None, "energy_kwh": None}
@@ -362,7 +370,7 @@ def plan_entry_to_dict(plan: Plan) -> dict:
         "usable_memory_bytes": _int(plan.usable_memory_bytes),
         "training": _training(plan.training),
         "inference": _inference(plan.inference),
-        "cost": _cost(plan.cost),
+        "cost": {**_cost(plan.cost), **_purchase(plan)},
         "server": _server(plan.server),
         "cloud": [_cloud(o) for o in plan.cloud],
     }
