@@ -11,18 +11,17 @@ from __future__ import annotations
 import difflib
 import os
 import re
+import zlib
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
+from llmsizer.diskcache import cached
 from llmsizer.errors import CatalogError, UnknownNameError
 from llmsizer.specs import CloudInstance, GpuSpec, ModelSpec
-
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def data_dir() -> Path:
@@ -59,8 +58,10 @@ def _read_yaml(path: Path) -> Any:
             text = head + f.read()
     except OSError as e:
         raise CatalogError(f"{_display(path)}: cannot read ({e.strerror or e})") from None
+    import yaml  # here, not at import: a start-up served from the disk cache never parses YAML
+
     try:
-        return yaml.load(text.decode("utf-8"), Loader=_Loader)
+        return yaml.load(text.decode("utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except UnicodeDecodeError:
         raise CatalogError(f"{_display(path)}: not UTF-8 text") from None
     except yaml.YAMLError as e:
@@ -226,19 +227,26 @@ def _size_key(params: float) -> str:
 
 @lru_cache(maxsize=16)
 def _load(extra: tuple[str, ...], use_user_dir: bool) -> Catalog:
-    cat = Catalog()
-    problems: list[str] = []
     base = data_dir()
-    for name in ("gpus.yaml", "models.yaml", "instances.yaml"):
-        path = base / name
-        if path.exists():
-            problems += cat.merge(path, _read_yaml(path))
+    packaged = [p for p in (base / n for n in ("gpus.yaml", "models.yaml", "instances.yaml")) if p.exists()]
     files: list[Path] = []
     if use_user_dir:
         d = user_config_dir()
         if d.is_dir():
             files += sorted(d.glob("*.yaml")) + sorted(d.glob("*.yml"))
     files += [Path(p) for p in extra]
+    if not all(p.is_file() for p in files):
+        return _build(packaged, files)  # reports the missing file
+    # the validated catalog is pickled per set of files (diskcache: rebuilt whenever one of them changes)
+    name = f"catalog-{zlib.crc32(repr([str(p.resolve()) for p in packaged + files]).encode()):08x}"
+    return cached(name, packaged + files, lambda: _build(packaged, files))
+
+
+def _build(packaged: list[Path], files: list[Path]) -> Catalog:
+    cat = Catalog()
+    problems: list[str] = []
+    for path in packaged:
+        problems += cat.merge(path, _read_yaml(path))
     for path in files:
         if not path.is_file():
             raise CatalogError(f"{path}: catalog file not found")

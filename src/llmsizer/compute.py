@@ -2,10 +2,11 @@
 
 All estimates are functions of (model, gpu, workload, layout).
 
-The planner calls ``estimate_training`` / ``estimate_inference`` for every candidate layout (100k+ times per plan),
-so the default path is plain float arithmetic over quantities cached per model (``functools.lru_cache`` on the
-frozen ``ModelSpec``) and per GPU (an identity cache on the ``GpuSpec`` object); ``Step`` objects for
-``plan --explain`` are built only when ``explain=True``.
+The default path is plain float arithmetic over quantities cached per model (``functools.lru_cache`` on the frozen
+``ModelSpec``) and per GPU (an identity cache on the ``GpuSpec`` object); ``Step`` objects for ``plan --explain``
+are built only when ``explain=True``. For the planner, ``training_tokens_per_second`` runs the step model of
+``estimate_training`` (``_training_step``, shared) without building result objects, and ``TrainingThroughputBound``
+bounds it from above over whole families of layouts (branch and bound; docs/performance.md).
 
 Conventions (docs/methodology-compute.md has the derivations and the calibration table):
 
@@ -27,11 +28,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from llmsizer import catalog
 from llmsizer.architecture import count_params, is_lora_target, linear_layers
 from llmsizer.catalog import data_dir, load_data_yaml
+from llmsizer.diskcache import cached
 from llmsizer.errors import CatalogError
 from llmsizer.explain import Step
 from llmsizer.memory import MemoryBreakdown, kv_cache_bytes_per_token, usable_memory_bytes
@@ -93,7 +97,8 @@ class CostEstimate:
 
 
 class _Data(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # defer_build: the validator is built on the first validation, which a start-up served from the cache skips
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
 class TrainingParams(_Data):
@@ -207,7 +212,13 @@ class ComputeData(_Data):
 
 @lru_cache(maxsize=1)
 def compute_data() -> ComputeData:
-    """Load and validate ``data/compute.yaml`` once (lazily, on first use)."""
+    """Load and validate ``data/compute.yaml`` once (lazily, on first use; from the disk cache when unchanged)."""
+    if load_data_yaml is not catalog.load_data_yaml:  # a reader swapped in at run time (tests): always honoured
+        return _read_compute_data()
+    return cached("compute", [data_dir() / "compute.yaml"], _read_compute_data)
+
+
+def _read_compute_data() -> ComputeData:
     raw = load_data_yaml("compute.yaml")
     try:
         return ComputeData.model_validate(raw)
@@ -232,8 +243,7 @@ def engine_profile(engine: str) -> EngineProfile:
 # ========================================================================================= per-model facts
 
 
-@dataclass(frozen=True)
-class ModelFacts:
+class ModelFacts(NamedTuple):  # a NamedTuple, not a dataclass: 5x cheaper to define at import (start-up time)
     """Per-model quantities every estimate needs; cached per ``ModelSpec``."""
 
     matmul_params_active: float  # N: weights one token multiplies (LM head included, input embedding excluded)
@@ -346,8 +356,9 @@ def _training_flops(f: ModelFacts, m: ModelSpec, w: Workload, recompute: Recompu
 # =========================================================================================== per-GPU facts
 
 
-@dataclass(frozen=True)
-class GpuFacts:
+class GpuFacts(NamedTuple):
+    """Per-GPU quantities every estimate needs; cached per ``GpuSpec`` object."""
+
     peak: dict[str, float]  # dense FLOP/s by dtype (GpuSpec.peak_flops, fallbacks applied)
     bandwidth: float  # memory bytes/s
     scaleup_bw: float  # per GPU, one direction, bytes/s
@@ -397,14 +408,22 @@ def gpu_facts(gpu: GpuSpec) -> GpuFacts:
 def _fast_domain(g: GpuFacts, layout: Layout) -> int:
     """GPUs one collective can span and still use scale-up bandwidth: the NVLink/xGMI domain, cut to the node
     unless the domain itself spans nodes (GB200 NVL72)."""
+    return _fast_domain_of(g, layout.gpus_per_node)
+
+
+def _fast_domain_of(g: GpuFacts, per_node: int) -> int:
     if g.domain > g.gpus_per_node:
         return g.domain
-    return min(g.domain, layout.gpus_per_node) if g.domain > 1 else min(g.gpus_per_node, layout.gpus_per_node)
+    return min(g.domain, per_node) if g.domain > 1 else min(g.gpus_per_node, per_node)
 
 
 def _link(g: GpuFacts, layout: Layout, span: int, p: TrainingParams) -> tuple[float, float]:
     """(effective bytes/s per GPU, latency s) for a collective whose group spans ``span`` consecutive ranks."""
-    if span <= _fast_domain(g, layout):
+    return _link_of(g, layout.gpus_per_node, span, p)
+
+
+def _link_of(g: GpuFacts, per_node: int, span: int, p: TrainingParams) -> tuple[float, float]:
+    if span <= _fast_domain_of(g, per_node):
         return g.scaleup_bw * p.scaleup_bus_efficiency, p.scaleup_latency_s
     return g.scaleout_bw * p.scaleout_bus_efficiency, p.scaleout_latency_s
 
@@ -450,6 +469,131 @@ def default_global_batch_tokens(w: Workload) -> int:
 # ================================================================================================ training
 
 
+def _training_step(
+    f: ModelFacts, g: GpuFacts, p: TrainingParams, model: ModelSpec, workload: Workload, tp: int, pp: int,
+    dp: int, ep: int, zero: int, offload: Offload, recompute: Recompute, b: int, per_node: int, v: int,
+) -> tuple:
+    """The step model of ``estimate_training`` on plain numbers (no ``Layout``, no result object): the planner
+    ranks candidates with ``training_tokens_per_second``, which runs exactly this code."""
+    s = workload.seq_len
+    model_fpt, hw_fpt = _training_flops(f, model, workload, recompute)
+
+    size_f = size_factor(f.hidden, g.ridge, p.size_factor_k)
+    eff = g.mamf_fraction * p.step_efficiency * size_f
+    if f.experts:
+        eff *= p.moe_compute_efficiency
+    peak, rate = _compute_rate(g, workload.precision, eff, p)
+
+    # the global batch is a target, not a by-product of the layout: a data-parallel group wider than the batch
+    # leaves replicas with less than a micro-batch (or nothing) to do per step
+    gbt = default_global_batch_tokens(workload)
+    m, b_eff, tokens_step = _micro_batches(gbt, s, dp, b)
+    tokens_mb = b_eff * s
+    t_mb_compute = hw_fpt * tokens_mb / (tp * pp) / rate
+    if workload.mode is Mode.qlora:
+        t_mb_compute *= p.qlora_slowdown
+
+    layers_here = f.layers / pp
+    act_bytes = p.activation_bytes
+    # tensor-parallel all-reduces: 2 forward + 2 backward per layer (+2 for the recomputed forward), each of
+    # b x s x h activations (Narayanan et al. 2021 sec. 3.2; with sequence parallelism the reduce-scatter +
+    # all-gather pair moves the same bytes, Korthikanti et al. 2022 sec. 4.2.2)
+    t_tp = 0.0
+    if tp > 1:
+        bw, lat = _link_of(g, per_node, tp, p)
+        n_ar = (6 if recompute is Recompute.full else 4) * layers_here
+        t_tp = n_ar * (lat + 2.0 * (tp - 1) / tp * tokens_mb * f.hidden * act_bytes / bw) * (1.0 - p.tp_overlap)
+    # MoE expert-parallel all-to-all: dispatch + combine, forward and backward (+ recomputed forward)
+    t_a2a = 0.0
+    if f.experts and ep > 1:
+        bw, lat = _link_of(g, per_node, tp * ep, p)
+        n_a2a = (6 if recompute is Recompute.full else 4) * f.moe_layers / pp
+        per = lat + (ep - 1) / ep * tokens_mb * f.experts_per_token * f.hidden * act_bytes / max(tp, 1) / bw
+        t_a2a = n_a2a * per * (1.0 - p.moe_all_to_all_overlap)
+
+    # data-parallel traffic: what each GPU holds of the trainable weights (dense part over dp, experts over dp/ep)
+    dense_tr, expert_tr = _trainable_per_gpu(f, model, workload, tp, pp, ep)
+    t_dp_mb = t_dp_step = 0.0
+    if dp > 1:
+        one_pass = _dp_one_pass(f, g, p, workload, tp, dp, ep, per_node, dense_tr, expert_tr)
+        if zero >= 3:
+            # ZeRO-3 / FSDP full shard: all-gather weights for forward and backward, reduce-scatter gradients,
+            # every micro-batch (Rajbhandari et al. 2020 sec. 7.2.1: 1.5x the all-reduce volume)
+            t_dp_mb = 3.0 * one_pass
+        elif zero == 2:
+            t_dp_mb = one_pass  # gradients reduce-scattered as they are produced, every micro-batch
+            t_dp_step = one_pass  # updated weights all-gathered after the optimizer step
+        else:
+            t_dp_step = 2.0 * one_pass  # ring all-reduce: 2 (n-1)/n x bytes (ZeRO-1 = reduce-scatter + all-gather)
+    t_dp_mb_exposed = max(t_dp_mb * (1.0 - p.dp_overlap), t_dp_mb - t_mb_compute)
+    t_dp_step_exposed = max(t_dp_step * (1.0 - p.dp_overlap), t_dp_step - t_mb_compute * 2.0 / 3.0)
+
+    # offload: gradients to host and weights back over PCIe, Adam on the CPU (ZeRO-Offload, Ren et al. 2021 sec. 4);
+    # NVMe (ZeRO-Infinity) also streams the fp32 optimizer states (12 B/param) in and out
+    t_off = 0.0
+    if offload is not Offload.none:
+        shard = (dense_tr + expert_tr) / (dp if zero >= 1 else 1)
+        t_off = 2.0 * shard * 2.0 / p.offload_pcie_bytes_per_s + shard * p.cpu_adam_seconds_per_param
+        if offload is Offload.nvme:
+            t_off += 2.0 * shard * 12.0 / p.nvme_bytes_per_s
+
+    t_mb = t_mb_compute + t_tp + t_a2a + t_dp_mb_exposed
+    # 1F1B bubble (pp - 1) micro-batch slots; an interleaved schedule with v model chunks per GPU divides it by v
+    # (Narayanan et al. 2021 sec. 2.2.2). Layout.extras["virtual_stages"] sets v (default 1: DeepSpeed, plain 1F1B).
+    bubble_slots = (pp - 1) / v
+    t_step = (m + bubble_slots) * t_mb + t_dp_step_exposed + t_off
+    tps = tokens_step / t_step
+    return (model_fpt, hw_fpt, size_f, eff, peak, rate, gbt, m, tokens_step, t_mb_compute, t_tp, t_a2a,
+            t_dp_mb_exposed, t_dp_step_exposed, t_off, t_mb, bubble_slots, t_step, tps)
+
+
+def _goodput(n_gpus: int, p: TrainingParams) -> float:
+    """Share of wall time that trains: 1 / (1 + GPUs x interruptions per GPU-hour x hours lost per interruption)."""
+    return 1.0 / (1.0 + n_gpus * p.interruptions_per_gpu_hour * p.hours_lost_per_interruption)
+
+
+def training_seconds(workload: Workload, tokens_per_second: float, gpu_count: int) -> float | None:
+    """``estimate_training(...).seconds`` from the plan's throughput: tokens / (tokens/s x goodput)."""
+    if workload.tokens is None:
+        return None
+    return workload.tokens / (tokens_per_second * _goodput(gpu_count, compute_data().training))
+
+
+def _micro_batches(gbt: int, s: int, dp: int, b: int) -> tuple[int, int, int]:
+    """(micro-batches per step m, sequences per micro-batch actually run, tokens per step) for micro-batch ``b``."""
+    seqs_step = max(1.0, gbt / s)  # sequences per optimizer step
+    per_replica = seqs_step / dp
+    if per_replica >= b:
+        m = math.ceil(per_replica / b - 1e-9)
+        b_eff = b
+        tokens_step = dp * m * b * s
+    else:
+        m = 1
+        b_eff = max(1, math.ceil(per_replica - 1e-9))
+        tokens_step = min(dp * b_eff, max(1, round(seqs_step))) * s  # idle replicas when per_replica < 1
+    return m, b_eff, tokens_step
+
+
+def _trainable_per_gpu(f: ModelFacts, model: ModelSpec, workload: Workload, tp: int, pp: int,
+                       ep: int) -> tuple[float, float]:
+    """(dense, expert) trainable parameters one GPU holds before ZeRO: what data parallelism reduces."""
+    if workload.mode.is_adapter:
+        stored_ad, _ = adapter_params(model, workload.lora_rank, workload.lora_targets)
+        return stored_ad / (tp * pp), 0.0
+    return (f.params_total - f.routed_expert_params) / (tp * pp), f.routed_expert_params / (tp * pp * ep)
+
+
+def _dp_one_pass(f: ModelFacts, g: GpuFacts, p: TrainingParams, workload: Workload, tp: int, dp: int, ep: int,
+                 per_node: int, dense_tr: float, expert_tr: float) -> float:
+    """Seconds of one ring pass ((n-1)/n of this GPU's gradient bytes) over the data-parallel group."""
+    grad_bytes_per = 4.0 if workload.precision is Precision.fp32 else 2.0
+    bw, lat = _link_of(g, per_node, tp * dp, p)
+    dp_e = max(dp // ep, 1)
+    ring = (dp - 1) / dp * dense_tr * grad_bytes_per
+    ring_e = (dp_e - 1) / dp_e * expert_tr * grad_bytes_per if dp_e > 1 else 0.0
+    return (ring + ring_e) / bw + lat
+
+
 def estimate_training(
     model: ModelSpec, gpu: GpuSpec, workload: Workload, layout: Layout, *, explain: bool = False
 ) -> TrainingEstimate:
@@ -472,103 +616,15 @@ def estimate_training(
     p = d.training
     f = model_facts(model)
     g = gpu_facts(gpu)
-    tp, pp, dp, ep = layout.tp, layout.pp, layout.dp, layout.ep
-    n_gpus = tp * pp * dp
-    s = workload.seq_len
-    b = layout.micro_batch
-    recompute = layout.recompute
-    adapter = workload.mode.is_adapter
-
-    model_fpt, hw_fpt = _training_flops(f, model, workload, recompute)
-
-    size_f = size_factor(f.hidden, g.ridge, p.size_factor_k)
-    eff = g.mamf_fraction * p.step_efficiency * size_f
-    if f.experts:
-        eff *= p.moe_compute_efficiency
-    peak, rate = _compute_rate(g, workload.precision, eff, p)
-
-    # the global batch is a target, not a by-product of the layout: a data-parallel group wider than the batch
-    # leaves replicas with less than a micro-batch (or nothing) to do per step
-    gbt = default_global_batch_tokens(workload)
-    seqs_step = max(1.0, gbt / s)  # sequences per optimizer step
-    per_replica = seqs_step / dp
-    if per_replica >= b:
-        m = math.ceil(per_replica / b - 1e-9)
-        b_eff = b
-        tokens_step = dp * m * b * s
-    else:
-        m = 1
-        b_eff = max(1, math.ceil(per_replica - 1e-9))
-        tokens_step = min(dp * b_eff, max(1, round(seqs_step))) * s  # idle replicas when per_replica < 1
-    tokens_mb = b_eff * s
-    t_mb_compute = hw_fpt * tokens_mb / (tp * pp) / rate
-    if workload.mode is Mode.qlora:
-        t_mb_compute *= p.qlora_slowdown
-
-    layers_here = f.layers / pp
-    act_bytes = p.activation_bytes
-    # tensor-parallel all-reduces: 2 forward + 2 backward per layer (+2 for the recomputed forward), each of
-    # b x s x h activations (Narayanan et al. 2021 sec. 3.2; with sequence parallelism the reduce-scatter +
-    # all-gather pair moves the same bytes, Korthikanti et al. 2022 sec. 4.2.2)
-    t_tp = 0.0
-    if tp > 1:
-        bw, lat = _link(g, layout, tp, p)
-        n_ar = (6 if recompute is Recompute.full else 4) * layers_here
-        t_tp = n_ar * (lat + 2.0 * (tp - 1) / tp * tokens_mb * f.hidden * act_bytes / bw) * (1.0 - p.tp_overlap)
-    # MoE expert-parallel all-to-all: dispatch + combine, forward and backward (+ recomputed forward)
-    t_a2a = 0.0
-    if f.experts and ep > 1:
-        bw, lat = _link(g, layout, tp * ep, p)
-        n_a2a = (6 if recompute is Recompute.full else 4) * f.moe_layers / pp
-        per = lat + (ep - 1) / ep * tokens_mb * f.experts_per_token * f.hidden * act_bytes / max(tp, 1) / bw
-        t_a2a = n_a2a * per * (1.0 - p.moe_all_to_all_overlap)
-
-    # data-parallel traffic: what each GPU holds of the trainable weights (dense part over dp, experts over dp/ep)
-    grad_bytes_per = 4.0 if workload.precision is Precision.fp32 else 2.0
-    if adapter:
-        stored_ad, _ = adapter_params(model, workload.lora_rank, workload.lora_targets)
-        dense_tr, expert_tr = stored_ad / (tp * pp), 0.0
-    else:
-        dense_tr = (f.params_total - f.routed_expert_params) / (tp * pp)
-        expert_tr = f.routed_expert_params / (tp * pp * ep)
-    t_dp_mb = t_dp_step = 0.0
-    if dp > 1:
-        bw, lat = _link(g, layout, tp * dp, p)
-        dp_e = max(dp // ep, 1)
-        ring = (dp - 1) / dp * dense_tr * grad_bytes_per
-        ring_e = (dp_e - 1) / dp_e * expert_tr * grad_bytes_per if dp_e > 1 else 0.0
-        one_pass = (ring + ring_e) / bw + lat
-        if layout.zero >= 3:
-            # ZeRO-3 / FSDP full shard: all-gather weights for forward and backward, reduce-scatter gradients,
-            # every micro-batch (Rajbhandari et al. 2020 sec. 7.2.1: 1.5x the all-reduce volume)
-            t_dp_mb = 3.0 * one_pass
-        elif layout.zero == 2:
-            t_dp_mb = one_pass  # gradients reduce-scattered as they are produced, every micro-batch
-            t_dp_step = one_pass  # updated weights all-gathered after the optimizer step
-        else:
-            t_dp_step = 2.0 * one_pass  # ring all-reduce: 2 (n-1)/n x bytes (ZeRO-1 = reduce-scatter + all-gather)
-    t_dp_mb_exposed = max(t_dp_mb * (1.0 - p.dp_overlap), t_dp_mb - t_mb_compute)
-    t_dp_step_exposed = max(t_dp_step * (1.0 - p.dp_overlap), t_dp_step - t_mb_compute * 2.0 / 3.0)
-
-    # offload: gradients to host and weights back over PCIe, Adam on the CPU (ZeRO-Offload, Ren et al. 2021 sec. 4);
-    # NVMe (ZeRO-Infinity) also streams the fp32 optimizer states (12 B/param) in and out
-    t_off = 0.0
-    if layout.offload is not Offload.none:
-        shard = (dense_tr + expert_tr) / (dp if layout.zero >= 1 else 1)
-        t_off = 2.0 * shard * 2.0 / p.offload_pcie_bytes_per_s + shard * p.cpu_adam_seconds_per_param
-        if layout.offload is Offload.nvme:
-            t_off += 2.0 * shard * 12.0 / p.nvme_bytes_per_s
-
-    t_mb = t_mb_compute + t_tp + t_a2a + t_dp_mb_exposed
-    # 1F1B bubble (pp - 1) micro-batch slots; an interleaved schedule with v model chunks per GPU divides it by v
-    # (Narayanan et al. 2021 sec. 2.2.2). Layout.extras["virtual_stages"] sets v (default 1: DeepSpeed, plain 1F1B).
     v = max(1, int(layout.extras.get("virtual_stages", 1))) if layout.extras else 1
-    bubble_slots = (pp - 1) / v
-    t_step = (m + bubble_slots) * t_mb + t_dp_step_exposed + t_off
-    tps = tokens_step / t_step
+    (model_fpt, hw_fpt, size_f, eff, peak, rate, gbt, m, tokens_step, t_mb_compute, t_tp, t_a2a, t_dp_mb_exposed,
+     t_dp_step_exposed, t_off, t_mb, bubble_slots, t_step, tps) = _training_step(
+        f, g, p, model, workload, layout.tp, layout.pp, layout.dp, layout.ep, layout.zero, layout.offload,
+        layout.recompute, layout.micro_batch, layout.gpus_per_node, v)
+    n_gpus = layout.tp * layout.pp * layout.dp
     mfu = tps * model_fpt / (n_gpus * peak)
     hfu = tps * hw_fpt / (n_gpus * peak)
-    goodput = 1.0 / (1.0 + n_gpus * p.interruptions_per_gpu_hour * p.hours_lost_per_interruption)
+    goodput = _goodput(n_gpus, p)
     seconds = workload.tokens / (tps * goodput) if workload.tokens is not None else None
     gpu_hours = seconds * n_gpus / HOUR_S if seconds is not None else None
     energy = (n_gpus * g.tdp_w * p.power_fraction * seconds / HOUR_S / 1000.0) if seconds is not None else None
@@ -955,10 +1011,128 @@ def estimate_cost(
     )
 
 
+
+# ======================================================================================== planner fast paths
+
+
+def training_tokens_per_second(
+    model: ModelSpec, gpu: GpuSpec, workload: Workload, tp: int, pp: int, dp: int, ep: int, zero: int,
+    offload: Offload, recompute: Recompute, micro_batch: int, gpus_per_node: int,
+) -> float:
+    """``estimate_training(...).tokens_per_second`` for that layout (plain 1F1B, v = 1), by the same code, without
+    building a ``Layout`` or a ``TrainingEstimate``: what the planner ranks by."""
+    return _training_step(model_facts(model), gpu_facts(gpu), compute_data().training, model, workload, tp, pp, dp,
+                          ep, zero, offload, recompute, micro_batch, gpus_per_node, 1)[-1]
+
+
+class TrainingThroughputBound:
+    """Upper bounds on ``estimate_training(...).tokens_per_second`` over whole families of layouts, for the
+    planner's branch and bound. Every bound is the step model of ``estimate_training`` with each term that can
+    only slow a step replaced by a lower bound of itself:
+
+      - hardware FLOPs per token: those of the least recomputation allowed (none < selective < full)
+      - TP all-reduces and MoE all-to-alls: 4 per layer (6 only when full recomputation is the only choice)
+      - exposed DP traffic: each exposed term is max(t (1 - dp_overlap), t - compute) >= t (1 - dp_overlap);
+        then the least over the allowed ZeRO stages of (m + bubble) x per-micro-batch traffic + per-step
+        traffic (ZeRO 0/1: 2 ring passes per step, 2: 1 per micro-batch + 1 per step, 3: 3 per micro-batch)
+      - offload: 0 without offload, else the PCIe + CPU-Adam time of the shard sharded over all dp ranks
+      - micro-batches per step m, tokens per step and the 1F1B bubble (pp - 1 slots, v = 1 as the planner lays
+        out) exactly, per micro-batch size
+    ``per_gpu_count(n)`` drops the bubble and every communication term as well: n GPUs at the model's own compute
+    efficiency ceiling, tokens/s <= n x rate / hardware FLOPs per token (m t_mb_compute alone already takes
+    longer than the step's tokens need at that rate). Bounds carry a 1e-9 relative margin, so rounding never
+    puts a bound below the value it bounds. tests/test_speed_invariants.py checks them on random layouts.
+    """
+
+    _MARGIN = 1.0 + 1e-9
+
+    def __init__(self, model: ModelSpec, gpu: GpuSpec, workload: Workload, recomputes: list[Recompute],
+                 zeros: list[int], offloads: list[Offload], micro_batches: list[int]) -> None:
+        self.model, self.w = model, workload
+        self.f, self.g, self.p = f, g, p = model_facts(model), gpu_facts(gpu), compute_data().training
+        eff = g.mamf_fraction * p.step_efficiency * size_factor(f.hidden, g.ridge, p.size_factor_k)
+        if f.experts:
+            eff *= p.moe_compute_efficiency
+        _, self.rate = _compute_rate(g, workload.precision, eff, p)
+        self.hw = min(_training_flops(f, model, workload, r)[1] for r in recomputes)
+        self.full_only = all(r is Recompute.full for r in recomputes)
+        self.slowdown = p.qlora_slowdown if workload.mode is Mode.qlora else 1.0
+        self.zeros, self.offloads, self.micros = zeros, offloads, micro_batches
+        self.gbt = default_global_batch_tokens(workload)
+        self._zero_kinds = (any(z < 2 for z in zeros), 2 in zeros, any(z >= 3 for z in zeros))
+        self._batches: dict[int, list[tuple[int, int, int, int]]] = {}
+
+    def seconds_lower_bound(self, n: int, tokens_per_second_bound: float) -> float | None:
+        """``estimate_training(...).seconds`` of any plan on ``n`` GPUs with at most this throughput is at least
+        this (None when the workload gives no token count)."""
+        if self.w.tokens is None:
+            return None
+        return self.w.tokens / (tokens_per_second_bound * _goodput(n, self.p)) / self._MARGIN
+
+    def per_gpu_count(self, n: int) -> float:
+        """Tokens/s that no layout on ``n`` GPUs can exceed: n x rate / (hardware FLOPs per token x slowdown)."""
+        return n * self.rate / (self.hw * self.slowdown) * self._MARGIN
+
+    def cell(self, tp: int, pp: int, dp: int, ep: int, per_node: int) -> CellBound:
+        """For one (tp, pp, dp, ep): tokens/s bounds per (offload, micro-batch), over every ZeRO stage and
+        recompute mode allowed."""
+        f, g, p, w = self.f, self.g, self.p, self.w
+        s = w.seq_len
+        c = 1.0 / (tp * pp) / self.rate * self.hw * self.slowdown  # compute seconds per token (hw FLOPs x 1/rate)
+        layers_here = f.layers / pp
+        n_coll = 6 if self.full_only else 4
+        per_tok = c
+        lat = 0.0
+        if tp > 1:
+            bw, tp_lat = _link_of(g, per_node, tp, p)
+            lat += n_coll * layers_here * tp_lat * (1.0 - p.tp_overlap)
+            per_tok += n_coll * layers_here * 2.0 * (tp - 1) / tp * f.hidden * p.activation_bytes / bw \
+                * (1.0 - p.tp_overlap)
+        if f.experts and ep > 1:
+            bw, a2a_lat = _link_of(g, per_node, tp * ep, p)
+            n_a2a = n_coll * f.moe_layers / pp * (1.0 - p.moe_all_to_all_overlap)
+            lat += n_a2a * a2a_lat
+            per_tok += n_a2a * (ep - 1) / ep * f.experts_per_token * f.hidden * p.activation_bytes / max(tp, 1) / bw
+        dense_tr, expert_tr = _trainable_per_gpu(f, self.model, w, tp, pp, ep)
+        one = _dp_one_pass(f, g, p, w, tp, dp, ep, per_node, dense_tr, expert_tr) * (1.0 - p.dp_overlap) \
+            if dp > 1 else 0.0
+        shard = (dense_tr + expert_tr) / dp
+        t_off = 2.0 * shard * 2.0 / p.offload_pcie_bytes_per_s + shard * p.cpu_adam_seconds_per_param
+        batches = self._batches.get(dp)
+        if batches is None:
+            batches = self._batches[dp] = [(b,) + _micro_batches(self.gbt, s, dp, b) for b in self.micros]
+        z01, z2, z3 = self._zero_kinds
+        bubble = pp - 1
+        per_micro = {}
+        for b, m, b_eff, tokens_step in batches:
+            slots = m + bubble
+            dp_min = 0.0
+            if one:
+                dp_min = min(2.0 * one if z01 else math.inf, (slots + 1.0) * one if z2 else math.inf,
+                             3.0 * slots * one if z3 else math.inf)
+            per_micro[b] = (tokens_step * self._MARGIN, slots * (b_eff * s * per_tok + lat) + dp_min)
+        return CellBound(per_micro, t_off, self.offloads)
+
+
+class CellBound:
+    """Tokens/s bounds of one (tp, pp, dp, ep) cell: ``at(offload, micro_batch)``, and ``best`` over both."""
+
+    __slots__ = ("best", "per_micro", "t_off")
+
+    def __init__(self, per_micro: dict[int, tuple[float, float]], t_off: float, offloads: list[Offload]) -> None:
+        self.per_micro, self.t_off = per_micro, t_off
+        least = 0.0 if Offload.none in offloads else t_off
+        self.best = max(num / (den + least) for num, den in per_micro.values())
+
+    def at(self, offload: Offload, micro_batch: int) -> float:
+        num, den = self.per_micro[micro_batch]
+        return num / (den + (0.0 if offload is Offload.none else self.t_off))
+
+
 __all__ = [
-    "CalibrationPoint", "ComputeData", "CostEstimate", "EngineProfile", "GpuFacts", "InferenceEstimate", "ModelFacts",
-    "TrainingEstimate", "adapter_params", "amortized_price_usd_per_gpu_hour", "attention_flops_per_token",
-    "compute_data", "default_global_batch_tokens", "engine_profile", "estimate_cost", "estimate_inference",
-    "estimate_training", "expected_experts_touched", "gpu_facts", "model_facts", "size_factor",
-    "training_efficiency", "training_flops_per_token",
+    "CalibrationPoint", "CellBound", "ComputeData", "CostEstimate", "EngineProfile", "GpuFacts", "InferenceEstimate",
+    "ModelFacts", "TrainingEstimate", "TrainingThroughputBound", "adapter_params", "amortized_price_usd_per_gpu_hour",
+    "attention_flops_per_token", "compute_data", "default_global_batch_tokens", "engine_profile", "estimate_cost",
+    "estimate_inference", "estimate_training", "expected_experts_touched", "gpu_facts", "model_facts", "size_factor",
+    "training_efficiency", "training_flops_per_token", "training_seconds", "training_tokens_per_second",
 ]

@@ -7,9 +7,11 @@ from ``data/memory.yaml`` with its source; docs/methodology-memory.md derives ev
 Notation (Korthikanti et al. 2022, arXiv:2205.05198): s sequence length, b micro-batch, h hidden size, a heads,
 L layers, V vocabulary, t tensor-parallel, p pipeline-parallel, d data-parallel degree.
 
-The planner calls ``estimate_memory`` hundreds of thousands of times, so the default path is plain arithmetic on
-per-model quantities cached by ``functools.lru_cache`` (keyed on the frozen ``ModelSpec``); ``Step`` objects are
-built only with ``explain=True``.
+The default path is plain arithmetic on per-model quantities cached by ``functools.lru_cache`` (keyed on the frozen
+``ModelSpec``); ``Step`` objects are built only with ``explain=True``. The planner checks thousands of training
+layouts per search through ``TrainingCellMemory``, which keeps the terms of one (gpu, tp, pp, dp, ep) cell and
+evaluates the same formulas (``_Stage``, ``_states``, ``_activation_terms``) for any ZeRO stage, offload,
+recomputation and micro-batch: bit-identical to ``estimate_memory``, a few microseconds per layout.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import cache, lru_cache
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from pydantic import (
     BaseModel,
@@ -31,8 +33,10 @@ from pydantic import (
     model_validator,
 )
 
+from llmsizer import catalog
 from llmsizer.architecture import Linear, count_params, is_lora_target, linear_layers
-from llmsizer.catalog import load_data_yaml
+from llmsizer.catalog import data_dir, load_data_yaml
+from llmsizer.diskcache import cached
 from llmsizer.errors import CatalogError, InvalidInputError
 from llmsizer.explain import Step
 from llmsizer.specs import GpuSpec, ModelSpec
@@ -53,6 +57,7 @@ from llmsizer.workload import (
 __all__ = [
     "MemoryBreakdown",
     "MemoryData",
+    "TrainingCellMemory",
     "activation_bytes_per_layer",
     "clear_caches",
     "effective_bits_per_weight",
@@ -106,7 +111,8 @@ class MemoryBreakdown:
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # defer_build: the validator is built on the first validation, which a start-up served from the cache skips
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
 _Src = Field(min_length=8)
@@ -268,7 +274,13 @@ class MemoryData(_Strict):
 
 @cache
 def memory_data() -> MemoryData:
-    """Load and validate ``data/memory.yaml`` once (lazily, on first use)."""
+    """Load and validate ``data/memory.yaml`` once (lazily, on first use; from the disk cache when unchanged)."""
+    if load_data_yaml is not catalog.load_data_yaml:  # a reader swapped in at run time (tests): always honoured
+        return _read_memory_data()
+    return cached("memory", [data_dir() / "memory.yaml"], _read_memory_data)
+
+
+def _read_memory_data() -> MemoryData:
     raw = load_data_yaml("memory.yaml")
     try:
         return MemoryData.model_validate(raw)
@@ -368,8 +380,7 @@ def clear_caches() -> None:
 # ==================================================================================== per-model cached geometry
 
 
-@dataclass(frozen=True, slots=True)
-class _Arch:
+class _Arch(NamedTuple):  # a NamedTuple, not a dataclass: 5x cheaper to define at import (start-up time)
     """Parameter groups of a model, split the way parallelism splits them (all counts are whole-model)."""
 
     layers: int
@@ -486,8 +497,7 @@ def _mc(m: ModelSpec) -> _ModelCache:
 # ===================================================================================== weight storage (quant)
 
 
-@dataclass(frozen=True, slots=True)
-class _WeightBytes:
+class _WeightBytes(NamedTuple):
     """Stored bytes of each parameter group (whole model) in one storage format."""
 
     emb: float
@@ -633,7 +643,10 @@ def _expert_sharding(layout: Layout) -> tuple[int, int]:
     ``ep <= dp`` (Megatron): experts split over ep ranks of the data-parallel group and tensor-split over tp.
     ``ep > dp`` (vLLM --enable-expert-parallel: EP spans the TP ranks): whole experts over ``ep <= tp x dp`` GPUs.
     """
-    tp, dp, ep = layout.tp, layout.dp, layout.ep
+    return _expert_sharding_of(layout.tp, layout.dp, layout.ep)
+
+
+def _expert_sharding_of(tp: int, dp: int, ep: int) -> tuple[int, int]:
     shards = tp * ep if ep <= dp else min(ep, tp * dp)
     return shards, max(1, tp * dp // shards)
 
@@ -644,8 +657,12 @@ def _layers_on_stage(layers: int, pp: int) -> int:
 
 
 def _communicators(model: ModelSpec, layout: Layout, training: bool) -> int:
-    n = (layout.tp > 1) + (layout.pp > 1) + (layout.ep > 1 and model.moe is not None)
-    return n + (training and layout.dp > 1)
+    return _communicators_of(model, layout.tp, layout.pp, layout.dp, layout.ep, training)
+
+
+def _communicators_of(model: ModelSpec, tp: int, pp: int, dp: int, ep: int, training: bool) -> int:
+    n = (tp > 1) + (pp > 1) + (ep > 1 and model.moe is not None)
+    return n + (training and dp > 1)
 
 
 # ============================================================================================= activations
@@ -773,9 +790,9 @@ def _job(model: ModelSpec, workload: Workload) -> _Job:
     return j
 
 
-def _per_layer_bytes(j: _Job, lay: Layout, s: int, b: int, rec: Recompute) -> float:
-    t = lay.tp
-    r_div = t if (lay.sequence_parallel and t > 1) else 1
+def _per_layer(j: _Job, t: int, r_div: int, s: int, b: int, rec: Recompute) -> float:
+    """Stored activation bytes of one layer for one micro-batch on one GPU (t-way TP, sequence parallelism
+    dividing the replicated part by ``r_div``)."""
     if rec is Recompute.full:
         return s * b * j.ab * j.mc.model.hidden_size / r_div
     R, T, S = j.coeffs
@@ -783,6 +800,11 @@ def _per_layer_bytes(j: _Job, lay: Layout, s: int, b: int, rec: Recompute) -> fl
     if S and rec is Recompute.none:
         per_token += S * _avg_keys(j.mc.arch, s) / t
     return s * b * per_token
+
+
+def _per_layer_bytes(j: _Job, lay: Layout, s: int, b: int, rec: Recompute) -> float:
+    t = lay.tp
+    return _per_layer(j, t, t if (lay.sequence_parallel and t > 1) else 1, s, b, rec)
 
 
 def activation_bytes_per_layer(
@@ -801,17 +823,19 @@ def activation_bytes_per_layer(
     return _per_layer_bytes(j, layout, s, b, recompute or layout.recompute)
 
 
-def _training_activations(j: _Job, lay: Layout, first: bool, last: bool, steps: list[Step] | None) -> float:
+def _activation_terms(
+    j: _Job, t: int, p: int, dp: int, r_div: int, first: bool, last: bool, rec: Recompute, b: int,
+) -> tuple[float, float, int, float, float, float]:
+    """(total, per_layer, in_flight, emb, head, working): the activations of one pipeline stage (the one formula,
+    shared by ``estimate_memory`` and the planner's ``TrainingCellMemory``)."""
     k, w = j.k, j.w
     m, a = j.mc.model, j.mc.arch
-    s, b, t, p = w.seq_len, lay.micro_batch, lay.tp, lay.pp
-    r_div = t if (lay.sequence_parallel and t > 1) else 1
+    s = w.seq_len
     ls = -(-a.layers // p)
-    rec = lay.recompute
-    per_layer = _per_layer_bytes(j, lay, s, b, rec)
+    per_layer = _per_layer(j, t, r_div, s, b, rec)
     in_flight = p if first else 1
     if first and p > 1 and w.global_batch_tokens:
-        micro_batches = w.global_batch_tokens / (s * b * lay.dp)
+        micro_batches = w.global_batch_tokens / (s * b * dp)
         in_flight = max(1, min(p, math.ceil(micro_batches)))
     emb = s * b * k.mask_bytes * m.hidden_size / r_div if (first and m.dropout > 0) else 0.0
     head = 0.0
@@ -819,8 +843,19 @@ def _training_activations(j: _Job, lay: Layout, first: bool, last: bool, steps: 
         head = s * b * 2 * j.ab * m.hidden_size / r_div + s * b * k.logit_bytes * m.vocab_size / t
     working = 0.0
     if rec is Recompute.full and k.working_layers:
-        working = k.working_layers * _per_layer_bytes(j, lay, s, b, Recompute.none)
+        working = k.working_layers * _per_layer(j, t, r_div, s, b, Recompute.none)
     total = in_flight * (ls * per_layer + emb) + head + working
+    return total, per_layer, in_flight, emb, head, working
+
+
+def _training_activations(j: _Job, lay: Layout, first: bool, last: bool, steps: list[Step] | None) -> float:
+    k, w = j.k, j.w
+    a = j.mc.arch
+    s, b, t, p = w.seq_len, lay.micro_batch, lay.tp, lay.pp
+    r_div = t if (lay.sequence_parallel and t > 1) else 1
+    ls = -(-a.layers // p)
+    rec = lay.recompute
+    total, per_layer, in_flight, emb, head, working = _activation_terms(j, t, p, lay.dp, r_div, first, last, rec, b)
     if steps is not None:
         R, T, S = j.coeffs
         steps.append(Step(
@@ -943,16 +978,14 @@ def kv_cache_bytes_per_token(model: ModelSpec, workload: Workload, layout: Layou
 # ================================================================================================ the stages
 
 
-@dataclass(slots=True)
 class _Parts:
-    weights: float = 0.0
-    gradients: float = 0.0
-    optimizer: float = 0.0
-    activations: float = 0.0
-    kv: float = 0.0
-    overhead: float = 0.0
-    host: float = 0.0
-    nvme: float = 0.0
+    """One stage's bytes, filled in by ``_training_stage`` / ``_inference_stage`` (a plain class: cheap to define)."""
+
+    __slots__ = ("activations", "gradients", "host", "kv", "nvme", "optimizer", "overhead", "weights")
+
+    def __init__(self) -> None:
+        self.weights = self.gradients = self.optimizer = self.activations = 0.0
+        self.kv = self.overhead = self.host = self.nvme = 0.0
 
     @property
     def total(self) -> float:
@@ -964,81 +997,126 @@ def _stage_weight_bytes(
 ) -> tuple[float, float]:
     """(non-expert, expert) stored bytes of one stage on one GPU, before ZeRO: TP splits matrices and the
     vocab-parallel embedding/lm_head, EP splits experts, PP gives each stage ceil(L/p) layers."""
-    frac = _layers_on_stage(a.layers, lay.pp) / a.layers
-    tp = lay.tp
+    return _stage_weight_bytes_of(wb, a, lay.tp, lay.pp, tied, first, last, expert_shards)
+
+
+def _stage_weight_bytes_of(
+    wb: _WeightBytes, a: _Arch, tp: int, pp: int, tied: bool, first: bool, last: bool, expert_shards: int,
+) -> tuple[float, float]:
+    frac = _layers_on_stage(a.layers, pp) / a.layers
     dense = wb.layer * frac / tp + wb.vector * frac
     if first:
         dense += wb.emb / tp
     if last:
         dense += wb.head / tp + wb.final
-        if tied and lay.pp > 1:  # the last stage keeps its own copy of the tied embedding (Megatron)
+        if tied and pp > 1:  # the last stage keeps its own copy of the tied embedding (Megatron)
             dense += wb.emb / tp
     return dense, wb.expert * frac / expert_shards
+
+
+class _Stage:
+    """One pipeline stage of one (gpu kind, tp, pp, dp, ep) training layout: every term that does not depend on
+    the ZeRO stage, the offload target, the recompute mode or the micro-batch, computed once.
+
+    ``_training_stage`` (what ``estimate_memory`` reports) and ``TrainingCellMemory`` (what the planner checks
+    hundreds of thousands of times) both evaluate a stage through ``_states`` and ``_activation_terms`` on these
+    terms, so the two agree to the last bit.
+    """
+
+    __slots__ = (
+        "adapters", "base_dense", "base_expert", "bucket", "ctx", "dequant", "dp", "edp", "first", "j", "last",
+        "nccl", "pp", "r_div", "shards", "tp", "train_dense", "train_expert", "zero3",
+    )
+
+    def __init__(self, j: _Job, kind: str, tp: int, pp: int, dp: int, ep: int, sp: bool, first: bool,
+                 last: bool) -> None:
+        k = j.k
+        m, a = j.mc.model, j.mc.arch
+        gb = j.gb
+        self.j, self.tp, self.pp, self.dp, self.first, self.last = j, tp, pp, dp, first, last
+        self.r_div = tp if (sp and tp > 1) else 1
+        shards, edp = _expert_sharding_of(tp, dp, ep)
+        self.shards, self.edp = shards, edp
+        frac = (-(-a.layers // pp)) / a.layers
+        tied = m.tied_embeddings
+        base = j.base
+        self.base_dense, self.base_expert = _stage_weight_bytes_of(base, a, tp, pp, tied, first, last, shards)
+        # parameters on this stage (what gradients and optimizer states are counted over)
+        if j.adapter:
+            self.train_dense, self.train_expert = j.lora_params * frac / tp, 0.0
+        else:
+            self.train_dense, self.train_expert = _stage_weight_bytes_of(j.params, a, tp, pp, tied, first, last,
+                                                                         shards)
+        self.adapters = self.train_dense * j.tw if j.adapter else 0.0
+        self.ctx = k.context_bytes.get(kind, 0.0)
+        self.nccl = _communicators_of(m, tp, pp, dp, ep, True) * k.nccl_bytes
+        self.zero3 = 0.0  # the ZeRO-3 gather buffers (counted only at stage 3)
+        if dp > 1:
+            # the largest block gathered at once: one layer (this GPU's tp/ep shard of it), the embedding or lm_head
+            unit = max(a.layer_unit / tp + a.expert_unit / shards, a.emb_params / tp, a.head_params / tp)
+            unit_b = unit * (base.total / a.total_params)
+            unit_grad = 0.0 if j.adapter else unit * gb
+            self.zero3 = k.zero_units * unit_b + k.zero_grad_units * unit_grad
+        self.bucket = min(k.bucket_elements, self.train_dense + self.train_expert) * gb if dp > 1 else 0.0
+        self.dequant = _BF16 * a.largest_matrix / tp if j.storage != "dense" else 0.0
+
+
+def _states(st: _Stage, zero: int, offload: Offload) -> tuple[float, float, float, float, float]:
+    """(weights, gradients, optimizer, host, nvme) bytes of one stage after ZeRO sharding and offload."""
+    j = st.j
+    dp, edp = st.dp, st.edp
+    gb = j.gb
+    train_dense, train_expert = st.train_dense, st.train_expert
+    w_div, we_div = (dp, edp) if zero >= 3 else (1, 1)
+    g_div, ge_div = (dp, edp) if zero >= 2 else (1, 1)
+    o_div, oe_div = (dp, edp) if zero >= 1 else (1, 1)
+    weights = (st.base_dense + st.adapters) / w_div + st.base_expert / we_div
+    grads = train_dense * gb / g_div + train_expert * gb / ge_div
+    optim = (train_dense / o_div + train_expert / oe_div) * j.opt_per_param
+    host = nvme = 0.0
+    if offload is not Offload.none:
+        trainable_shard = train_dense / g_div + train_expert / ge_div
+        to_host = offload is Offload.cpu
+        if to_host:
+            host += optim
+        else:
+            nvme += optim
+        optim = 0.0
+        if zero >= 2:
+            host += trainable_shard * j.k.host_grad_bytes
+            grads = 0.0
+        if zero >= 3:
+            if to_host:
+                host += weights
+            else:
+                nvme += weights
+            weights = 0.0
+    return weights, grads, optim, host, nvme
 
 
 def _training_stage(
     j: _Job, gpu: GpuSpec, lay: Layout, first: bool, last: bool, steps: list[Step] | None,
 ) -> _Parts:
     k, w = j.k, j.w
-    m, a = j.mc.model, j.mc.arch
     out = _Parts()
     gb = j.gb
     opt = j.opt
     adapter = j.adapter
-    dp, zero, tp = lay.dp, lay.zero, lay.tp
-    shards, edp = _expert_sharding(lay)
-    frac = (-(-a.layers // lay.pp)) / a.layers
-    tied = m.tied_embeddings
-    storage, base = j.storage, j.base
-    base_dense, base_expert = _stage_weight_bytes(base, a, lay, tied, first, last, shards)
-    # parameters on this stage (what gradients and optimizer states are counted over)
-    if adapter:
-        train_dense, train_expert = j.lora_params * frac / tp, 0.0
-    else:
-        train_dense, train_expert = _stage_weight_bytes(j.params, a, lay, tied, first, last, shards)
-    master, fact_ratio, opt_per_param = j.master, j.fact_ratio, j.opt_per_param
-
-    w_div, we_div = (dp, edp) if zero >= 3 else (1, 1)
-    g_div, ge_div = (dp, edp) if zero >= 2 else (1, 1)
-    o_div, oe_div = (dp, edp) if zero >= 1 else (1, 1)
-    adapters = train_dense * j.tw if adapter else 0.0
-    weights = (base_dense + adapters) / w_div + base_expert / we_div
-    grads = train_dense * gb / g_div + train_expert * gb / ge_div
-    optim = (train_dense / o_div + train_expert / oe_div) * opt_per_param
-    trainable_shard = train_dense / g_div + train_expert / ge_div
-
-    if lay.offload is not Offload.none:
-        to_host = lay.offload is Offload.cpu
-        if to_host:
-            out.host += optim
-        else:
-            out.nvme += optim
-        optim = 0.0
-        if zero >= 2:
-            out.host += trainable_shard * k.host_grad_bytes
-            grads = 0.0
-        if zero >= 3:
-            if to_host:
-                out.host += weights
-            else:
-                out.nvme += weights
-            weights = 0.0
-    out.weights, out.gradients, out.optimizer = weights, grads, optim
+    dp, zero = lay.dp, lay.zero
+    st = _Stage(j, gpu.kind, lay.tp, lay.pp, dp, lay.ep, lay.sequence_parallel, first, last)
+    storage = j.storage
+    base_dense, base_expert = st.base_dense, st.base_expert
+    train_dense, train_expert = st.train_dense, st.train_expert
+    master, fact_ratio = j.master, j.fact_ratio
+    adapters = st.adapters
+    out.weights, out.gradients, out.optimizer, out.host, out.nvme = _states(st, zero, lay.offload)
     out.activations = _training_activations(j, lay, first, last, steps)
 
     # overhead ------------------------------------------------------------------------------------------------
-    ctx = k.context_bytes.get(gpu.kind, 0.0)
-    nccl = _communicators(m, lay, True) * k.nccl_bytes
+    ctx, nccl = st.ctx, st.nccl
     frag = k.fragmentation * (out.activations + out.gradients)
-    zero3 = 0.0
-    if zero >= 3 and dp > 1:
-        # the largest block gathered at once: one layer (this GPU's tp/ep shard of it), the embedding or lm_head
-        unit = max(a.layer_unit / tp + a.expert_unit / shards, a.emb_params / tp, a.head_params / tp)
-        unit_b = unit * (base.total / a.total_params)
-        unit_grad = 0.0 if adapter else unit * gb
-        zero3 = k.zero_units * unit_b + k.zero_grad_units * unit_grad
-    bucket = min(k.bucket_elements, train_dense + train_expert) * gb if dp > 1 else 0.0
-    dequant = _BF16 * a.largest_matrix / tp if storage != "dense" else 0.0
+    zero3 = st.zero3 if zero >= 3 else 0.0
+    bucket, dequant = st.bucket, st.dequant
     out.overhead = ctx + nccl + frag + zero3 + bucket + dequant
 
     if steps is not None:
@@ -1190,6 +1268,59 @@ def estimate_memory(
         activations_bytes=best.activations, kv_cache_bytes=best.kv, overhead_bytes=best.overhead,
         host_offload_bytes=best.host, nvme_offload_bytes=best.nvme, steps=steps, stage=name,
     )
+
+
+class TrainingCellMemory:
+    """Per-GPU memory totals of one training cell (model, workload, GPU, tp, pp, dp, ep) for any ZeRO stage,
+    offload target, recompute mode and micro-batch: what ``estimate_memory(...).total_bytes`` returns for that
+    layout, to the last bit, without building a ``Layout`` or a ``MemoryBreakdown``.
+
+    The planner asks this question hundreds of thousands of times per search, and most of a layout's memory
+    (weights and states per stage, communicators, buffers) depends only on the cell. The per-cell terms live in
+    ``_Stage``; states are memoized per (zero, offload) and activations per (recompute, micro-batch).
+    """
+
+    __slots__ = ("_acts", "_stages", "_states", "frag")
+
+    def __init__(self, model: ModelSpec, gpu: GpuSpec, workload: Workload, tp: int, pp: int, dp: int, ep: int,
+                 sequence_parallel: bool = True) -> None:
+        j = _job(model, workload)
+        if not j.training:
+            raise ValueError("TrainingCellMemory is for training workloads")
+        if pp == 1:
+            stages = (_Stage(j, gpu.kind, tp, pp, dp, ep, sequence_parallel, True, True),)
+        else:
+            stages = (_Stage(j, gpu.kind, tp, pp, dp, ep, sequence_parallel, True, False),
+                      _Stage(j, gpu.kind, tp, pp, dp, ep, sequence_parallel, False, True))
+        self._stages = stages
+        self._states: dict[tuple[int, Offload], tuple] = {}
+        self._acts: dict[tuple[Recompute, int], tuple[float, ...]] = {}
+        self.frag = j.k.fragmentation
+
+    def total_bytes(self, zero: int, offload: Offload, recompute: Recompute, micro_batch: int) -> float:
+        """``estimate_memory(model, gpu, workload, Layout(tp, pp, dp, ep, zero, offload, recompute, micro_batch))
+        .total_bytes``: the worse of the first and last pipeline stage."""
+        sk = (zero, offload)
+        states = self._states.get(sk)
+        if states is None:
+            states = self._states[sk] = tuple(_states(st, zero, offload) for st in self._stages)
+        ak = (recompute, micro_batch)
+        acts = self._acts.get(ak)
+        if acts is None:
+            acts = self._acts[ak] = tuple(
+                _activation_terms(st.j, st.tp, st.pp, st.dp, st.r_div, st.first, st.last, recompute, micro_batch)[0]
+                for st in self._stages)
+        best = -1.0
+        for st, (weights, grads, optim, _, _), act in zip(self._stages, states, acts):
+            # the same sums, in the same order, as _training_stage and _Parts.total
+            overhead = st.ctx + st.nccl + self.frag * (act + grads) + (st.zero3 if zero >= 3 else 0.0) + st.bucket \
+                + st.dequant
+            total = weights + grads + optim + act + 0.0 + overhead
+            if best < 0.0:
+                best = total
+            elif not best >= total:  # estimate_memory keeps the first stage unless the last is strictly larger
+                best = total
+        return best
 
 
 def usable_memory_bytes(gpu: GpuSpec, workload: Workload, layout: Layout | None = None) -> float:

@@ -7,39 +7,65 @@ The search space, for every GPU type in scope:
   ep            -- MoE only: powers of two dividing dp and the expert count
   zero, offload -- ZeRO stage 0-3 (FSDP), offload none/cpu/nvme (training)
   recompute     -- none / selective / full; micro-batch 1, 2, 4, 8, 16 (training)
-Pinned options fix their dimension. Pruning never drops a configuration that could win:
-  * a (gpu, N, tp, pp) whose smallest possible per-GPU footprint (ZeRO-3, full recompute, micro-batch 1,
-    most expert parallelism) does not fit is skipped whole;
-  * for fixed (gpu, N, tp, pp, ep, micro-batch, recompute, offload) only the lowest ZeRO stage that fits is timed:
+A (gpu, N, tp, pp, dp, ep) is a *cell*. Pinned options fix their dimension. Pruning never drops a configuration
+that could change the answer:
+  * a cell whose smallest possible per-GPU footprint (highest ZeRO stage and offload allowed, full recompute,
+    micro-batch 1) does not fit is skipped whole;
+  * for fixed (cell, micro-batch, recompute, offload) only the lowest ZeRO stage that fits is timed:
     a higher stage holds less memory but never communicates less (ZeRO paper sec. 7: stages 1-2 move the same
     volume as DDP, stage 3 1.5x), so it cannot be faster or cheaper;
   * a larger micro-batch is tried only while the smaller one fits (activations grow with it).
+Branch and bound (training; docs/performance.md has the proofs and the figures):
+  * ``compute.TrainingThroughputBound`` bounds the tokens/s of every layout of a (GPU, N) (compute at the model's
+    own efficiency ceiling, no communication, no bubble), of a cell and of a cell's (offload, micro-batch) (the
+    step model with each slowing term at its least: least recomputation, least exposed TP/EP/DP traffic over the
+    allowed ZeRO stages, exact bubble and batch split). A tokens/s bound is a rank-key bound for every sort key.
+  * (GPU, N) entries and cells are visited best bound first (a heap); one whose bound ranks below the top-th
+    best plan found so far (``top``-th of the per-(GPU, N) bests) cannot enter the answer and is skipped, and the
+    search ends when the best bound left does. A skipped micro-batch still ends its micro-batch loop when nothing
+    fits at it: that is checked, not assumed.
+  * with a deadline or budget, once something fits: what is bounded to miss the deadline or exceed the budget
+    can only be a near miss, and is skipped; if nothing fits in the end, it is searched after all.
+  * ties between equal rank keys go to the first in enumeration order (GPU list order, N, cell, offload,
+    micro-batch), as in the plain exhaustive walk, so the visiting order never changes the answer.
+  * ``include_unfit`` (--all) shows the near misses met before the first layout that fits on each (GPU, N),
+    which depends on the order: cells are walked in enumeration order and every floor is checked; fitting
+    layouts are still bounded by the top-th plan (not by a deadline or budget).
+Memory is checked with ``memory.TrainingCellMemory`` and throughput with ``compute.training_tokens_per_second``,
+which run the same arithmetic as ``estimate_memory`` / ``estimate_training`` (bit for bit, tested) without building
+``Layout``, breakdown or estimate objects; only the winners are evaluated in full. Inference searches every cell
+(one layout each, a few hundred in all), fitted against the engine's memory reservation at the cell's tp.
 Ranking: ``cost`` (USD per token: total cost for the run, or per million output tokens), ``time`` (training
 time, or inference time per output token), ``gpus`` (fewest GPUs, then cost). Only the best layout per
 (GPU type, GPU count) is kept, so the top plans show different hardware choices.
 """
-
 from __future__ import annotations
 
+import bisect
+import heapq
 import math
 import time
-from functools import lru_cache
 from dataclasses import dataclass, field, replace
 from enum import Enum
 
 from llmsizer.catalog import Catalog
 from llmsizer.compute import (
+    CellBound,
     CostEstimate,
     InferenceEstimate,
     TrainingEstimate,
+    TrainingThroughputBound,
     estimate_cost,
     estimate_inference,
     estimate_training,
+    training_seconds,
+    training_tokens_per_second,
 )
 from llmsizer.errors import InvalidInputError
-from llmsizer.memory import MemoryBreakdown, estimate_memory, usable_memory_bytes
+from llmsizer.memory import MemoryBreakdown, TrainingCellMemory, estimate_memory, usable_memory_bytes
 from llmsizer.server import ServerSpec, size_server
 from llmsizer.specs import CloudInstance, GpuSpec, ModelSpec
+from llmsizer.units import HOUR_S
 from llmsizer.workload import Layout, Mode, Offload, Recompute, Workload
 
 
@@ -124,6 +150,7 @@ class PlanResult:
 # ------------------------------------------------------------------------------------------------ enumeration
 
 _MICRO_BATCHES = (1, 2, 4, 8, 16)
+_MARGIN = 1.0 + 1e-9  # bounds compared with a user's deadline or budget: rounding never prunes a plan that fits
 _DEFAULT_MAX_GPUS = {Mode.inference: 64, Mode.lora: 64, Mode.qlora: 64, Mode.finetune: 512, Mode.pretrain: 16384}
 
 
@@ -195,15 +222,44 @@ def _cloud(gpu: GpuSpec, layout: Layout, catalog: Catalog) -> tuple[CloudOffer, 
 # ------------------------------------------------------------------------------------------------- the search
 
 
+class _GpuRun:
+    """One GPU type's part of the search: its options, resolved once (a plain class: cheap to define)."""
+
+    __slots__ = ("bound", "counts", "gi", "gpu", "micros", "offloads", "per_node", "price", "recomputes", "usable",
+                 "usable_by_tp", "zeros")
+
+    def __init__(self, gi: int, gpu: GpuSpec, per_node: int, counts: list[int], zeros: list[int],
+                 offloads: list[Offload], recomputes: list[Recompute], micros: list[int], price: float | None,
+                 usable: float) -> None:
+        self.gi = gi  # position in the GPU list (equal plans: the earlier GPU wins, as in catalog order)
+        self.gpu, self.per_node, self.counts = gpu, per_node, counts
+        self.zeros, self.offloads, self.recomputes, self.micros = zeros, offloads, recomputes, micros
+        self.price = price
+        self.usable = usable  # training: every layout may fill this much
+        self.usable_by_tp: dict[int, float] = {}  # inference: the engine's reservation per tp
+        self.bound: TrainingThroughputBound | None = None
+
+
+Cell = tuple[int, int, int, int]  # (tp, pp, dp, ep)
+
+
 class _Search:
     def __init__(self, catalog: Catalog, model: ModelSpec, workload: Workload, c: Constraints) -> None:
         self.catalog, self.model, self.w, self.c = catalog, model, workload, c
         self.training = workload.mode.is_training
         self.evaluated = 0
-        self.best: dict[tuple[str, int], tuple[tuple, Plan]] = {}
-        self.unfit: dict[tuple[str, int], Plan] = {}
+        # (gpu id, N) -> (rank key, enumeration order, gpu, layout, usable): the best fitting layout found so far
+        self.best: dict[tuple[str, int], tuple] = {}
+        # (gpu id, N) -> (memory bytes, enumeration order, Plan): the smallest layout that does not fit, among
+        # those met before the first one that fits (the near misses shown with --all or when nothing fits)
+        self.unfit: dict[tuple[str, int], tuple] = {}
+        self._has_fit: set[tuple[str, int]] = set()  # (gpu id, N) where a layout that fits was met
         self._prices: dict[str, float | None] = {}
         self._kth: tuple | None = None  # the top-th best rank key so far (branch and bound)
+        self._keys: list[tuple] = []  # the rank keys in ``best``, sorted
+        # a deadline or budget can turn away a layout that fits in memory (training with a token count only)
+        self._limits = self.training and workload.tokens is not None and (
+            c.deadline_s is not None or c.budget_usd is not None)
 
     def price(self, gpu: GpuSpec) -> float | None:
         if gpu.id not in self._prices:
@@ -256,68 +312,105 @@ class _Search:
         return estimate_cost(gpu, layout.gpu_count, seconds=seconds, price_usd_per_gpu_hour=price,
                              output_tokens_per_second=tps, explain=explain)
 
+    # ---------------------------------------------------------------------------------------------- ranking
     def rank_key(self, p: Plan) -> tuple:
         """Lower is better. Unpriced plans rank after priced ones under ``cost``."""
         if p.training is not None:
-            tps = max(p.training.tokens_per_second, 1e-30)
-            time_key = 1.0 / tps
-        else:
-            assert p.inference is not None
-            time_key = p.inference.tpot_seconds + p.inference.ttft_seconds / max(self.w.output_tokens, 1)
-            tps = max(p.inference.tokens_per_second, 1e-30)
+            return self.training_key(p.training.tokens_per_second, p.gpu_count,
+                                     p.cost.usd_per_hour if p.cost is not None else None)
+        assert p.inference is not None
+        time_key = p.inference.tpot_seconds + p.inference.ttft_seconds / max(self.w.output_tokens, 1)
+        tps = max(p.inference.tokens_per_second, 1e-30)
         cost_key = (p.cost.usd_per_hour / tps) if p.cost is not None else math.inf
+        return self._order(time_key, cost_key, p.gpu_count)
+
+    def training_key(self, tokens_per_second: float, n: int, usd_per_hour: float | None) -> tuple:
+        """``rank_key`` of a training plan from its throughput, GPU count and cost per hour (price x N)."""
+        tps = max(tokens_per_second, 1e-30)
+        cost_key = (usd_per_hour / tps) if usd_per_hour is not None else math.inf
+        return self._order(1.0 / tps, cost_key, n)
+
+    def _order(self, time_key: float, cost_key: float, n: int) -> tuple:
         if self.c.sort is SortKey.time:
-            return (time_key, cost_key, p.gpu_count)
+            return (time_key, cost_key, n)
         if self.c.sort is SortKey.gpus:
-            return (p.gpu_count, cost_key, time_key)
-        return (cost_key, time_key, p.gpu_count)
+            return (n, cost_key, time_key)
+        return (cost_key, time_key, n)
 
-    def lower_bound(self, gpu: GpuSpec, n: int) -> tuple | None:
-        """A rank key no training plan on ``n`` x ``gpu`` can beat: every FLOP at the dense peak (MFU = 1).
+    # ----------------------------------------------------------------------------------------------- bounds
+    def bound_key(self, r: _GpuRun, n: int, tokens_per_second_bound: float) -> tuple:
+        """A rank key that no training plan on ``n`` x ``r.gpu`` with at most this throughput can beat."""
+        return self.training_key(tokens_per_second_bound, n, r.price * n if r.price is not None else None)
 
-        Only the first element is bounded (the rest are 0), which is enough to compare with ``_kth``.
-        """
-        if not self.training:
-            return None
-        fpt = _flops_per_token(self.model, self.w)
-        peak = gpu.peak_flops(self.w.precision.value)
-        best_time = fpt / (n * peak)  # seconds per token, whole plan
-        price = self.price(gpu)
-        best_cost = (price * n / 3600.0) * best_time * 3600.0 if price is not None else math.inf
-        if self.c.sort is SortKey.time:
-            return (best_time, 0.0, 0)
-        if self.c.sort is SortKey.gpus:
-            return (n, 0.0, 0.0)
-        return (best_cost, 0.0, 0)
+    def _beaten(self, r: _GpuRun, n: int, tokens_per_second_bound: float) -> bool:
+        """Whether no training plan on ``n`` x ``r.gpu`` with at most this throughput can change the result:
+        it ranks below the top-th plan found, or it misses the deadline/budget at a time when near misses no
+        longer matter (something fits and --all was not asked for)."""
+        if self._kth is not None and self.bound_key(r, n, tokens_per_second_bound) > self._kth:
+            return True
+        return bool(self.best) and not self.c.include_unfit and self._past_limits(r, n, tokens_per_second_bound)
 
-    def offer(self, plan: Plan) -> None:
+    def _past_limits(self, r: _GpuRun, n: int, tokens_per_second_bound: float) -> bool:
+        """Every plan on ``n`` GPUs with at most this throughput misses the deadline or exceeds the budget."""
+        if not self._limits or r.bound is None:
+            return False
+        seconds = r.bound.seconds_lower_bound(n, tokens_per_second_bound)
+        c = self.c
+        if c.deadline_s is not None and seconds > c.deadline_s * _MARGIN:
+            return True
+        return (c.budget_usd is not None and r.price is not None
+                and r.price * n * seconds / HOUR_S > c.budget_usd * _MARGIN)
+
+    def _within_limits(self, r: _GpuRun, n: int, tokens_per_second: float) -> bool:
+        """``evaluate``'s deadline and budget test of a training plan, from its throughput (the same arithmetic)."""
+        seconds = training_seconds(self.w, tokens_per_second, n)
+        if seconds is None:
+            return True
+        if self.c.deadline_s is not None and seconds > self.c.deadline_s:
+            return False
+        budget = self.c.budget_usd
+        return not (budget is not None and r.price is not None and r.price * n * seconds / HOUR_S > budget)
+
+    # ----------------------------------------------------------------------------------------------- offers
+    def _accept(self, key: tuple[str, int], k: tuple, order: tuple) -> bool:
+        cur = self.best.get(key)
+        return cur is None or (k, order) < (cur[0], cur[1])  # ties go to the first in enumeration order
+
+    def _set_best(self, key: tuple[str, int], k: tuple, order: tuple, gpu: GpuSpec, layout: Layout,
+                  usable: float) -> None:
+        old = self.best.get(key)
+        self.best[key] = (k, order, gpu, layout, usable)
+        keys = self._keys  # every (GPU, N)'s best rank key, sorted
+        if old is not None:
+            del keys[bisect.bisect_left(keys, old[0])]
+        bisect.insort(keys, k)
+        if len(keys) >= self.c.top:
+            self._kth = keys[self.c.top - 1]
+
+    def _near_miss_wanted(self, key: tuple[str, int], total_bytes: float, order: tuple) -> bool:
+        """Whether a layout that does not fit would become the near miss of its (GPU, N)."""
+        if key in self._has_fit or (self._kth is not None and not self.c.include_unfit):
+            return False  # near misses are shown with --all or when nothing fits; once kth is set, plans fit
+        prev = self.unfit.get(key)
+        return prev is None or (total_bytes, order) < (prev[0], prev[1])
+
+    def offer(self, plan: Plan, order: tuple = ()) -> None:
         key = (plan.gpu.id, plan.gpu_count)
         if plan.fits:
+            self._has_fit.add(key)
             k = self.rank_key(plan)
-            if key not in self.best or k < self.best[key][0]:
-                self.best[key] = (k, plan)
-                if len(self.best) >= self.c.top:
-                    self._kth = sorted(v[0] for v in self.best.values())[self.c.top - 1]
-        elif key not in self.best:
+            if self._accept(key, k, order):
+                self._set_best(key, k, order, plan.gpu, plan.layout, plan.usable_memory_bytes)
+        elif key not in self._has_fit:
             prev = self.unfit.get(key)
-            if prev is None or plan.memory.total_bytes < prev.memory.total_bytes:
-                self.unfit[key] = plan
+            total = plan.memory.total_bytes
+            if prev is None or (total, order) < (prev[0], prev[1]):
+                self.unfit[key] = (total, order, plan)
 
-    def layouts_for(self, gpu: GpuSpec, n: int, per_node: int):
-        c = self.c
-        for tp in _tp_options(self.model, gpu, n, per_node, c.tp):
-            for pp in _pp_options(self.model, n, tp, c.pp):
-                dp = n // (tp * pp)
-                if c.dp is not None and dp != c.dp:
-                    continue
-                if not self.training and dp > 1 and c.dp is None and c.gpu_count is None:
-                    continue  # inference: one replica serves --concurrency; replicas only multiply throughput
-                yield tp, pp, dp
-
-    def run_gpu(self, gpu: GpuSpec) -> None:
+    # ------------------------------------------------------------------------------------------ enumeration
+    def setup(self, gi: int, gpu: GpuSpec) -> _GpuRun:
         c, w = self.c, self.w
         per_node = c.gpus_per_node or gpu.gpus_per_node
-        usable = usable_memory_bytes(gpu, w)
         max_gpus = c.max_gpus or _DEFAULT_MAX_GPUS[w.mode]
         if gpu.kind != "gpu":
             max_gpus = min(max_gpus, per_node)  # Apple SoCs and CPU sockets: no multi-node plans
@@ -332,67 +425,153 @@ class _Search:
         else:
             recomputes = list(Recompute) if self.training else [Recompute.none]
         micros = [w.micro_batch] if w.micro_batch is not None else (list(_MICRO_BATCHES) if self.training else [1])
+        r = _GpuRun(gi, gpu, per_node, counts, zeros, offloads, recomputes, micros, self.price(gpu),
+                    usable_memory_bytes(gpu, w))
+        if self.training:
+            r.bound = TrainingThroughputBound(self.model, gpu, w, recomputes, zeros, offloads, micros)
+        return r
 
-        for n in counts:
-            bound = self.lower_bound(gpu, n)
-            if bound is not None and self._kth is not None and bound > self._kth and not c.include_unfit:
-                continue  # branch and bound: even at 100% MFU this count cannot enter the top plans
-            for tp, pp, dp in self.layouts_for(gpu, n, per_node):
-                for ep in _ep_options(self.model, dp, c.ep):
-                    self._search_cell(gpu, usable, per_node, tp, pp, dp, ep, zeros, offloads, recomputes, micros)
+    def layouts_for(self, gpu: GpuSpec, n: int, per_node: int):
+        c = self.c
+        for tp in _tp_options(self.model, gpu, n, per_node, c.tp):
+            for pp in _pp_options(self.model, n, tp, c.pp):
+                dp = n // (tp * pp)
+                if c.dp is not None and dp != c.dp:
+                    continue
+                if not self.training and dp > 1 and c.dp is None and c.gpu_count is None:
+                    continue  # inference: one replica serves --concurrency; replicas only multiply throughput
+                yield tp, pp, dp
 
-    def _search_cell(self, gpu, usable, per_node, tp, pp, dp, ep, zeros, offloads, recomputes, micros) -> None:
-        """One (gpu, N, tp, pp, ep) cell. For each micro-batch, a staircase walk over (recompute, ZeRO stage) finds,
-        for each recompute mode, the lowest stage that fits; only those are timed (module docstring: a higher
-        stage or more recomputation at the same micro-batch is never faster). Offload is searched like any other
-        option: whether streaming state over PCIe beats recomputation is the compute model's call."""
-        floor = Layout(tp=tp, pp=pp, dp=dp, ep=ep, zero=zeros[-1], offload=offloads[-1],
-                       recompute=recomputes[-1], micro_batch=micros[0], gpus_per_node=per_node)
-        ok, mem = self.memory_fits(gpu, floor, usable)
-        if not ok:
-            if (gpu.id, floor.gpu_count) not in self.best:
-                self.offer(self.evaluate(gpu, floor, usable, mem=mem))
+    def cells(self, r: _GpuRun, n: int):
+        """The (tp, pp, dp, ep) cells on ``n`` GPUs, in enumeration order."""
+        for tp, pp, dp in self.layouts_for(r.gpu, n, r.per_node):
+            for ep in _ep_options(self.model, dp, self.c.ep):
+                yield tp, pp, dp, ep
+
+    def run(self, gpus: list[GpuSpec], *, prune: bool = True) -> None:
+        """Search ``gpus``; ``prune=False`` walks every cell in enumeration order without bounds (for tests)."""
+        runs = [self.setup(gi, g) for gi, g in enumerate(gpus)]
+        if self.training and prune and not self.c.include_unfit:
+            self._best_first(runs)
             return
-        for offload in offloads:
+        # every cell in enumeration order: inference spaces are small, and --all reports the near misses met
+        # before the first layout that fits on each (GPU, N), which depends on the order. Training cells are
+        # still bounded by the top-th plan (their floors are always checked, so the near misses are those of
+        # the full search) unless a deadline or budget can turn a layout that fits in memory away.
+        for r in runs:
+            for ni, n in enumerate(r.counts):
+                for ci, cell in enumerate(self.cells(r, n)):
+                    if not self.training:
+                        self._inference_cell(r, cell, (r.gi, ni, ci))
+                        continue
+                    assert r.bound is not None
+                    bounds = r.bound.cell(*cell, r.per_node) if prune and not self._limits else None
+                    self._training_cell(r, n, cell, bounds, (r.gi, ni, ci))
+
+    def _best_first(self, runs: list[_GpuRun]) -> None:
+        """Branch and bound, best bound first (module docstring): (GPU, N) entries by their compute ceiling, each
+        expanded into (tp, pp, dp, ep) cells by a bound that adds the bubble and the communication; the search
+        ends when the best bound left ranks below the top-th plan found. Entries and cells that can only miss
+        the deadline or budget are set aside, and searched only if nothing fits (for the near misses)."""
+        heap: list[tuple] = []
+        for r in runs:
+            assert r.bound is not None
+            for ni, n in enumerate(r.counts):
+                tps = r.bound.per_gpu_count(n)
+                heap.append((self.bound_key(r, n, tps), (r.gi, ni), r, n, tps, None))
+        heapq.heapify(heap)
+        past_limits: list[tuple] = []
+        while heap:
+            item = heapq.heappop(heap)
+            k, order, r, n, tps, cell = item
+            if self._kth is not None and k > self._kth:
+                break  # every bound left is at least k: nothing left can enter the top plans
+            if self._past_limits(r, n, tps):
+                if not self.best:
+                    past_limits.append(item)
+                continue
+            if cell is None:
+                assert r.bound is not None
+                for ci, cl in enumerate(self.cells(r, n)):
+                    bounds = r.bound.cell(*cl, r.per_node)
+                    ctps = bounds.best
+                    if self._kth is None or not self.bound_key(r, n, ctps) > self._kth:
+                        heapq.heappush(heap, (self.bound_key(r, n, ctps), order + (ci,), r, n, ctps, (cl, bounds)))
+            else:
+                self._training_cell(r, n, cell[0], cell[1], order)
+        if self.best:
+            return
+        # nothing fits: what was set aside holds near misses too (nothing in it fits, so no pruning is lost)
+        for _, order, r, n, _, cell in sorted(past_limits, key=lambda it: it[1]):
+            if cell is not None:
+                self._training_cell(r, n, cell[0], None, order)
+            else:
+                for ci, cl in enumerate(self.cells(r, n)):
+                    self._training_cell(r, n, cl, None, order + (ci,))
+
+    # ------------------------------------------------------------------------------------------- one cell
+    def _training_cell(self, r: _GpuRun, n: int, cell: Cell, bounds: CellBound | None, order: tuple) -> None:
+        """One (gpu, N, tp, pp, dp, ep) cell. For each micro-batch, a staircase walk over (recompute, ZeRO stage)
+        finds, for each recompute mode, the lowest stage that fits; only those are timed (module docstring: a
+        higher stage or more recomputation at the same micro-batch is never faster). Offload is searched like any
+        other option: whether streaming state over PCIe beats recomputation is the compute model's call.
+        With ``bounds``, a cell or (offload, micro-batch) that cannot change the result is skipped."""
+        tp, pp, dp, ep = cell
+        gpu, usable = r.gpu, r.usable
+        zeros, offloads, recomputes, micros = r.zeros, r.offloads, r.recomputes, r.micros
+        mem = TrainingCellMemory(self.model, gpu, self.w, tp, pp, dp, ep)
+        self.evaluated += 1
+        floor_bytes = mem.total_bytes(zeros[-1], offloads[-1], recomputes[-1], micros[0])
+        if not floor_bytes <= usable:
+            key = (gpu.id, n)
+            if self._near_miss_wanted(key, floor_bytes, order):
+                self.offer(self.evaluate(gpu, self._layout(r, cell, zeros[-1], offloads[-1], recomputes[-1],
+                                                           micros[0]), usable), order)
+            return
+        if not self._limits:
+            # the floor fits, so the staircase of (last offload, first micro-batch) times at least this layout
+            self._has_fit.add((gpu.id, n))
+        if bounds is not None and self._beaten(r, n, bounds.best):
+            return
+        for oi, offload in enumerate(offloads):
             if offload is Offload.none:
                 # ZeRO shards over dp: with dp = 1 every stage equals stage 0
                 zs = [z for z in zeros if not (dp == 1 and z > 0 and len(zeros) > 1)] or zeros[:1]
             else:
                 # offload needs ZeRO (ZeRO-Offload builds on stage 2, ZeRO-Infinity on 3); on one GPU too
                 zs = [z for z in zeros if z > 0 or len(zeros) == 1]
-            for micro in micros:
-                hits = self._staircase(gpu, usable, per_node, tp, pp, dp, ep, zs, offload, recomputes, micro)
-                for layout, mem in hits:
-                    self.offer(self.evaluate(gpu, layout, usable, mem=mem))
+            for mi, micro in enumerate(micros):
+                if bounds is not None and self._beaten(r, n, bounds.at(offload, micro)):
+                    if not self._any_fits(mem, usable, zs, offload, recomputes, micro):
+                        break  # as below: nothing fits at this micro-batch, so nothing larger does
+                    continue
+                hits = self._staircase(mem, usable, zs, offload, recomputes, micro)
+                for hi, (rc, z) in enumerate(hits):
+                    self._time(r, n, cell, mem, z, offload, rc, micro, order + (oi, mi, hi))
                 if not hits:
                     break  # a larger micro-batch needs more memory still
 
-    def _staircase(self, gpu, usable, per_node, tp, pp, dp, ep, zs, offload, recomputes, micro):
+    def _staircase(self, mem: TrainingCellMemory, usable: float, zs: list[int], offload: Offload,
+                   recomputes: list[Recompute], micro: int) -> list[tuple[Recompute, int]]:
         """For each recompute mode (least first), the lowest ZeRO stage in ``zs`` that fits, keeping only those
         that lower the stage: at most len(zs) + 2 len(recomputes) memory evaluations."""
         hits = []
         cur = None  # index in zs of the lowest stage that fits for the previous recompute mode
         for rc in recomputes:
-            def fits(zi: int):
-                lay = Layout(tp=tp, pp=pp, dp=dp, ep=ep, zero=zs[zi], offload=offload, recompute=rc,
-                             micro_batch=micro, gpus_per_node=per_node)
-                ok, mem = self.memory_fits(gpu, lay, usable)
-                return (lay, mem) if ok else None
-
             if cur is None:
                 for zi in range(len(zs)):
-                    hit = fits(zi)
-                    if hit:
+                    self.evaluated += 1
+                    if mem.total_bytes(zs[zi], offload, rc, micro) <= usable:
                         cur = zi
-                        hits.append(hit)
+                        hits.append((rc, zs[zi]))
                         break
             else:
                 best, zi = None, cur - 1
                 while zi >= 0:
-                    hit = fits(zi)
-                    if not hit:
+                    self.evaluated += 1
+                    if not mem.total_bytes(zs[zi], offload, rc, micro) <= usable:
                         break
-                    best, cur = hit, zi
+                    best, cur = (rc, zs[zi]), zi
                     zi -= 1
                 if best:
                     hits.append(best)
@@ -400,13 +579,53 @@ class _Search:
                 break
         return hits
 
+    def _any_fits(self, mem: TrainingCellMemory, usable: float, zs: list[int], offload: Offload,
+                  recomputes: list[Recompute], micro: int) -> bool:
+        """Whether ``_staircase`` would find anything, i.e. any (recompute, stage) fits; the most frugal first."""
+        for rc in reversed(recomputes):
+            for z in reversed(zs):
+                self.evaluated += 1
+                if mem.total_bytes(z, offload, rc, micro) <= usable:
+                    return True
+        return False
 
-@lru_cache(maxsize=256)
-def _flops_per_token(model: ModelSpec, w: Workload) -> float:
-    """Model FLOPs per trained token, for the branch-and-bound lower bound (same function as the estimator)."""
-    from llmsizer.compute import training_flops_per_token
+    def _layout(self, r: _GpuRun, cell: Cell, z: int, offload: Offload, rc: Recompute, micro: int) -> Layout:
+        tp, pp, dp, ep = cell
+        return Layout(tp=tp, pp=pp, dp=dp, ep=ep, zero=z, offload=offload, recompute=rc, micro_batch=micro,
+                      gpus_per_node=r.per_node)
 
-    return training_flops_per_token(model, w, Recompute.none)[0]
+    def _time(self, r: _GpuRun, n: int, cell: Cell, mem: TrainingCellMemory, z: int, offload: Offload,
+              rc: Recompute, micro: int, order: tuple) -> None:
+        """Time a layout that fits in memory and offer it. A ``Layout`` (and, for a near miss, a ``Plan``) is
+        built only when the offer is taken."""
+        tp, pp, dp, ep = cell
+        self.evaluated += 1
+        tps = training_tokens_per_second(self.model, r.gpu, self.w, tp, pp, dp, ep, z, offload, rc, micro,
+                                         r.per_node)
+        key = (r.gpu.id, n)
+        if self._limits and not self._within_limits(r, n, tps):
+            if self._near_miss_wanted(key, mem.total_bytes(z, offload, rc, micro), order):
+                self.offer(self.evaluate(r.gpu, self._layout(r, cell, z, offload, rc, micro), r.usable), order)
+            return
+        self._has_fit.add(key)
+        k = self.training_key(tps, n, r.price * n if r.price is not None else None)
+        if self._accept(key, k, order):
+            self._set_best(key, k, order, r.gpu, self._layout(r, cell, z, offload, rc, micro), r.usable)
+
+    def _inference_cell(self, r: _GpuRun, cell: Cell, order: tuple) -> None:
+        """One inference cell: its single layout (inference searches no ZeRO stage, offload, recomputation or
+        micro-batch), fitted against the engine's reservation at this tp (SGLang reserves less as tp grows)."""
+        tp = cell[0]
+        usable = r.usable_by_tp.get(tp)
+        if usable is None:
+            usable = r.usable_by_tp[tp] = usable_memory_bytes(r.gpu, self.w, Layout(tp=tp))
+        layout = self._layout(r, cell, r.zeros[0], r.offloads[0], r.recomputes[0], r.micros[0])
+        mem = estimate_memory(self.model, r.gpu, self.w, layout)
+        if not mem.total_bytes <= usable and not self._near_miss_wanted((r.gpu.id, layout.gpu_count),
+                                                                         mem.total_bytes, order):
+            self.evaluated += 1
+            return  # does not fit, and would not be shown as a near miss: no need to time it
+        self.offer(self.evaluate(r.gpu, layout, usable, mem=mem), order)
 
 
 def plan(
@@ -434,17 +653,19 @@ def plan(
         raise InvalidInputError(f"--pp {c.pp} exceeds the model's {model.layers} layers")
 
     search = _Search(catalog, model, workload, c)
-    for gpu in gpus:
-        search.run_gpu(gpu)
+    search.run(gpus)
 
-    fitting = sorted((v for v in search.best.values()), key=lambda kv: kv[0])
-    winners = [p for _, p in fitting][: c.top]
+    # best first; equal keys in enumeration order (GPU list order, then GPU count)
+    fitting = sorted(search.best.values(), key=lambda v: (v[0], v[1][:2]))[: c.top]
     result = PlanResult(model, workload, c, [], evaluated=search.evaluated)
     final: list[Plan] = []
-    for i, p in enumerate(winners):
+    for i, (_, _, gpu, layout, usable) in enumerate(fitting):
+        p = search.evaluate(gpu, layout, usable)
         final.append(_finish(search, catalog, p, explain=explain and i == 0))
+    winners = list(final)
     if c.include_unfit or not final:
-        near = sorted(search.unfit.values(), key=lambda p: p.memory.total_bytes / p.usable_memory_bytes)
+        near = [p for _, _, p in sorted(search.unfit.values(),
+                                        key=lambda v: (v[2].memory.total_bytes / v[2].usable_memory_bytes, v[1][:2]))]
         shown = near[: c.top if c.include_unfit else 3]
         final += [_finish(search, catalog, p, explain=False) for p in shown]
     result.plans = final
@@ -452,6 +673,21 @@ def plan(
         result.suggestions = suggest(model, workload, c, near_misses=[p for p in final if not p.fits])
     result.search_seconds = time.perf_counter() - t0
     return result
+
+
+def search_space_size(catalog: Catalog, model: ModelSpec, workload: Workload,
+                      constraints: Constraints | None = None) -> int:
+    """How many layouts ``plan`` answers for: every (GPU, N, tp, pp, dp, ep, zero, offload, recompute, micro-batch)
+    in the search space, whether it was evaluated, pruned by a rule or bounded away (for benchmarks)."""
+    c = constraints or Constraints()
+    s = _Search(catalog, model, workload, c)
+    gpus = [catalog.gpu(g) for g in c.gpus] if c.gpus else list(catalog.gpus.values())
+    total = 0
+    for gi, gpu in enumerate(gpus):
+        r = s.setup(gi, gpu)
+        per_cell = len(r.zeros) * len(r.offloads) * len(r.recomputes) * len(r.micros)
+        total += per_cell * sum(1 for n in r.counts for _ in s.cells(r, n))
+    return total
 
 
 def _finish(search: _Search, catalog: Catalog, p: Plan, *, explain: bool) -> Plan:

@@ -12,7 +12,8 @@ from functools import lru_cache
 from pydantic import BaseModel, ConfigDict
 
 from llmsizer.architecture import count_params
-from llmsizer.catalog import load_data_yaml
+from llmsizer.catalog import data_dir, load_data_yaml
+from llmsizer.diskcache import cached
 from llmsizer.explain import Step
 from llmsizer.memory import MemoryBreakdown
 from llmsizer.specs import GpuSpec, ModelSpec
@@ -21,7 +22,7 @@ from llmsizer.workload import Layout, Mode, Workload
 
 
 class ServerRules(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    model_config = ConfigDict(frozen=True, extra="ignore", defer_build=True)
     cpu_cores_per_gpu: dict[str, float | str]
     cpu_cores_per_gpu_offload_extra: float
     min_cpu_cores: int
@@ -43,7 +44,8 @@ class ServerRules(BaseModel):
 
 @lru_cache(maxsize=1)
 def server_rules() -> ServerRules:
-    return ServerRules.model_validate(load_data_yaml("server.yaml"))
+    return cached("server", [data_dir() / "server.yaml"],
+                  lambda: ServerRules.model_validate(load_data_yaml("server.yaml")))
 
 
 @dataclass(frozen=True)
