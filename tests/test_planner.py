@@ -35,11 +35,12 @@ def _brute_force_best(cat, model, w, gpu, n, per_node, c):
         if n % (tp * pp) or tp > per_node or model.heads % tp or pp > model.layers:
             continue
         dp = n // (tp * pp)
-        for zero, off, rc, mb in itertools.product((0, 1, 2, 3), (Offload.none, Offload.cpu), list(Recompute),
-                                                   (1, 2, 4, 8, 16)):
+        eps = [e for e in (1, 2, 4, 8) if model.moe and dp % e == 0 and model.moe.experts % e == 0] or [1]
+        for ep, zero, off, rc, mb in itertools.product(eps, (0, 1, 2, 3), (Offload.none, Offload.cpu),
+                                                       list(Recompute), (1, 2, 4, 8, 16)):
             if off is not Offload.none and zero == 0:
                 continue
-            lay = Layout(tp=tp, pp=pp, dp=dp, zero=zero, offload=off, recompute=rc, micro_batch=mb,
+            lay = Layout(tp=tp, pp=pp, dp=dp, ep=ep, zero=zero, offload=off, recompute=rc, micro_batch=mb,
                          gpus_per_node=per_node)
             p = s.evaluate(gpu, lay, usable)
             if p.fits:
@@ -48,15 +49,18 @@ def _brute_force_best(cat, model, w, gpu, n, per_node, c):
     return best
 
 
-@pytest.mark.parametrize("model_id,mode,gpu_id", [
-    ("llama-3.2-1b", Mode.finetune, "a100-80gb-sxm"),
-    ("llama-3.1-8b", Mode.finetune, "rtx-4090"),
-    ("llama-3.1-8b", Mode.lora, "l4"),
+@pytest.mark.parametrize("model_id,mode,gpu_id,sort", [
+    ("llama-3.2-1b", Mode.finetune, "a100-80gb-sxm", SortKey.cost),
+    ("llama-3.1-8b", Mode.finetune, "rtx-4090", SortKey.cost),
+    ("llama-3.1-8b", Mode.lora, "l4", SortKey.cost),
+    ("llama-3.1-8b", Mode.pretrain, "h100-sxm", SortKey.time),
+    ("qwen2.5-3b", Mode.pretrain, "a100-40gb-sxm", SortKey.time),
+    ("mixtral-8x7b", Mode.finetune, "h100-sxm", SortKey.time),
 ])
-def test_search_matches_brute_force_on_small_spaces(cat, model_id, mode, gpu_id):
+def test_search_matches_brute_force_on_small_spaces(cat, model_id, mode, gpu_id, sort):
     model, gpu = cat.model(model_id), cat.gpu(gpu_id)
     w = Workload(mode=mode, seq_len=2048, tokens=1e9)
-    c = Constraints(gpus=(gpu_id,), max_gpus=8, top=50)
+    c = Constraints(gpus=(gpu_id,), max_gpus=8, top=50, sort=sort)
     result = plan(cat, model, w, c)
     found = {p.gpu_count: _Search(cat, model, w, c).rank_key(p) for p in result.plans if p.fits}
     for n in gpu_counts(gpu.gpus_per_node, 8):
@@ -159,3 +163,13 @@ def test_more_gpus_in_the_same_layout_family_is_not_slower(cat):
     times = [estimate_training(model, gpu, w, Layout(dp=n, zero=1, recompute=Recompute.selective, micro_batch=2)
                                ).seconds for n in (8, 16, 32, 64)]
     assert all(a >= b for a, b in zip(times, times[1:]))
+
+
+def test_pinned_gpu_count_allows_odd_pipeline_degrees(cat):
+    # 6 x H100 for Qwen2.5-72B inference: TP must divide 64 heads... and 6 GPUs, so TP2 x PP3 is the layout
+    # (vLLM supports pipeline parallelism of any degree); every plan uses exactly the pinned count
+    w = Workload(mode=Mode.inference)
+    r = plan(cat, cat.model("qwen2.5-72b"), w, Constraints(gpus=("h100-sxm",), gpu_count=6, top=10))
+    assert r.any_fit
+    assert all(p.gpu_count == 6 and p.layout.tp * p.layout.pp * p.layout.dp == 6 for p in r.plans)
+    assert any(p.layout.pp == 3 for p in r.plans if p.fits)

@@ -520,6 +520,12 @@ def _training_step(
             # ZeRO-3 / FSDP full shard: all-gather weights for forward and backward, reduce-scatter gradients,
             # every micro-batch (Rajbhandari et al. 2020 sec. 7.2.1: 1.5x the all-reduce volume)
             t_dp_mb = 3.0 * one_pass
+            if workload.mode.is_adapter:
+                # the frozen base is sharded too (the memory model counts 1/dp of it), so it is all-gathered for
+                # the forward and again for the backward pass of every micro-batch, in its stored precision
+                bw, lat = _link_of(g, per_node, tp * dp, p)
+                frozen = f.params_total * _stored_weight_bytes(workload) / (tp * pp)
+                t_dp_mb += 2.0 * ((dp - 1) / dp * frozen / bw + lat)
         elif zero == 2:
             t_dp_mb = one_pass  # gradients reduce-scattered as they are produced, every micro-batch
             t_dp_step = one_pass  # updated weights all-gathered after the optimizer step
@@ -537,7 +543,19 @@ def _training_step(
         if offload is Offload.nvme:
             t_off += 2.0 * shard * 12.0 / p.nvme_bytes_per_s
 
-    t_mb = t_mb_compute + t_tp + t_a2a + t_dp_mb_exposed
+    # ZeRO-Infinity parameter offload (zero 3 + offload): the weights live in host memory, so every micro-batch
+    # streams this GPU's shard of its stage's weights over PCIe for the forward pass and again for the backward
+    # pass (Rajbhandari et al. 2021, ZeRO-Infinity sec. 5); prefetching hides it only behind compute. Frozen
+    # weights (LoRA/QLoRA) stream too. Without this term offloading the weights looked almost free.
+    t_stream = 0.0
+    if offload is not Offload.none and zero >= 3:
+        w_bytes = f.params_total * _stored_weight_bytes(workload) / (tp * pp)
+        t_stream = 2.0 * w_bytes / dp / p.offload_pcie_bytes_per_s
+        if offload is Offload.nvme:
+            t_stream += 2.0 * w_bytes / dp / p.nvme_bytes_per_s
+        t_stream = max(t_stream * (1.0 - p.dp_overlap), t_stream - t_mb_compute)
+
+    t_mb = t_mb_compute + t_tp + t_a2a + t_dp_mb_exposed + t_stream
     # 1F1B bubble (pp - 1) micro-batch slots; an interleaved schedule with v model chunks per GPU divides it by v
     # (Narayanan et al. 2021 sec. 2.2.2). Layout.extras["virtual_stages"] sets v (default 1: DeepSpeed, plain 1F1B).
     bubble_slots = (pp - 1) / v
@@ -545,6 +563,14 @@ def _training_step(
     tps = tokens_step / t_step
     return (model_fpt, hw_fpt, size_f, eff, peak, rate, gbt, m, tokens_step, t_mb_compute, t_tp, t_a2a,
             t_dp_mb_exposed, t_dp_step_exposed, t_off, t_mb, bubble_slots, t_step, tps)
+
+
+def _stored_weight_bytes(workload: Workload) -> float:
+    """Bytes per weight as stored for training: 2 (bf16/fp16), 4 (fp32), 1 (fp8); QLoRA's NF4 base with double
+    quantization 4.127 bits (Dettmers et al. 2023, sec. 3)."""
+    if workload.mode is Mode.qlora:
+        return 4.127 / 8.0
+    return {Precision.fp32: 4.0, Precision.fp8: 1.0}.get(workload.precision, 2.0)
 
 
 def _goodput(n_gpus: int, p: TrainingParams) -> float:

@@ -3,7 +3,8 @@
 The search space, for every GPU type in scope:
   GPU count N   -- 1, 2, 4, then whole nodes (1, 2, 3, 4, 6, 8, 12, 16, ... nodes) up to ``max_gpus``
   tp            -- powers of two inside the node's scale-up (NVLink/xGMI) domain that divide the heads
-  pp            -- powers of two up to the layer count, with tp x pp dividing N; dp = N / (tp x pp)
+  pp            -- powers of two up to the layer count with tp x pp dividing N (every divisor of N / tp when the
+                   GPU count is pinned with --gpus); dp = N / (tp x pp)
   ep            -- MoE only: powers of two dividing dp and the expert count
   zero, offload -- ZeRO stage 0-3 (FSDP), offload none/cpu/nvme (training)
   recompute     -- none / selective / full; micro-batch 1, 2, 4, 8, 16 (training)
@@ -11,9 +12,10 @@ A (gpu, N, tp, pp, dp, ep) is a *cell*. Pinned options fix their dimension. Prun
 that could change the answer:
   * a cell whose smallest possible per-GPU footprint (highest ZeRO stage and offload allowed, full recompute,
     micro-batch 1) does not fit is skipped whole;
-  * for fixed (cell, micro-batch, recompute, offload) only the lowest ZeRO stage that fits is timed:
-    a higher stage holds less memory but never communicates less (ZeRO paper sec. 7: stages 1-2 move the same
-    volume as DDP, stage 3 1.5x), so it cannot be faster or cheaper;
+  * for fixed (cell, micro-batch, ZeRO stage, offload) only the least recomputation that fits is timed:
+    recomputation adds FLOPs (a forward pass for full, attention for selective) and TP all-reduces and saves
+    no time anywhere, so more of it cannot be faster or cheaper. Every ZeRO stage that fits is timed: their
+    communication volumes are similar (ZeRO paper sec. 7) but how much of it hides behind compute differs;
   * a larger micro-batch is tried only while the smaller one fits (activations grow with it).
 Branch and bound (training; docs/performance.md has the proofs and the figures):
   * ``compute.TrainingThroughputBound`` bounds the tokens/s of every layout of a (GPU, N) (compute at the model's
@@ -50,6 +52,7 @@ from enum import Enum
 
 from llmsizer.catalog import Catalog
 from llmsizer.compute import (
+    amortized_price_usd_per_gpu_hour,
     CellBound,
     CostEstimate,
     InferenceEstimate,
@@ -187,6 +190,15 @@ def _pp_options(model: ModelSpec, n: int, tp: int, pinned: int | None) -> list[i
     return [p for p in _pow2_upto(min(model.layers, n // tp)) if n % (tp * p) == 0]
 
 
+def _pp_all_divisors(model: ModelSpec, n: int, tp: int) -> list[int]:
+    """Every divisor of N / tp up to the layer count, for a GPU count the user pinned: 6 GPUs can run TP2 x PP3
+    even though 3 is not a power of two."""
+    if n % tp:
+        return []
+    q = n // tp
+    return [p for p in range(1, min(model.layers, q) + 1) if q % p == 0]
+
+
 def _ep_options(model: ModelSpec, dp: int, pinned: int | None) -> list[int]:
     if model.moe is None:
         return [1]
@@ -201,7 +213,11 @@ def _price(gpu: GpuSpec, catalog: Catalog, c: Constraints) -> float | None:
     if gpu.price_usd_per_gpu_hour is not None:
         return gpu.price_usd_per_gpu_hour
     offers = [i.usd_per_hour / i.gpus for i in catalog.instances_for(gpu.id)]
-    return min(offers) if offers else None
+    if offers:
+        return min(offers)
+    # not rented anywhere in the catalog (consumer cards, Apple): the cost of owning it, purchase price amortized
+    # plus electricity (data/compute.yaml ``cost``), so such GPUs still rank by cost instead of dropping to last
+    return amortized_price_usd_per_gpu_hour(gpu)
 
 
 def _cloud(gpu: GpuSpec, layout: Layout, catalog: Catalog) -> tuple[CloudOffer, ...]:
@@ -434,7 +450,9 @@ class _Search:
     def layouts_for(self, gpu: GpuSpec, n: int, per_node: int):
         c = self.c
         for tp in _tp_options(self.model, gpu, n, per_node, c.tp):
-            for pp in _pp_options(self.model, n, tp, c.pp):
+            pps = (_pp_all_divisors(self.model, n, tp) if c.gpu_count is not None and c.pp is None
+                   else _pp_options(self.model, n, tp, c.pp))
+            for pp in pps:
                 dp = n // (tp * pp)
                 if c.dp is not None and dp != c.dp:
                     continue
@@ -511,9 +529,9 @@ class _Search:
 
     # ------------------------------------------------------------------------------------------- one cell
     def _training_cell(self, r: _GpuRun, n: int, cell: Cell, bounds: CellBound | None, order: tuple) -> None:
-        """One (gpu, N, tp, pp, dp, ep) cell. For each micro-batch, a staircase walk over (recompute, ZeRO stage)
-        finds, for each recompute mode, the lowest stage that fits; only those are timed (module docstring: a
-        higher stage or more recomputation at the same micro-batch is never faster). Offload is searched like any
+        """One (gpu, N, tp, pp, dp, ep) cell. For each micro-batch, a staircase walk over (ZeRO stage, recompute)
+        finds, for each stage, the least recomputation that fits; only those are timed (module docstring: more
+        recomputation at the same stage and micro-batch is never faster). Offload is searched like any
         other option: whether streaming state over PCIe beats recomputation is the compute model's call.
         With ``bounds``, a cell or (offload, micro-batch) that cannot change the result is skipped."""
         tp, pp, dp, ep = cell
@@ -553,30 +571,39 @@ class _Search:
 
     def _staircase(self, mem: TrainingCellMemory, usable: float, zs: list[int], offload: Offload,
                    recomputes: list[Recompute], micro: int) -> list[tuple[Recompute, int]]:
-        """For each recompute mode (least first), the lowest ZeRO stage in ``zs`` that fits, keeping only those
-        that lower the stage: at most len(zs) + 2 len(recomputes) memory evaluations."""
+        """For each ZeRO stage in ``zs``, the least recomputation that fits. More recomputation at the same
+        (stage, offload, micro-batch) only adds FLOPs and all-reduces, so it is never faster; ZeRO stages are
+        *not* ordered by speed in the step model (stage 2's reduce-scatter can hide better than stage 1's
+        all-reduce), so every stage that fits is timed. Memory falls as the stage rises, so the least fitting
+        recompute index never rises along ``zs``: at most len(zs) + len(recomputes) memory evaluations."""
         hits = []
-        cur = None  # index in zs of the lowest stage that fits for the previous recompute mode
-        for rc in recomputes:
-            if cur is None:
-                for zi in range(len(zs)):
-                    self.evaluated += 1
-                    if mem.total_bytes(zs[zi], offload, rc, micro) <= usable:
-                        cur = zi
-                        hits.append((rc, zs[zi]))
+        ri = 0  # least recompute index that might fit at this stage
+        for z in zs:
+            if ri >= len(recomputes):
+                ri = len(recomputes) - 1
+            # walk down while a lighter recompute also fits (memory fell with the higher stage) ...
+            fit = None
+            while True:
+                self.evaluated += 1
+                if mem.total_bytes(z, offload, recomputes[ri], micro) <= usable:
+                    fit = ri
+                    if ri == 0:
                         break
+                    ri -= 1
+                    continue
+                if fit is not None:
+                    ri = fit
+                    break
+                # ... or up until one fits
+                if ri + 1 >= len(recomputes):
+                    break
+                ri += 1
+            if fit is not None:
+                ri = fit
+                hits.append((recomputes[fit], z))
             else:
-                best, zi = None, cur - 1
-                while zi >= 0:
-                    self.evaluated += 1
-                    if not mem.total_bytes(zs[zi], offload, rc, micro) <= usable:
-                        break
-                    best, cur = (rc, zs[zi]), zi
-                    zi -= 1
-                if best:
-                    hits.append(best)
-            if cur == 0:
-                break
+                ri = len(recomputes)  # nothing fits at this stage; a higher stage starts from the top again
+                ri = 0
         return hits
 
     def _any_fits(self, mem: TrainingCellMemory, usable: float, zs: list[int], offload: Offload,
