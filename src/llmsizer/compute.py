@@ -8,7 +8,7 @@ are built only when ``explain=True``. For the planner, ``training_tokens_per_sec
 ``estimate_training`` (``_training_step``, shared) without building result objects, and ``TrainingThroughputBound``
 bounds it from above over whole families of layouts (branch and bound; docs/performance.md).
 
-Conventions (docs/methodology-compute.md has the derivations and the calibration table):
+Conventions (docs/methodology.md, part II, has the derivations and the calibration table):
 
 - FLOPs count a multiply-add as 2. ``N`` is the number of weights that one token multiplies (every linear layer
   a token passes through, the LM head included, the input embedding excluded: it is a lookup); for MoE only the

@@ -2,7 +2,7 @@
 
 ``estimate_memory(model, gpu, workload, layout)`` returns what *one* GPU of the layout holds (the worst pipeline
 stage), split into weights, gradients, optimizer states, activations, KV cache and overhead. Every constant comes
-from ``data/memory.yaml`` with its source; docs/methodology-memory.md derives every formula.
+from ``data/memory.yaml`` with its source; docs/methodology.md (part I) derives every formula.
 
 Notation (Korthikanti et al. 2022, arXiv:2205.05198): s sequence length, b micro-batch, h hidden size, a heads,
 L layers, V vocabulary, t tensor-parallel, p pipeline-parallel, d data-parallel degree.
