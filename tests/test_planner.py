@@ -20,7 +20,7 @@ def cat():
 
 def test_gpu_counts_are_whole_nodes_past_one_node():
     counts = gpu_counts(8, 16384)
-    assert counts[:4] == [1, 2, 4, 8]
+    assert counts[:8] == [1, 2, 4, 8, 16, 24, 32, 48]  # 1, 2, 3, 4, 6 nodes ...
     assert all(c % 8 == 0 for c in counts[3:])
     assert counts[-1] <= 16384 and counts[-1] >= 8192
     assert gpu_counts(1, 1) == [1]
@@ -63,7 +63,8 @@ def test_search_matches_brute_force_on_small_spaces(cat, model_id, mode, gpu_id,
     c = Constraints(gpus=(gpu_id,), max_gpus=8, top=50, sort=sort)
     result = plan(cat, model, w, c)
     found = {p.gpu_count: _Search(cat, model, w, c).rank_key(p) for p in result.plans if p.fits}
-    for n in gpu_counts(gpu.gpus_per_node, 8):
+    # cards without a scale-out fabric (GeForce) are sized as single machines
+    for n in gpu_counts(gpu.gpus_per_node, 8 if gpu.scaleout_gbps else min(8, gpu.gpus_per_node)):
         want = _brute_force_best(cat, model, w, gpu, n, gpu.gpus_per_node, c)
         got = found.get(n)
         assert (want is None) == (got is None), f"{n} GPUs: brute force {want}, planner {got}"

@@ -213,7 +213,7 @@ def run_plan(a: PlanArgs, *, note: Callable[[str], None], verbose: bool = False,
     c = Constraints(
         gpus=tuple(gpu_ids), gpu_count=a.gpus, tp=a.tp, pp=a.pp, dp=a.dp, ep=a.ep, zero=a.zero,
         offload=a.offload, max_gpus=a.max_gpus, gpus_per_node=a.gpus_per_node,
-        deadline_s=_duration(a.deadline), budget_usd=a.budget, price_usd_per_gpu_hour=a.price_per_gpu_hour,
+        deadline_s=_deadline(a.deadline, workload, notes), budget_usd=a.budget, price_usd_per_gpu_hour=a.price_per_gpu_hour,
         sort=SortKey(_val(a.sort)), top=a.top, include_unfit=a.all_,
     )
     result = plan(cat, model, workload, c, explain=a.explain)
@@ -252,6 +252,21 @@ def _fit_context(model: ModelSpec, w: Workload, *, seq_len_given: bool) -> tuple
         notes.append(f"context of {w.context_tokens:,} tokens exceeds {model.id}'s {model.max_context:,}; sized as "
                      "asked (serving engines refuse sequences past the model's context unless it is extended)")
     return w, notes
+
+
+DEFAULT_PRETRAIN_DEADLINE = "365d"
+
+
+def _deadline(text: str | None, w: Workload, notes: list[str]) -> float | None:
+    """``--deadline``; for pretraining without one, a year: a run that takes decades is not a plan worth ranking
+    first just because it is cheapest per token. ``--deadline none`` lifts it."""
+    if text is not None and text.strip().lower() in ("none", "no", "off"):
+        return None
+    if text is None and w.mode is Mode.pretrain:
+        notes.append(f"--deadline not given: pretraining plans must finish within {DEFAULT_PRETRAIN_DEADLINE} "
+                     "(--deadline none lifts it)")
+        text = DEFAULT_PRETRAIN_DEADLINE
+    return _duration(text)
 
 
 def _duration(text: str | None) -> float | None:

@@ -197,7 +197,7 @@ def plan(
     offload: Annotated[Optional[Offload], typer.Option(help="Optimizer/parameter offload.")] = None,
     max_gpus: Annotated[Optional[int], typer.Option(min=1, max=1_000_000, help="Search up to this many GPUs (default 64 inference, 512 LoRA, 1024 finetune, 16384 pretrain).")] = None,
     gpus_per_node: Annotated[Optional[int], typer.Option(min=1, max=1024, help="GPUs per server (default: the GPU's usual server).")] = None,
-    deadline: Annotated[Optional[str], typer.Option(help="Finish training within this time (30d, 12h).")] = None,
+    deadline: Annotated[Optional[str], typer.Option(help="Finish training within this time (30d, 12h); pretraining defaults to 365d, 'none' lifts it.")] = None,
     budget: Annotated[Optional[float], typer.Option(min=0.01, help="Spend at most this many USD on the training run.")] = None,
     price_per_gpu_hour: Annotated[Optional[float], typer.Option(min=0.0001, help="Override the catalog's USD per GPU-hour.")] = None,
     sort: Annotated[Sort, typer.Option(help="Rank by total cost (default), time, or fewest GPUs.")] = Sort.cost,

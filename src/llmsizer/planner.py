@@ -166,12 +166,15 @@ def _pow2_upto(n: int) -> list[int]:
 
 
 def gpu_counts(gpus_per_node: int, max_gpus: int) -> list[int]:
-    """1, 2, 4 (below a node), then whole nodes in steps of about 1.5x, up to ``max_gpus``."""
+    """1, 2, 4 (below a node), then whole nodes 1, 2, 3, 4, 6, 8, 12, 16, 24, ... (2^k and 3 x 2^k), up to
+    ``max_gpus``: steps of 1.33-1.5x, and counts that tensor and pipeline degrees divide."""
     counts = {c for c in (1, 2, 4) if c < gpus_per_node and c <= max_gpus}
-    nodes = 1
-    while nodes * gpus_per_node <= max_gpus:
-        counts.add(nodes * gpus_per_node)
-        nodes = nodes + 1 if nodes < 4 else (nodes * 3 // 2 if nodes % 2 == 0 else nodes + 1)
+    p2 = 1
+    while p2 * gpus_per_node <= max_gpus:
+        counts.add(p2 * gpus_per_node)
+        if 3 * p2 * gpus_per_node <= max_gpus:
+            counts.add(3 * p2 * gpus_per_node)
+        p2 *= 2
     if not counts and max_gpus >= 1:
         counts.add(max_gpus)
     return sorted(counts)
@@ -428,8 +431,10 @@ class _Search:
         c, w = self.c, self.w
         per_node = c.gpus_per_node or gpu.gpus_per_node
         max_gpus = c.max_gpus or _DEFAULT_MAX_GPUS[w.mode]
-        if gpu.kind != "gpu":
-            max_gpus = min(max_gpus, per_node)  # Apple SoCs and CPU sockets: no multi-node plans
+        if gpu.kind != "gpu" or not gpu.scaleout_gbps:
+            # Apple SoCs, CPU sockets and cards whose usual server has no scale-out fabric (GeForce: no RDMA NIC,
+            # catalog scaleout_gbps 0) are sized as single machines; --gpus still pins any count
+            max_gpus = min(max_gpus, per_node)
         counts = [c.gpu_count] if c.gpu_count is not None else gpu_counts(per_node, max_gpus)
         zeros = [c.zero] if c.zero is not None else ([0, 1, 2, 3] if self.training else [0])
         if c.offload is not None:
