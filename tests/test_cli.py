@@ -141,3 +141,22 @@ def test_params_derives_an_architecture():
 def test_version():
     r = invoke("--version")
     assert r.exit_code == 0 and r.stdout.startswith("llmsizer ")
+
+
+def test_user_config_folder_overrides_a_price(tmp_path, monkeypatch):
+    # ~/.config/llmsizer/*.yaml (here $LLMSIZER_CONFIG_DIR) adds or overrides entries: a negotiated H100 price
+    d = tmp_path / "cfg"
+    d.mkdir()
+    monkeypatch.setenv("LLMSIZER_CONFIG_DIR", str(d))
+    base = json.loads(invoke("gpus", "h100-sxm", "--format", "json").stdout)["gpus"][0]
+    entry = {k: v for k, v in base.items() if k in (
+        "id", "name", "vendor", "form_factor", "source")}
+    (d / "prices.yaml").write_text(
+        "gpus:\n  - id: h100-sxm\n    name: NVIDIA H100 SXM5 80GB\n    vendor: nvidia\n    form_factor: SXM5\n"
+        "    memory_gib: 80\n    memory_bandwidth_gb_s: 3350\n    dense_tflops: {bf16: 989.4, fp8: 1978.9}\n"
+        "    scaleup: nvlink\n    scaleup_bandwidth_gb_s: 900\n    scaleup_domain: 8\n    gpus_per_node: 8\n"
+        "    scaleout_gbps: 400\n    tdp_watts: 700\n    price_usd_per_gpu_hour: 0.99\n"
+        "    price_source: our negotiated contract\n    source: " + entry["source"] + "\n")
+    r = invoke("plan", "--model", "llama-3.1-8b", "--gpu", "h100-sxm", "--gpus", "1", "--format", "json")
+    assert r.exit_code == 0, r.stderr
+    assert json.loads(r.stdout)["plans"][0]["cost"]["usd_per_hour"] == pytest.approx(0.99)

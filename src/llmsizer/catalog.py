@@ -225,7 +225,20 @@ def _size_key(params: float) -> str:
     return f"{text}b"
 
 
-@lru_cache(maxsize=16)
+_MEMO: dict[tuple, Catalog] = {}
+
+
+def _stamps(paths: list[Path]) -> tuple:
+    out = []
+    for p in paths:
+        try:
+            st = p.stat()
+            out.append((str(p), st.st_size, st.st_mtime_ns))
+        except OSError:
+            out.append((str(p), -1, -1))
+    return tuple(out)
+
+
 def _load(extra: tuple[str, ...], use_user_dir: bool) -> Catalog:
     base = data_dir()
     packaged = [p for p in (base / n for n in ("gpus.yaml", "models.yaml", "instances.yaml")) if p.exists()]
@@ -237,6 +250,15 @@ def _load(extra: tuple[str, ...], use_user_dir: bool) -> Catalog:
     files += [Path(p) for p in extra]
     if not all(p.is_file() for p in files):
         return _build(packaged, files)  # reports the missing file
+    # in-process memo keyed by every file's stamp: a user catalog added or edited is seen at once
+    memo_key = _stamps(packaged + files)
+    if memo_key in _MEMO:
+        return _MEMO[memo_key]
+    _MEMO[memo_key] = cat = _load_files(packaged, files)
+    return cat
+
+
+def _load_files(packaged: list[Path], files: list[Path]) -> Catalog:
     # the validated catalog is pickled per set of files (diskcache: rebuilt whenever one of them changes)
     name = f"catalog-{zlib.crc32(repr([str(p.resolve()) for p in packaged + files]).encode()):08x}"
     return cached(name, packaged + files, lambda: _build(packaged, files))
