@@ -252,23 +252,23 @@ def test_catalog_cache_follows_an_edited_user_catalog(cache_dir, tmp_path):
     user = tmp_path / "mine.yaml"
     gpu = cat_gpu_yaml("my-gpu", 80)
     user.write_text(gpu)
-    catalog_mod._load.cache_clear()
+    catalog_mod._MEMO.clear()
     try:
         first = load_catalog([user], user_dir=False)
         assert first.gpu("my-gpu").memory_gib == 80
         assert any(p.name.startswith("catalog-") for p in cache_dir.iterdir())
-        catalog_mod._load.cache_clear()
+        catalog_mod._MEMO.clear()
         again = load_catalog([user], user_dir=False)  # from the pickle
         assert again.gpu("my-gpu") == first.gpu("my-gpu") and again.models.keys() == first.models.keys()
         user.write_text(cat_gpu_yaml("my-gpu", 141))
-        catalog_mod._load.cache_clear()
+        catalog_mod._MEMO.clear()
         assert load_catalog([user], user_dir=False).gpu("my-gpu").memory_gib == 141
         user.write_text(cat_gpu_yaml("my-gpu", 141).replace("memory_gib: 141", "memory_gib: -1"))
-        catalog_mod._load.cache_clear()
+        catalog_mod._MEMO.clear()
         with pytest.raises(Exception, match="memory_gib"):
             load_catalog([user], user_dir=False)  # an invalid edit is reported, not served from the cache
     finally:
-        catalog_mod._load.cache_clear()
+        catalog_mod._MEMO.clear()
 
 
 def cat_gpu_yaml(gpu_id: str, gib: int) -> str:
