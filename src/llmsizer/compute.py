@@ -694,7 +694,7 @@ def _training_steps(model, gpu, w, layout, f, g, p, model_fpt, hw_fpt, size_f, e
     out.append(Step("hardware FLOPs per token", hw_fpt, "FLOP",
                     {"full": "model + 2N + forward attention", "selective": "model + forward attention",
                      "none": "model"}[layout.recompute.value],
-                    {"recompute": layout.recompute.value, "model_flops": model_fpt},
+                    {"recompute": layout.recompute.value, "model_flops_per_token": model_fpt},
                     "Korthikanti et al. 2022 (Reducing Activation Recomputation) sec. 5",
                     "recomputation re-executes the forward pass it saved memory on"))
     out.append(Step("compute efficiency", eff, "fraction",
