@@ -210,14 +210,28 @@ def _ep_options(model: ModelSpec, dp: int, pinned: int | None) -> list[int]:
     return [e for e in _pow2_upto(min(dp, model.moe.experts)) if dp % e == 0 and model.moe.experts % e == 0]
 
 
-def _price(gpu: GpuSpec, catalog: Catalog, c: Constraints) -> float | None:
+def _cost_key(usd_per_hour: float | None, tokens_per_second: float, owned: bool) -> tuple[int, float]:
+    """USD per token, rented GPUs first: an ownership estimate (GPU purchase amortized, without the server,
+    host RAM, power infrastructure or staff) is not comparable with a rental price that includes them, so owned
+    hardware ranks after every rentable plan and among its own kind by its estimate; unpriced last."""
+    if usd_per_hour is None:
+        return (2, math.inf)
+    return (1 if owned else 0, usd_per_hour / tokens_per_second)
+
+
+def _rental_price(gpu: GpuSpec, catalog: Catalog, c: Constraints) -> float | None:
     if c.price_usd_per_gpu_hour is not None:
         return c.price_usd_per_gpu_hour
     if gpu.price_usd_per_gpu_hour is not None:
         return gpu.price_usd_per_gpu_hour
     offers = [i.usd_per_hour / i.gpus for i in catalog.instances_for(gpu.id)]
-    if offers:
-        return min(offers)
+    return min(offers) if offers else None
+
+
+def _price(gpu: GpuSpec, catalog: Catalog, c: Constraints) -> float | None:
+    rental = _rental_price(gpu, catalog, c)
+    if rental is not None:
+        return rental
     # not rented anywhere in the catalog (consumer cards, Apple): the cost of owning it, purchase price amortized
     # plus electricity (data/compute.yaml ``cost``), so such GPUs still rank by cost instead of dropping to last
     return amortized_price_usd_per_gpu_hour(gpu)
@@ -285,6 +299,10 @@ class _Search:
             self._prices[gpu.id] = _price(gpu, self.catalog, self.c)
         return self._prices[gpu.id]
 
+    def owned(self, gpu: GpuSpec) -> bool:
+        """Whether the GPU's price is an ownership estimate (purchase amortized), not a rental price."""
+        return _rental_price(gpu, self.catalog, self.c) is None
+
     # one layout -> a Plan (memory + time + cost), ``explain`` only for the winners
     def evaluate(self, gpu: GpuSpec, layout: Layout, usable: float, explain: bool = False,
                  mem: MemoryBreakdown | None = None) -> Plan:
@@ -336,20 +354,20 @@ class _Search:
         """Lower is better. Unpriced plans rank after priced ones under ``cost``."""
         if p.training is not None:
             return self.training_key(p.training.tokens_per_second, p.gpu_count,
-                                     p.cost.usd_per_hour if p.cost is not None else None)
+                                     p.cost.usd_per_hour if p.cost is not None else None, self.owned(p.gpu))
         assert p.inference is not None
         time_key = p.inference.tpot_seconds + p.inference.ttft_seconds / max(self.w.output_tokens, 1)
         tps = max(p.inference.tokens_per_second, 1e-30)
-        cost_key = (p.cost.usd_per_hour / tps) if p.cost is not None else math.inf
+        cost_key = _cost_key(p.cost.usd_per_hour if p.cost is not None else None, tps, self.owned(p.gpu))
         return self._order(time_key, cost_key, p.gpu_count)
 
-    def training_key(self, tokens_per_second: float, n: int, usd_per_hour: float | None) -> tuple:
+    def training_key(self, tokens_per_second: float, n: int, usd_per_hour: float | None,
+                     owned: bool = False) -> tuple:
         """``rank_key`` of a training plan from its throughput, GPU count and cost per hour (price x N)."""
         tps = max(tokens_per_second, 1e-30)
-        cost_key = (usd_per_hour / tps) if usd_per_hour is not None else math.inf
-        return self._order(1.0 / tps, cost_key, n)
+        return self._order(1.0 / tps, _cost_key(usd_per_hour, tps, owned), n)
 
-    def _order(self, time_key: float, cost_key: float, n: int) -> tuple:
+    def _order(self, time_key: float, cost_key: tuple, n: int) -> tuple:
         if self.c.sort is SortKey.time:
             return (time_key, cost_key, n)
         if self.c.sort is SortKey.gpus:
@@ -359,7 +377,8 @@ class _Search:
     # ----------------------------------------------------------------------------------------------- bounds
     def bound_key(self, r: _GpuRun, n: int, tokens_per_second_bound: float) -> tuple:
         """A rank key that no training plan on ``n`` x ``r.gpu`` with at most this throughput can beat."""
-        return self.training_key(tokens_per_second_bound, n, r.price * n if r.price is not None else None)
+        return self.training_key(tokens_per_second_bound, n, r.price * n if r.price is not None else None,
+                                 self.owned(r.gpu))
 
     def _beaten(self, r: _GpuRun, n: int, tokens_per_second_bound: float) -> bool:
         """Whether no training plan on ``n`` x ``r.gpu`` with at most this throughput can change the result:
@@ -640,7 +659,7 @@ class _Search:
                 self.offer(self.evaluate(r.gpu, self._layout(r, cell, z, offload, rc, micro), r.usable), order)
             return
         self._has_fit.add(key)
-        k = self.training_key(tps, n, r.price * n if r.price is not None else None)
+        k = self.training_key(tps, n, r.price * n if r.price is not None else None, self.owned(r.gpu))
         if self._accept(key, k, order):
             self._set_best(key, k, order, r.gpu, self._layout(r, cell, z, offload, rc, micro), r.usable)
 
