@@ -184,7 +184,10 @@ def _tp_options(model: ModelSpec, gpu: GpuSpec, n: int, per_node: int, pinned: i
     if pinned is not None:
         return [pinned] if n % pinned == 0 else []
     limit = min(n, per_node, max(gpu.scaleup_domain, 1) if gpu.scaleup != "pcie" else per_node, 64)
-    return [t for t in _pow2_upto(limit) if model.heads % t == 0]
+    # attention heads split over tp; KV heads split too, or are replicated when tp is a multiple of them
+    # (vLLM / Megatron refuse other combinations)
+    kv = model.kv_heads
+    return [t for t in _pow2_upto(limit) if model.heads % t == 0 and (kv % t == 0 or t % kv == 0)]
 
 
 def _pp_options(model: ModelSpec, n: int, tp: int, pinned: int | None) -> list[int]:
@@ -442,6 +445,11 @@ class _Search:
         elif key not in self._has_fit:
             prev = self.unfit.get(key)
             total = plan.memory.total_bytes
+            if total <= plan.usable_memory_bytes:
+                # it fits in memory and misses the deadline or budget: the quickest such plan is the near miss,
+                # and it beats every layout that does not fit in memory (scores below any byte count)
+                seconds = plan.training.seconds if plan.training is not None and plan.training.seconds else 0.0
+                total = -1e300 + seconds * 1e280
             if prev is None or (total, order) < (prev[0], prev[1]):
                 self.unfit[key] = (total, order, plan)
 
@@ -698,6 +706,11 @@ def plan(
         if c.tp and c.pp and c.dp and c.tp * c.pp * c.dp != c.gpu_count:
             raise InvalidInputError(
                 f"--tp {c.tp} x --pp {c.pp} x --dp {c.dp} = {c.tp * c.pp * c.dp}, not --gpus {c.gpu_count}")
+    if c.tp is not None and model.kv_heads % c.tp and c.tp % model.kv_heads:
+        raise InvalidInputError(
+            f"--tp {c.tp} and the model's {model.kv_heads} KV heads do not divide one another; engines shard KV "
+            f"heads over tensor-parallel ranks (or replicate them), so use a tp that divides {model.kv_heads} "
+            "or a multiple of it")
     if c.tp is not None and model.heads % c.tp:
         raise InvalidInputError(f"--tp {c.tp} does not divide the model's {model.heads} attention heads")
     if c.pp is not None and c.pp > model.layers:
@@ -752,6 +765,16 @@ def _finish(search: _Search, catalog: Catalog, p: Plan, *, explain: bool) -> Pla
 def suggest(model: ModelSpec, w: Workload, c: Constraints, near_misses: list[Plan]) -> list[str]:
     """What would make the job fit, in the order a user would try it."""
     out = []
+    in_memory = [p for p in near_misses if p.memory.total_bytes <= p.usable_memory_bytes]
+    if in_memory:
+        # they fit in memory but miss the deadline or the budget: the advice is about time and money
+        quickest = min(in_memory, key=lambda p: p.training.seconds if p.training and p.training.seconds else 0)
+        t = quickest.training.seconds if quickest.training else None
+        when = f" in {t / 86400:,.0f} days" if t else ""
+        out.append(f"closest: {quickest.gpu_count}x {quickest.gpu.id} fits in memory and finishes{when}")
+        out.append("allow more GPUs (--max-gpus, or drop --gpus), a faster GPU, fewer --tokens, or relax "
+                   "--deadline / --budget (--deadline none lifts the pretraining default)")
+        return out
     if near_misses:
         best = min(near_misses, key=lambda p: p.memory.total_bytes / p.usable_memory_bytes)
         ratio = best.memory.total_bytes / best.usable_memory_bytes
