@@ -174,7 +174,7 @@ def plan(
     optimizer: Annotated[Optimizer, typer.Option(help="Optimizer; adamw keeps fp32 master weights.")] = Optimizer.adamw,
     seq_len: Annotated[Optional[int], typer.Option(min=1, max=10_000_000, help="Training sequence length [tokens]; default 2048 (4096 for pretrain).")] = None,
     batch: Annotated[Optional[int], typer.Option(min=1, max=65536, help="Training micro-batch per GPU [sequences]; searched if not given.")] = None,
-    global_batch: Annotated[Optional[str], typer.Option(help="Tokens per optimizer step over all GPUs (4M, 2e6); default 4M pretrain, 256k otherwise.")] = None,
+    global_batch: Annotated[Optional[str], typer.Option(help="Tokens per optimizer step over all GPUs (4M, 2e6); default 4M for pretraining, 128 sequences otherwise.")] = None,
     recompute: Annotated[Optional[Recompute], typer.Option(help="Activation checkpointing; searched if not given.")] = None,
     lora_rank: Annotated[int, typer.Option(min=1, max=65536, help="LoRA/QLoRA rank.")] = 16,
     lora_targets: Annotated[LoraTargets, typer.Option(help="LoRA target modules: all linear layers, or q and v only.")] = LoraTargets.all_linear,

@@ -10,6 +10,7 @@ import json
 import math
 import shlex
 
+from llmsizer.compute import default_global_batch_tokens
 from llmsizer.errors import InvalidInputError
 from llmsizer.planner import Plan, PlanResult
 from llmsizer.specs import ModelSpec
@@ -26,8 +27,11 @@ def hf_name(model: ModelSpec) -> str:
 
 
 def grad_accumulation(w: Workload, plan: Plan) -> int:
-    """Micro-batches per optimizer step: global batch tokens / (seq_len x micro-batch x dp), at least 1."""
-    gbt = w.global_batch_tokens or (4 * 2**20 if w.mode is Mode.pretrain else 256 * 2**10)
+    """Micro-batches per optimizer step, as the plan's step model counted them (compute.TrainingEstimate);
+    else global batch tokens (compute.default_global_batch_tokens) / (seq_len x micro-batch x dp), at least 1."""
+    if plan.training is not None and plan.training.grad_accumulation:
+        return plan.training.grad_accumulation
+    gbt = default_global_batch_tokens(w)
     return max(1, round(gbt / (w.seq_len * plan.layout.micro_batch * plan.layout.dp)))
 
 
