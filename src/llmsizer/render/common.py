@@ -350,9 +350,11 @@ def gpu_headers(lang: str) -> list[str]:
 
 
 def gpu_row(g: GpuSpec) -> list[str]:
-    bf16 = g.flops.get("bf16") or g.flops.get("fp16") or g.flops.get("fp32")
+    # dense 16-bit rate; GPUs without bf16 (V100, T4, CPUs) show the type they have, named
+    dtype = next(d for d in ("bf16", "fp16", "fp32", *g.flops) if d in g.flops)
+    rate = fmt.flops(g.flops[dtype]) + ("" if dtype == "bf16" else f" ({dtype})")
     price = fmt.usd_per_hour(g.price_usd_per_gpu_hour) if g.price_usd_per_gpu_hour else "—"
-    return [g.id, g.name, fmt.gib(g.memory_bytes), fmt.bandwidth(g.memory_bandwidth_bytes_per_s), fmt.flops(bf16),
+    return [g.id, g.name, fmt.gib(g.memory_bytes), fmt.bandwidth(g.memory_bandwidth_bytes_per_s), rate,
             fmt.watts(g.tdp_watts), g.scaleup, price]
 
 
