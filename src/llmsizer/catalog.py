@@ -77,6 +77,24 @@ def load_data_yaml(name: str) -> Any:
     return _read_yaml(data_dir() / name)
 
 
+def load_validated(name: str, model: type[BaseModel], reader: Any = None) -> Any:
+    """``data/<name>`` parsed and validated into ``model``, every problem in one ``CatalogError`` line; pickled in
+    the disk cache while the file is unchanged. A ``reader`` other than ``load_data_yaml`` (tests swap one in to
+    feed altered data) bypasses the cache."""
+    read = reader or load_data_yaml
+
+    def build() -> Any:
+        try:
+            return model.model_validate(read(name))
+        except ValidationError as e:
+            msgs = [f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}" for err in e.errors()]
+            raise CatalogError(f"data/{name}: " + "; ".join(msgs)) from None
+
+    if read is not load_data_yaml:
+        return build()
+    return cached(name.rsplit(".", 1)[0], [data_dir() / name], build)
+
+
 def _validate_entries(path: Path, raw: Any, key: str, model: type[BaseModel]) -> tuple[list[Any], list[str]]:
     """Validate every entry of ``raw[key]``; return the good ones and *every* problem as one line each."""
     shown = _display(path)

@@ -30,17 +30,20 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from llmsizer import catalog
 from llmsizer.architecture import count_params, is_lora_target, linear_layers
-from llmsizer.catalog import data_dir, load_data_yaml
-from llmsizer.diskcache import cached
+from llmsizer.catalog import load_data_yaml, load_validated
 from llmsizer.errors import CatalogError
 from llmsizer.explain import Step
-from llmsizer.memory import MemoryBreakdown, kv_cache_bytes_per_token, usable_memory_bytes
+from llmsizer.memory import (
+    MemoryBreakdown,
+    effective_bits_per_weight,
+    kv_cache_bytes_per_token,
+    usable_memory_bytes,
+)
 from llmsizer.specs import GpuSpec, ModelSpec
-from llmsizer.units import HOUR_S
+from llmsizer.units import HOUR_S, dtype_bytes
 from llmsizer.workload import Layout, LoraTargets, Mode, Offload, Precision, Quant, Recompute, Workload
 
 # ================================================================================================== results
@@ -213,21 +216,7 @@ class ComputeData(_Data):
 @lru_cache(maxsize=1)
 def compute_data() -> ComputeData:
     """Load and validate ``data/compute.yaml`` once (lazily, on first use; from the disk cache when unchanged)."""
-    if load_data_yaml is not catalog.load_data_yaml:  # a reader swapped in at run time (tests): always honoured
-        return _read_compute_data()
-    return cached("compute", [data_dir() / "compute.yaml"], _read_compute_data)
-
-
-def _read_compute_data() -> ComputeData:
-    raw = load_data_yaml("compute.yaml")
-    try:
-        return ComputeData.model_validate(raw)
-    except ValidationError as e:
-        path = data_dir() / "compute.yaml"
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in e.errors()
-        )
-        raise CatalogError(f"{path}: {problems}") from None
+    return load_validated("compute.yaml", ComputeData, load_data_yaml)
 
 
 def engine_profile(engine: str) -> EngineProfile:
@@ -524,7 +513,7 @@ def _training_step(
                 # the frozen base is sharded too (the memory model counts 1/dp of it), so it is all-gathered for
                 # the forward and again for the backward pass of every micro-batch, in its stored precision
                 bw, lat = _link_of(g, per_node, tp * dp, p)
-                frozen = f.params_total * _stored_weight_bytes(workload) / (tp * pp)
+                frozen = f.params_total * _stored_weight_bytes(model, workload) / (tp * pp)
                 t_dp_mb += 2.0 * ((dp - 1) / dp * frozen / bw + lat)
         elif zero == 2:
             t_dp_mb = one_pass  # gradients reduce-scattered as they are produced, every micro-batch
@@ -549,7 +538,7 @@ def _training_step(
     # weights (LoRA/QLoRA) stream too. Without this term offloading the weights looked almost free.
     t_stream = 0.0
     if offload is not Offload.none and zero >= 3:
-        w_bytes = f.params_total * _stored_weight_bytes(workload) / (tp * pp)
+        w_bytes = f.params_total * _stored_weight_bytes(model, workload) / (tp * pp)
         t_stream = 2.0 * w_bytes / dp / p.offload_pcie_bytes_per_s
         if offload is Offload.nvme:
             t_stream += 2.0 * w_bytes / dp / p.nvme_bytes_per_s
@@ -565,12 +554,17 @@ def _training_step(
             t_dp_mb_exposed, t_dp_step_exposed, t_off, t_mb, bubble_slots, t_step, tps)
 
 
-def _stored_weight_bytes(workload: Workload) -> float:
-    """Bytes per weight as stored for training: 2 (bf16/fp16), 4 (fp32), 1 (fp8); QLoRA's NF4 base with double
-    quantization 4.127 bits (Dettmers et al. 2023, sec. 3)."""
-    if workload.mode is Mode.qlora:
-        return 4.127 / 8.0
-    return {Precision.fp32: 4.0, Precision.fp8: 1.0}.get(workload.precision, 2.0)
+@lru_cache(maxsize=256)
+def _stored_weight_bytes(model: ModelSpec, workload: Workload) -> float:
+    """Average bytes per weight as the memory model stores them for training: the training precision
+    (units.DTYPE_BYTES), or for a quantized frozen base (QLoRA's NF4, LoRA with --quant) the quantization's
+    effective bits per weight, unquantized embeddings and norms included (memory.effective_bits_per_weight)."""
+    quant = workload.quant
+    if workload.mode is Mode.qlora and quant is Quant.none:
+        quant = Quant.nf4
+    if workload.mode.is_adapter and quant is not Quant.none:
+        return effective_bits_per_weight(model, quant) / 8.0
+    return dtype_bytes(workload.precision.value)
 
 
 def _goodput(n_gpus: int, p: TrainingParams) -> float:

@@ -14,7 +14,7 @@ from llmsizer.compute import default_global_batch_tokens
 from llmsizer.errors import InvalidInputError
 from llmsizer.planner import Plan, PlanResult
 from llmsizer.specs import ModelSpec
-from llmsizer.workload import Mode, Offload, Quant, Recompute, Workload
+from llmsizer.workload import Offload, Quant, Recompute, Workload
 
 ENGINES = ("deepspeed", "accelerate", "megatron", "vllm", "sglang", "llama.cpp", "slurm", "k8s")
 _TRAINING_ONLY = {"deepspeed", "accelerate", "megatron"}
@@ -208,7 +208,7 @@ def sglang_command(result: PlanResult, p: Plan) -> str:
 
 def llamacpp_command(result: PlanResult, p: Plan) -> str:
     """llama.cpp ``llama-server`` (tools/server/README.md): all layers on GPU, one slot per concurrent sequence."""
-    w, lay = result.workload, p.layout
+    w = result.workload
     q = w.quant.value if w.quant is not Quant.none else "f16"
     args = ["llama-server", "-m", f"{result.model.id}-{q}.gguf", "-ngl", "999",
             "-c", str(w.context_tokens * w.concurrency), "-np", str(w.concurrency), "-b", "2048", "-ub", "512"]

@@ -29,15 +29,12 @@ from pydantic import (
     NonNegativeInt,
     PositiveFloat,
     PositiveInt,
-    ValidationError,
     model_validator,
 )
 
-from llmsizer import catalog
 from llmsizer.architecture import Linear, count_params, is_lora_target, linear_layers
-from llmsizer.catalog import data_dir, load_data_yaml
-from llmsizer.diskcache import cached
-from llmsizer.errors import CatalogError, InvalidInputError
+from llmsizer.catalog import load_data_yaml, load_validated
+from llmsizer.errors import InvalidInputError
 from llmsizer.explain import Step
 from llmsizer.specs import GpuSpec, ModelSpec
 from llmsizer.units import DTYPE_BYTES, GIB
@@ -275,18 +272,7 @@ class MemoryData(_Strict):
 @cache
 def memory_data() -> MemoryData:
     """Load and validate ``data/memory.yaml`` once (lazily, on first use; from the disk cache when unchanged)."""
-    if load_data_yaml is not catalog.load_data_yaml:  # a reader swapped in at run time (tests): always honoured
-        return _read_memory_data()
-    return cached("memory", [data_dir() / "memory.yaml"], _read_memory_data)
-
-
-def _read_memory_data() -> MemoryData:
-    raw = load_data_yaml("memory.yaml")
-    try:
-        return MemoryData.model_validate(raw)
-    except ValidationError as e:
-        msgs = [f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}" for err in e.errors()]
-        raise CatalogError("data/memory.yaml: " + "; ".join(msgs)) from None
+    return load_validated("memory.yaml", MemoryData, load_data_yaml)
 
 
 class _Engine:

@@ -67,7 +67,7 @@ from llmsizer.compute import (
 from llmsizer.errors import InvalidInputError
 from llmsizer.memory import MemoryBreakdown, TrainingCellMemory, estimate_memory, usable_memory_bytes
 from llmsizer.server import ServerSpec, size_server
-from llmsizer.specs import CloudInstance, GpuSpec, ModelSpec
+from llmsizer.specs import GpuSpec, ModelSpec
 from llmsizer.units import HOUR_S
 from llmsizer.workload import Layout, Mode, Offload, Recompute, Workload
 

@@ -12,8 +12,7 @@ from functools import lru_cache
 from pydantic import BaseModel, ConfigDict
 
 from llmsizer.architecture import count_params
-from llmsizer.catalog import data_dir, load_data_yaml
-from llmsizer.diskcache import cached
+from llmsizer.catalog import load_validated
 from llmsizer.explain import Step
 from llmsizer.memory import MemoryBreakdown
 from llmsizer.specs import GpuSpec, ModelSpec
@@ -44,8 +43,7 @@ class ServerRules(BaseModel):
 
 @lru_cache(maxsize=1)
 def server_rules() -> ServerRules:
-    return cached("server", [data_dir() / "server.yaml"],
-                  lambda: ServerRules.model_validate(load_data_yaml("server.yaml")))
+    return load_validated("server.yaml", ServerRules)
 
 
 @dataclass(frozen=True)
