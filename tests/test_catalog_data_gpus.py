@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from llmsizer.specs import CloudInstance, GpuSpec
+from llmsizer.validation import validate
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 
@@ -30,13 +31,13 @@ def _norm(name: str) -> str:
 @pytest.fixture(scope="module")
 def gpus() -> dict[str, GpuSpec]:
     raw = _load("gpus.yaml")
-    return {g.id: g for g in (GpuSpec.model_validate(item) for item in raw["gpus"])}
+    return {g.id: g for g in (validate(GpuSpec, item) for item in raw["gpus"])}
 
 
 @pytest.fixture(scope="module")
 def instances() -> list[CloudInstance]:
     raw = _load("instances.yaml")
-    return [CloudInstance.model_validate(item) for item in raw["instances"]]
+    return [validate(CloudInstance, item) for item in raw["instances"]]
 
 
 # ------------------------------------------------------------------------------------------------ schema, links
@@ -50,12 +51,12 @@ def test_files_have_only_known_top_level_keys() -> None:
 def test_every_gpu_entry_validates() -> None:
     """Each entry on its own, so a failure names the entry (extra keys are forbidden by the schema)."""
     for item in _load("gpus.yaml")["gpus"]:
-        GpuSpec.model_validate(item)
+        validate(GpuSpec, item)
 
 
 def test_every_instance_entry_validates() -> None:
     for item in _load("instances.yaml")["instances"]:
-        CloudInstance.model_validate(item)
+        validate(CloudInstance, item)
 
 
 def test_catalog_covers_at_least_30_gpus(gpus: dict[str, GpuSpec]) -> None:

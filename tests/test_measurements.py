@@ -18,6 +18,7 @@ import yaml
 
 from llmsizer.architecture import count_params
 from llmsizer.specs import ModelSpec
+from llmsizer.validation import validate
 
 PATH = Path(__file__).resolve().parents[1] / "data" / "measurements" / "cpu-saved-tensors.yaml"
 DTYPE_BYTES = {"fp32": 4, "bf16": 2, "fp16": 2}
@@ -44,11 +45,11 @@ def _ids(recs: list[dict[str, Any]]) -> list[str]:
 
 def spec_of(rec: dict[str, Any]) -> ModelSpec:
     arch = {k: v for k, v in rec["architecture"].items() if k not in NON_SPEC_KEYS}
-    return ModelSpec(
+    return validate(ModelSpec, dict(
         id=rec["id"], name=rec["id"], family=rec["architecture"]["model_type"], published_params=1.0,
         max_context=max(rec["seq_len"], arch.get("learned_positions", 0) or 1), source="tools/measure.py (random init)",
         **arch,
-    )
+    ))
 
 
 # ------------------------------------------------------------------------------------------------ well-formed

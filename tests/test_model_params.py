@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from llmsizer.architecture import count_params
 from llmsizer.specs import ModelSpec
+from llmsizer.validation import validate
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 TOLERANCE = 0.01  # relative; published counts are given to at least 3 significant figures
@@ -38,7 +39,7 @@ def _norm(name: str) -> str:
 
 @pytest.fixture(scope="module")
 def models() -> dict[str, ModelSpec]:
-    return {m.id: m for m in (ModelSpec.model_validate(e) for e in ENTRIES)}
+    return {m.id: m for m in (validate(ModelSpec, e) for e in ENTRIES)}
 
 
 # ---------------------------------------------------------------------------------------------- schema
@@ -48,7 +49,7 @@ def test_every_entry_validates():
     problems = []
     for i, e in enumerate(ENTRIES):
         try:
-            ModelSpec.model_validate(e)
+            validate(ModelSpec, e)
         except ValidationError as exc:  # collect every problem, not just the first
             problems.append(f"models[{i}] {e.get('id', '?')}: {exc}")
     assert not problems, "\n".join(problems)
@@ -104,7 +105,7 @@ def test_moe_entries_state_their_active_count(models):
 
 @pytest.mark.parametrize("entry", ENTRIES, ids=[e["id"] for e in ENTRIES])
 def test_total_matches_published(entry):
-    m = ModelSpec.model_validate(entry)
+    m = validate(ModelSpec, entry)
     total = count_params(m).total
     assert abs(total / m.published_params - 1) < TOLERANCE, (total, m.published_params)
 
@@ -114,7 +115,7 @@ MOE_WITH_ACTIVE = [e for e in ENTRIES if e.get("published_active_params")]
 
 @pytest.mark.parametrize("entry", MOE_WITH_ACTIVE, ids=[e["id"] for e in MOE_WITH_ACTIVE])
 def test_active_matches_published(entry):
-    m = ModelSpec.model_validate(entry)
+    m = validate(ModelSpec, entry)
     active = count_params(m).active
     assert abs(active / m.published_active_params - 1) < TOLERANCE, (active, m.published_active_params)
 

@@ -17,11 +17,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
-
 from llmsizer.diskcache import cached
 from llmsizer.errors import CatalogError, UnknownNameError
 from llmsizer.specs import CloudInstance, GpuSpec, ModelSpec
+from llmsizer.validation import message, validate, validation_error
 
 
 def data_dir() -> Path:
@@ -77,7 +76,7 @@ def load_data_yaml(name: str) -> Any:
     return _read_yaml(data_dir() / name)
 
 
-def load_validated(name: str, model: type[BaseModel], reader: Any = None) -> Any:
+def load_validated(name: str, model: type, reader: Any = None) -> Any:
     """``data/<name>`` parsed and validated into ``model``, every problem in one ``CatalogError`` line; pickled in
     the disk cache while the file is unchanged. A ``reader`` other than ``load_data_yaml`` (tests swap one in to
     feed altered data) bypasses the cache."""
@@ -85,9 +84,9 @@ def load_validated(name: str, model: type[BaseModel], reader: Any = None) -> Any
 
     def build() -> Any:
         try:
-            return model.model_validate(read(name))
-        except ValidationError as e:
-            msgs = [f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}" for err in e.errors()]
+            return validate(model, read(name))
+        except validation_error() as e:
+            msgs = [f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {message(err)}" for err in e.errors()]
             raise CatalogError(f"data/{name}: " + "; ".join(msgs)) from None
 
     if read is not load_data_yaml:
@@ -95,7 +94,7 @@ def load_validated(name: str, model: type[BaseModel], reader: Any = None) -> Any
     return cached(name.rsplit(".", 1)[0], [data_dir() / name], build)
 
 
-def _validate_entries(path: Path, raw: Any, key: str, model: type[BaseModel]) -> tuple[list[Any], list[str]]:
+def _validate_entries(path: Path, raw: Any, key: str, model: type) -> tuple[list[Any], list[str]]:
     """Validate every entry of ``raw[key]``; return the good ones and *every* problem as one line each."""
     shown = _display(path)
     items = raw.get(key) if isinstance(raw, dict) else None
@@ -111,11 +110,11 @@ def _validate_entries(path: Path, raw: Any, key: str, model: type[BaseModel]) ->
             problems.append(f"{shown}: {label}: each entry must be a mapping")
             continue
         try:
-            good.append(model.model_validate(item))
-        except ValidationError as e:
+            good.append(validate(model, item))
+        except validation_error() as e:
             for err in e.errors():
                 loc = ".".join(str(p) for p in err["loc"])
-                problems.append(f"{shown}: {label}{'.' + loc if loc else ''}: {err['msg']}")
+                problems.append(f"{shown}: {label}{'.' + loc if loc else ''}: {message(err)}")
     return good, problems
 
 

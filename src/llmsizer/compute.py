@@ -26,11 +26,9 @@ Conventions (docs/methodology.md, part II, has the derivations and the calibrati
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import NamedTuple
-
-from pydantic import BaseModel, ConfigDict, Field
+from typing import TYPE_CHECKING, NamedTuple
 
 from llmsizer.architecture import count_params, is_lora_target, linear_layers
 from llmsizer.catalog import load_data_yaml, load_validated
@@ -45,6 +43,13 @@ from llmsizer.memory import (
 from llmsizer.specs import GpuSpec, ModelSpec
 from llmsizer.units import HOUR_S, dtype_bytes
 from llmsizer.workload import Layout, LoraTargets, Mode, Offload, Precision, Quant, Recompute, Workload
+
+if TYPE_CHECKING:  # the data records' annotation vocabulary, resolved by validation.py (see specs.py)
+    from typing import Annotated
+
+    from pydantic import Field
+
+    from llmsizer.validation import Source
 
 # ================================================================================================== results
 
@@ -99,47 +104,50 @@ class CostEstimate:
 # ===================================================================================== data (data/compute.yaml)
 
 
-class _Data(BaseModel):
-    # defer_build: the validator is built on the first validation, which a start-up served from the cache skips
-    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
+class _Data:
+    """Base of the records of ``data/compute.yaml``: frozen dataclasses checked by ``validation.validate``."""
+
+    __pydantic_config__ = {"extra": "forbid"}
 
 
+@dataclass(frozen=True, kw_only=True)
 class TrainingParams(_Data):
-    step_efficiency: float = Field(gt=0, le=1)
+    step_efficiency: Annotated[float, Field(gt=0, le=1)]
     step_efficiency_source: str
-    size_factor_k: float = Field(ge=0)
+    size_factor_k: Annotated[float, Field(ge=0)]
     size_factor_source: str
-    fp8_speedup_vs_bf16: float = Field(ge=1)
+    fp8_speedup_vs_bf16: Annotated[float, Field(ge=1)]
     fp8_source: str
-    moe_compute_efficiency: float = Field(gt=0, le=1)
+    moe_compute_efficiency: Annotated[float, Field(gt=0, le=1)]
     moe_source: str
-    qlora_slowdown: float = Field(ge=1)
+    qlora_slowdown: Annotated[float, Field(ge=1)]
     qlora_source: str
-    pretrain_global_batch_tokens: int = Field(gt=0)
-    finetune_global_batch_sequences: int = Field(gt=0)
+    pretrain_global_batch_tokens: Annotated[int, Field(gt=0)]
+    finetune_global_batch_sequences: Annotated[int, Field(gt=0)]
     global_batch_source: str
-    scaleup_bus_efficiency: float = Field(gt=0, le=1)
-    scaleout_bus_efficiency: float = Field(gt=0, le=1)
+    scaleup_bus_efficiency: Annotated[float, Field(gt=0, le=1)]
+    scaleout_bus_efficiency: Annotated[float, Field(gt=0, le=1)]
     bus_efficiency_source: str
-    scaleup_latency_s: float = Field(ge=0)
-    scaleout_latency_s: float = Field(ge=0)
+    scaleup_latency_s: Annotated[float, Field(ge=0)]
+    scaleout_latency_s: Annotated[float, Field(ge=0)]
     latency_source: str
-    dp_overlap: float = Field(ge=0, le=1)
-    tp_overlap: float = Field(ge=0, le=1)
-    moe_all_to_all_overlap: float = Field(ge=0, le=1)
+    dp_overlap: Annotated[float, Field(ge=0, le=1)]
+    tp_overlap: Annotated[float, Field(ge=0, le=1)]
+    moe_all_to_all_overlap: Annotated[float, Field(ge=0, le=1)]
     overlap_source: str
-    offload_pcie_bytes_per_s: float = Field(gt=0)
-    cpu_adam_seconds_per_param: float = Field(ge=0)
-    nvme_bytes_per_s: float = Field(gt=0)
+    offload_pcie_bytes_per_s: Annotated[float, Field(gt=0)]
+    cpu_adam_seconds_per_param: Annotated[float, Field(ge=0)]
+    nvme_bytes_per_s: Annotated[float, Field(gt=0)]
     offload_source: str
-    interruptions_per_gpu_hour: float = Field(ge=0)
-    hours_lost_per_interruption: float = Field(ge=0)
+    interruptions_per_gpu_hour: Annotated[float, Field(ge=0)]
+    hours_lost_per_interruption: Annotated[float, Field(ge=0)]
     goodput_source: str
-    activation_bytes: float = Field(gt=0)
-    power_fraction: float = Field(gt=0, le=1)
+    activation_bytes: Annotated[float, Field(gt=0)]
+    power_fraction: Annotated[float, Field(gt=0, le=1)]
     power_source: str
 
 
+@dataclass(frozen=True, kw_only=True)
 class GpuClass(_Data):
     id: str
     ids: tuple[str, ...] = ()
@@ -148,7 +156,7 @@ class GpuClass(_Data):
     scaleup: str | None = None
     form_factor_contains: str | None = None
     exclude_form_factor_contains: str | None = None
-    mamf_fraction: float = Field(gt=0, le=1)
+    mamf_fraction: Annotated[float, Field(gt=0, le=1)]
     source: str
 
     def matches(self, gpu: GpuSpec) -> bool:
@@ -164,15 +172,16 @@ class GpuClass(_Data):
         )
 
 
+@dataclass(frozen=True, kw_only=True)
 class EngineProfile(_Data):
-    bandwidth_efficiency: float = Field(gt=0, le=1)
-    flop_efficiency: float = Field(gt=0, le=1)
-    quant_flop_efficiency: float = Field(gt=0, le=1)
-    quant_bandwidth_efficiency: float = Field(gt=0, le=1)
-    step_overhead_s: float = Field(ge=0)
-    step_overhead_s_by_kind: dict[str, float] = {}
-    layer_overhead_s: float = Field(ge=0)
-    allreduce_latency_s: float = Field(ge=0)
+    bandwidth_efficiency: Annotated[float, Field(gt=0, le=1)]
+    flop_efficiency: Annotated[float, Field(gt=0, le=1)]
+    quant_flop_efficiency: Annotated[float, Field(gt=0, le=1)]
+    quant_bandwidth_efficiency: Annotated[float, Field(gt=0, le=1)]
+    step_overhead_s: Annotated[float, Field(ge=0)]
+    step_overhead_s_by_kind: dict[str, float] = field(default_factory=dict)
+    layer_overhead_s: Annotated[float, Field(ge=0)]
+    allreduce_latency_s: Annotated[float, Field(ge=0)]
     continuous_batching: bool
     source: str
 
@@ -180,34 +189,37 @@ class EngineProfile(_Data):
         return self.step_overhead_s_by_kind.get(kind, self.step_overhead_s) + self.layer_overhead_s * layers
 
 
+@dataclass(frozen=True, kw_only=True)
 class CostParams(_Data):
-    inference_power_fraction: float = Field(gt=0, le=1)
+    inference_power_fraction: Annotated[float, Field(gt=0, le=1)]
     inference_power_source: str
-    pue: float = Field(ge=1)
+    pue: Annotated[float, Field(ge=1)]
     pue_source: str
-    amortization_years: float = Field(gt=0)
-    amortization_utilization: float = Field(gt=0, le=1)
-    electricity_usd_per_kwh: float = Field(ge=0)
+    amortization_years: Annotated[float, Field(gt=0)]
+    amortization_utilization: Annotated[float, Field(gt=0, le=1)]
+    electricity_usd_per_kwh: Annotated[float, Field(ge=0)]
     amortization_source: str
 
 
+@dataclass(frozen=True, kw_only=True)
 class CalibrationPoint(_Data):
     id: str
     quantity: str
     published: float
     unit: str
-    source: str = Field(min_length=8)
+    source: Source
     derivation: str | None = None
-    tolerance: float = Field(gt=0)
+    tolerance: Annotated[float, Field(gt=0)]
     known_deviation: str | None = None
 
 
+@dataclass(frozen=True, kw_only=True)
 class ComputeData(_Data):
     """The validated content of ``data/compute.yaml``."""
 
     schema_version: int
     training: TrainingParams
-    gpu_classes: tuple[GpuClass, ...] = Field(min_length=1)
+    gpu_classes: Annotated[tuple[GpuClass, ...], Field(min_length=1)]
     engines: dict[str, EngineProfile]
     cost: CostParams
     calibration: tuple[CalibrationPoint, ...] = ()

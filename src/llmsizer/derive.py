@@ -11,6 +11,7 @@ sizing, but it does change the activation and KV-cache terms, which the output s
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 from llmsizer.architecture import count_params
 from llmsizer.errors import InvalidInputError
@@ -68,4 +69,4 @@ def derive_from_params(n: float) -> tuple[ModelSpec, str]:
         f"{m.heads} heads ({m.kv_heads} KV), SwiGLU FFN {m.ffn_size}, vocab {m.vocab_size}; "
         f"{total / 1e9:.3f}B parameters ({total / n - 1:+.1%} vs requested)"
     )
-    return m.model_copy(update={"published_params": float(total)}), note
+    return replace(m, published_params=float(total)), note

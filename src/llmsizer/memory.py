@@ -19,18 +19,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import cache, lru_cache
-from typing import Literal, NamedTuple
-
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    NonNegativeFloat,
-    NonNegativeInt,
-    PositiveFloat,
-    PositiveInt,
-    model_validator,
-)
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
 from llmsizer.architecture import Linear, count_params, is_lora_target, linear_layers
 from llmsizer.catalog import load_data_yaml, load_validated
@@ -50,6 +39,13 @@ from llmsizer.workload import (
     Recompute,
     Workload,
 )
+
+if TYPE_CHECKING:  # the data records' annotation vocabulary, resolved by validation.py (see specs.py)
+    from typing import Annotated
+
+    from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
+
+    from llmsizer.validation import Source
 
 __all__ = [
     "MemoryBreakdown",
@@ -107,37 +103,36 @@ class MemoryBreakdown:
 # ============================================================================================ data/memory.yaml
 
 
-class _Strict(BaseModel):
-    # defer_build: the validator is built on the first validation, which a start-up served from the cache skips
-    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
+class _Strict:
+    """Base of the records of ``data/memory.yaml``: frozen dataclasses checked by ``validation.validate``."""
+
+    __pydantic_config__ = {"extra": "forbid"}
 
 
-_Src = Field(min_length=8)
-
-
+@dataclass(frozen=True, kw_only=True)
 class PrecisionBytes(_Strict):
     weights: dict[str, PositiveFloat]
     gradients: dict[str, PositiveFloat]
     activations: dict[str, PositiveFloat]
     inference_weights: dict[str, PositiveFloat]
-    source: str = _Src
+    source: Source
 
-    @model_validator(mode="after")
-    def _covers_precisions(self) -> PrecisionBytes:
+    def __post_init__(self) -> None:
         for name in ("weights", "gradients", "activations", "inference_weights"):
             missing = [p.value for p in Precision if p.value not in getattr(self, name)]
             if missing:
                 raise ValueError(f"{name} lacks {', '.join(missing)}")
-        return self
 
 
+@dataclass(frozen=True, kw_only=True)
 class QuantFormat(_Strict):
     bits_per_weight: PositiveFloat
     bits_per_output_row: NonNegativeFloat = 0.0
     keep_16bit: tuple[Literal["embedding", "lm_head", "router"], ...] = ()
-    source: str = _Src
+    source: Source
 
 
+@dataclass(frozen=True, kw_only=True)
 class GgufBlock(_Strict):
     block_bytes: PositiveInt
     block_weights: PositiveInt
@@ -150,6 +145,7 @@ class GgufBlock(_Strict):
 GgufCondition = Literal["all", "use_more_bits", "first_2", "first_4", "first_eighth", "first_sixteenth", "gqa_ge_4"]
 
 
+@dataclass(frozen=True, kw_only=True)
 class GgufMix(_Strict):
     base: str
     output: str
@@ -158,15 +154,15 @@ class GgufMix(_Strict):
     attn_output: tuple[tuple[GgufCondition, str], ...] = ()
 
 
+@dataclass(frozen=True, kw_only=True)
 class GgufData(_Strict):
     block_types: dict[str, GgufBlock]
     vector_type: str
-    block_source: str = _Src
+    block_source: Source
     mixes: dict[str, GgufMix]
-    mix_source: str = _Src
+    mix_source: Source
 
-    @model_validator(mode="after")
-    def _types_known(self) -> GgufData:
+    def __post_init__(self) -> None:
         used = {self.vector_type}
         for mix in self.mixes.values():
             used |= {mix.base, mix.output}
@@ -175,57 +171,63 @@ class GgufData(_Strict):
         unknown = sorted(used - set(self.block_types))
         if unknown:
             raise ValueError(f"unknown GGUF block type(s): {', '.join(unknown)}")
-        return self
 
 
+@dataclass(frozen=True, kw_only=True)
 class OptimizerStates(_Strict):
     master_bytes: NonNegativeFloat
     state_bytes: NonNegativeFloat
     factored_bytes: NonNegativeFloat = 0.0
-    source: str = _Src
+    source: Source
 
 
+@dataclass(frozen=True, kw_only=True)
 class LoraData(_Strict):
     master_copy: bool
-    source: str = _Src
+    source: Source
     qlora_default_quant: str
 
 
+@dataclass(frozen=True, kw_only=True)
 class ActivationData(_Strict):
     dropout_mask_bytes: PositiveFloat
     softmax_lse_bytes: PositiveFloat
     router_prob_bytes: PositiveFloat
     logits_fp32_bytes: NonNegativeFloat
     logits_16bit_bytes: NonNegativeFloat
-    source: str = _Src
+    source: Source
     full_recompute_working_layers: NonNegativeInt
-    full_recompute_source: str = _Src
-    pipeline_source: str = _Src
+    full_recompute_source: Source
+    pipeline_source: Source
 
 
+@dataclass(frozen=True, kw_only=True)
 class ZeroData(_Strict):
     gathered_units: NonNegativeFloat
     unsharded_grad_units: NonNegativeFloat
     reduce_bucket_elements: NonNegativeFloat
-    source: str = _Src
+    source: Source
 
 
+@dataclass(frozen=True, kw_only=True)
 class OffloadData(_Strict):
     host_gradient_bytes: PositiveFloat
-    source: str = _Src
+    source: Source
 
 
+@dataclass(frozen=True, kw_only=True)
 class RuntimeData(_Strict):
     context_gib: dict[Literal["gpu", "unified", "cpu"], NonNegativeFloat]
-    context_source: str = _Src
+    context_source: Source
     nccl_per_communicator_gib: NonNegativeFloat
-    nccl_source: str = _Src
-    fragmentation_fraction: float = Field(ge=0, lt=1)
-    fragmentation_source: str = _Src
+    nccl_source: Source
+    fragmentation_fraction: Annotated[float, Field(ge=0, lt=1)]
+    fragmentation_source: Source
 
 
+@dataclass(frozen=True, kw_only=True)
 class EngineData(_Strict):
-    memory_fraction: float = Field(gt=0, le=1)
+    memory_fraction: Annotated[float, Field(gt=0, le=1)]
     memory_fraction_by_tp: tuple[tuple[PositiveInt, float], ...] = ()
     context_in_reserve: bool = False
     prefill_tokens: PositiveInt | None = None
@@ -236,9 +238,10 @@ class EngineData(_Strict):
     small_gpu_ids: tuple[str, ...] = ()
     non_torch_gib: NonNegativeFloat = 0.0
     fragmentation: bool = False
-    source: str = _Src
+    source: Source
 
 
+@dataclass(frozen=True, kw_only=True)
 class MemoryData(_Strict):
     """The validated contents of ``data/memory.yaml``."""
 
@@ -254,8 +257,7 @@ class MemoryData(_Strict):
     runtime: RuntimeData
     engines: dict[str, EngineData]
 
-    @model_validator(mode="after")
-    def _covers_enums(self) -> MemoryData:
+    def __post_init__(self) -> None:
         problems = []
         for q in Quant:
             if q is not Quant.none and q.value not in self.quantization and q.value not in self.gguf.mixes:
@@ -266,7 +268,6 @@ class MemoryData(_Strict):
             problems.append(f"lora.qlora_default_quant {self.lora.qlora_default_quant!r} is not in quantization")
         if problems:
             raise ValueError("; ".join(problems))
-        return self
 
 
 @cache

@@ -9,8 +9,6 @@ import math
 from dataclasses import dataclass
 from functools import lru_cache
 
-from pydantic import BaseModel, ConfigDict
-
 from llmsizer.architecture import count_params
 from llmsizer.catalog import load_validated
 from llmsizer.explain import Step
@@ -20,8 +18,10 @@ from llmsizer.units import GB, GIB
 from llmsizer.workload import Layout, Mode, Workload
 
 
-class ServerRules(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore", defer_build=True)
+@dataclass(frozen=True, kw_only=True)
+class ServerRules:
+    """The validated content of ``data/server.yaml`` (checked by ``validation.validate``; other keys are ignored)."""
+
     cpu_cores_per_gpu: dict[str, float | str]
     cpu_cores_per_gpu_offload_extra: float
     min_cpu_cores: int

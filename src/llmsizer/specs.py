@@ -1,5 +1,10 @@
 """What a thing *is*: frozen, validated descriptions of accelerators, models and cloud instances.
 
+Each record is a frozen standard-library dataclass whose annotations carry the constraints (``validation.py``):
+``validate(GpuSpec, entry)`` checks a YAML/JSON entry with pydantic and returns the record, while a start-up served
+from the disk cache unpickles records without importing pydantic. Constructing a record directly (tests, derived
+models) runs only the cross-field checks of ``__post_init__``.
+
 The YAML catalogs store figures in the units their datasheets print (GB/s, dense TFLOP/s, GiB or GB of memory);
 each spec exposes the same figures in base units (bytes, bytes/s, FLOP/s) through properties whose names carry the
 unit. Nothing outside this module and ``render/`` should ever see a GB or a TFLOP.
@@ -7,29 +12,33 @@ unit. Nothing outside this module and ``render/`` should ever see a GB or a TFLO
 
 from __future__ import annotations
 
-from typing import Literal
-
-from pydantic import BaseModel, ConfigDict, Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
-from pydantic import model_validator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
 
 from llmsizer.units import GB, GIB, TERA
+
+if TYPE_CHECKING:  # the annotations' vocabulary, resolved by validation.py when a record is validated
+    from typing import Annotated
+
+    from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
+
+    from llmsizer.validation import CatalogId, Source
 
 DType = Literal["fp64", "fp32", "tf32", "bf16", "fp16", "fp8", "int8", "fp6", "fp4", "int4"]
 
 
-class _Frozen(BaseModel):
-    # defer_build: the validator is built on the first validation, which a start-up served from the disk cache
-    # (catalog.py, diskcache.py) never needs
-    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
+class _Frozen:
+    __pydantic_config__ = {"extra": "forbid"}  # an unknown key in a catalog entry is an error, not ignored
 
 
 # --------------------------------------------------------------------------------------------------------- GPUs
 
 
+@dataclass(frozen=True, kw_only=True)
 class GpuSpec(_Frozen):
     """One accelerator (or a CPU socket / Apple SoC used as one), as its datasheet describes it."""
 
-    id: str = Field(pattern=r"^[a-z0-9][a-z0-9.\-]*$")
+    id: CatalogId
     aliases: tuple[str, ...] = ()
     name: str
     vendor: Literal["nvidia", "amd", "intel", "huawei", "apple", "cpu"]
@@ -37,7 +46,7 @@ class GpuSpec(_Frozen):
     form_factor: str
     memory_gib: PositiveFloat | None = None
     memory_gb: PositiveFloat | None = None
-    usable_memory_fraction: float = Field(1.0, gt=0, le=1)
+    usable_memory_fraction: Annotated[float, Field(gt=0, le=1)] = 1.0
     usable_memory_source: str | None = None
     memory_bandwidth_gb_s: PositiveFloat
     dense_tflops: dict[DType, PositiveFloat]
@@ -54,18 +63,16 @@ class GpuSpec(_Frozen):
     purchase_usd: PositiveFloat | None = None
     purchase_source: str | None = None
     release_year: PositiveInt | None = None
-    source: str = Field(min_length=8)
+    source: Source
     notes: str | None = None
 
-    @model_validator(mode="after")
-    def _one_memory_unit(self) -> "GpuSpec":
+    def __post_init__(self) -> None:
         if (self.memory_gib is None) == (self.memory_gb is None):
             raise ValueError("give exactly one of memory_gib (2^30 bytes) or memory_gb (1e9 bytes)")
         if "bf16" not in self.dense_tflops and "fp16" not in self.dense_tflops and "fp32" not in self.dense_tflops:
             raise ValueError("dense_tflops needs at least one of bf16, fp16, fp32")
         if self.price_usd_per_gpu_hour is not None and not self.price_source:
             raise ValueError("price_usd_per_gpu_hour needs a price_source")
-        return self
 
     @property
     def memory_bytes(self) -> int:
@@ -123,6 +130,7 @@ class GpuSpec(_Frozen):
         return self.tdp_watts
 
 
+@dataclass(frozen=True, kw_only=True)
 class CloudInstance(_Frozen):
     """A rentable server: which GPUs, how many, at what on-demand price."""
 
@@ -136,7 +144,7 @@ class CloudInstance(_Frozen):
     network_gbps: NonNegativeFloat = 0.0
     usd_per_hour: PositiveFloat
     region: str | None = None
-    price_source: str = Field(min_length=8)
+    price_source: Source
     price_date: str
     notes: str | None = None
 
@@ -148,6 +156,7 @@ class CloudInstance(_Frozen):
 # ------------------------------------------------------------------------------------------------------- models
 
 
+@dataclass(frozen=True, kw_only=True)
 class MlaSpec(_Frozen):
     """Multi-head latent attention (DeepSeek-V2/V3): low-rank compressed K/V (and optionally Q)."""
 
@@ -158,6 +167,7 @@ class MlaSpec(_Frozen):
     v_head_dim: PositiveInt
 
 
+@dataclass(frozen=True, kw_only=True)
 class MoeSpec(_Frozen):
     """Mixture-of-experts feed-forward layers."""
 
@@ -170,17 +180,16 @@ class MoeSpec(_Frozen):
     dense_layers: NonNegativeInt = 0  # first k layers use a dense FFN of size ffn_size (DeepSeek first_k_dense)
     router_bias: bool = False
 
-    @model_validator(mode="after")
-    def _k_le_e(self) -> "MoeSpec":
+    def __post_init__(self) -> None:
         if self.experts_per_token > self.experts:
             raise ValueError("experts_per_token exceeds experts")
-        return self
 
 
+@dataclass(frozen=True, kw_only=True)
 class ModelSpec(_Frozen):
     """A transformer's architecture, enough to count its parameters and size its memory and FLOPs."""
 
-    id: str = Field(pattern=r"^[a-z0-9][a-z0-9.\-]*$")
+    id: CatalogId
     aliases: tuple[str, ...] = ()
     name: str
     family: str
@@ -213,12 +222,11 @@ class ModelSpec(_Frozen):
     sliding_window: PositiveInt | None = None
     sliding_window_layers: NonNegativeInt = 0  # how many of `layers` use the window (rest are global)
     moe: MoeSpec | None = None
-    dropout: float = Field(0.0, ge=0, lt=1)
-    source: str = Field(min_length=8)
+    dropout: Annotated[float, Field(ge=0, lt=1)] = 0.0
+    source: Source
     notes: str | None = None
 
-    @model_validator(mode="after")
-    def _consistent(self) -> "ModelSpec":
+    def __post_init__(self) -> None:
         if self.heads % self.kv_heads:
             raise ValueError(f"heads ({self.heads}) is not divisible by kv_heads ({self.kv_heads})")
         if self.attention == "mla" and self.mla is None:
@@ -233,7 +241,6 @@ class ModelSpec(_Frozen):
             raise ValueError("moe.dense_layers exceeds layers")
         if self.position_embedding == "learned" and self.learned_positions == 0:
             raise ValueError("position_embedding: learned needs learned_positions")
-        return self
 
     @property
     def head_dim_(self) -> int:

@@ -7,11 +7,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import ValidationError
-
 from llmsizer.architecture import count_params
 from llmsizer.errors import ModelFileError
 from llmsizer.specs import ModelSpec
+from llmsizer.validation import message, validate, validation_error
 
 #: A config.json larger than this is refused unread (real ones are a few kB; a 10 MB one is not a config).
 MAX_CONFIG_BYTES = 10_000_000
@@ -81,16 +80,15 @@ def human_count(n: float) -> str:
 
 
 def build_spec(fields: dict[str, Any], where: str, origin: Mapping[str, str] | None = None) -> ModelSpec:
-    """``ModelSpec(**fields)``, with a validation failure turned into one line naming the config field."""
+    """``fields`` validated into a ``ModelSpec``, a validation failure turned into one line naming the config field."""
     try:
-        return ModelSpec(**fields)
-    except ValidationError as e:
+        return validate(ModelSpec, fields)
+    except validation_error() as e:
         err = e.errors()[0]
         loc = ".".join(str(x) for x in err.get("loc", ()))
         top = str(err.get("loc", ("",))[0]) if err.get("loc") else ""
         name = (origin or {}).get(top, loc) or None
-        msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
-        raise fail(where, name, msg) from None
+        raise fail(where, name, message(err)) from None
 
 
 def finish_spec(
