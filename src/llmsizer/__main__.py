@@ -1,3 +1,3 @@
-from llmsizer.cli import main
+from llmsizer.entry import main
 
 main()

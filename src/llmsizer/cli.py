@@ -5,10 +5,8 @@ Exit codes (CONTRACT.md): 0 a plan fits, 1 valid input but nothing fits, 2 usage
 
 from __future__ import annotations
 
-import os
 import re
 import sys
-from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -16,8 +14,11 @@ import typer
 from typer.core import TyperGroup
 
 from llmsizer import __version__
-from llmsizer.errors import EXIT_NO_FIT, EXIT_OK, EXIT_USAGE, InvalidInputError, LlmsizerError
+from llmsizer.choices import Format, Lang, ListFormat, Sort
+from llmsizer.entry import STATE, color, emit, note, run_guarded, run_plan_command
+from llmsizer.errors import EXIT_NO_FIT, EXIT_USAGE, InvalidInputError
 from llmsizer.workload import Engine, LoraTargets, Mode, Offload, Optimizer, Precision, Quant, Recompute
+
 
 class _Group(TyperGroup):
     """The root command group: applies the error -> exit-code mapping for the console script and CliRunner alike."""
@@ -29,31 +30,22 @@ class _Group(TyperGroup):
 
 
 def _guarded(call, *, debug: bool) -> int:
-    """Run the CLI; every error becomes one line on stderr and its exit code (never a traceback)."""
-    try:
-        rv = call()
-        return rv if isinstance(rv, int) else EXIT_OK
-    except typer.Exit as e:
-        return e.exit_code
-    except LlmsizerError as e:
-        print(f"llmsizer: error: {e}", file=sys.stderr)
-        return e.exit_code
-    except typer.TyperException as e:  # click usage errors: bad option, bad value, missing argument
-        msg = e.format_message() if hasattr(e, "format_message") else str(e)
-        msg = re.sub(r"\s+", " ", msg).strip()
-        print(f"llmsizer: error: {msg} (see 'llmsizer --help')", file=sys.stderr)
-        return getattr(e, "exit_code", EXIT_USAGE) or EXIT_USAGE
-    except (typer.Abort, KeyboardInterrupt):
-        print("llmsizer: aborted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:
-        return EXIT_OK
-    except Exception as e:  # noqa: BLE001 - the one place unexpected errors become a message
-        if debug:
-            raise
-        print(f"llmsizer: internal error: {type(e).__name__}: {e} (rerun with --debug and report it)",
-              file=sys.stderr)
-        return EXIT_USAGE
+    """``entry.run_guarded`` plus Typer's own outcomes: exits, usage errors (bad option or value), aborts."""
+
+    def typer_call():
+        try:
+            return call()
+        except typer.Exit as e:
+            return e.exit_code
+        except typer.TyperException as e:  # click usage errors: bad option, bad value, missing argument
+            msg = e.format_message() if hasattr(e, "format_message") else str(e)
+            msg = re.sub(r"\s+", " ", msg).strip()
+            print(f"llmsizer: error: {msg} (see 'llmsizer --help')", file=sys.stderr)
+            return getattr(e, "exit_code", EXIT_USAGE) or EXIT_USAGE
+        except typer.Abort:
+            raise KeyboardInterrupt from None
+
+    return run_guarded(typer_call, debug=debug)
 
 
 app = typer.Typer(
@@ -68,32 +60,6 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110},
 )
 
-
-class Format(str, Enum):
-    table = "table"
-    json = "json"
-    markdown = "markdown"
-    html = "html"
-
-
-class ListFormat(str, Enum):
-    table = "table"
-    json = "json"
-    markdown = "markdown"
-
-
-class Sort(str, Enum):
-    cost = "cost"
-    time = "time"
-    gpus = "gpus"
-
-
-class Lang(str, Enum):
-    en = "en"
-    zh = "zh"
-
-
-_STATE = {"debug": False, "quiet": False, "verbose": False}
 
 CatalogOpt = Annotated[
     Optional[list[Path]],
@@ -115,23 +81,7 @@ def _root(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Also print search statistics on stderr.")] = False,
 ) -> None:
     """Size LLM inference, fine-tuning (full, LoRA, QLoRA) and pretraining on real hardware."""
-    _STATE.update(debug=debug, quiet=quiet, verbose=verbose)
-
-
-def _note(msg: str) -> None:
-    if not _STATE["quiet"]:
-        print(msg, file=sys.stderr)
-
-
-def _emit(text: str, output: Path | None) -> None:
-    if output is None:
-        sys.stdout.write(text if text.endswith("\n") else text + "\n")
-    else:
-        try:
-            output.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
-        except OSError as e:
-            raise InvalidInputError(f"cannot write --output {output}: {e.strerror or e}") from None
-        _note(f"wrote {output}")
+    STATE.update(debug=debug, quiet=quiet, verbose=verbose)
 
 
 def _count(text: str | None, what: str, *, integer: bool = False) -> float | int | None:
@@ -152,10 +102,6 @@ def _count(text: str | None, what: str, *, integer: bool = False) -> float | int
             raise InvalidInputError(f"{what} must be a whole number, got {text!r}")
         return int(v)
     return v
-
-
-def _color() -> bool | None:
-    return False if os.environ.get("NO_COLOR") else None
 
 
 # ---------------------------------------------------------------------------------------------------- plan
@@ -217,12 +163,7 @@ def plan(
       llmsizer plan --model 7b --mode qlora --gpu rtx-4090\n
       llmsizer plan --model 405b --mode pretrain --tokens 15T --format json
     """
-    from llmsizer.app import PlanArgs, run_plan
-
-    args = PlanArgs(**{k: v for k, v in locals().items() if k != "PlanArgs" and k != "run_plan"})
-    text, code = run_plan(args, note=_note, verbose=_STATE["verbose"], color=_color())
-    _emit(text, output)
-    raise typer.Exit(code)
+    raise typer.Exit(run_plan_command(dict(locals())))
 
 
 # -------------------------------------------------------------------------------------------- models, gpus
@@ -243,7 +184,7 @@ def models(
 
     lo = _count(min_params, "--min-params")
     hi = _count(max_params, "--max-params")
-    _emit(list_models(model_id, family, lo, hi, fmt.value, lang.value, catalog or []), None)
+    emit(list_models(model_id, family, lo, hi, fmt.value, lang.value, catalog or []), None)
 
 
 @app.command()
@@ -258,7 +199,7 @@ def gpus(
     """List the accelerator catalog (dense FLOP/s, memory, bandwidth, price), or show one GPU."""
     from llmsizer.app import list_gpus
 
-    _emit(list_gpus(gpu_id, vendor, min_memory, fmt.value, lang.value, catalog or []), None)
+    emit(list_gpus(gpu_id, vendor, min_memory, fmt.value, lang.value, catalog or []), None)
 
 
 @app.command("fit")
@@ -286,8 +227,8 @@ def fit_cmd(
     if mode is Mode.pretrain:
         raise InvalidInputError("fit answers inference, lora, qlora or finetune; for pretraining use 'plan'")
     text, code = run_fit(gpu, gpus, mode.value, context, concurrency, model, family, fmt.value, lang.value,
-                         catalog or [], color=_color())
-    _emit(text, None)
+                         catalog or [], color=color())
+    emit(text, None)
     raise typer.Exit(code)
 
 
@@ -303,14 +244,17 @@ def validate(
 
     if category is not None and category not in ("memory", "training", "inference"):
         raise InvalidInputError(f"unknown --category '{category}'; use memory, training or inference")
-    _emit(run_validate(category, fmt.value, lang.value, catalog or [], color=_color()), None)
+    emit(run_validate(category, fmt.value, lang.value, catalog or [], color=color()), None)
 
 
 # -------------------------------------------------------------------------------------------- entry point
 
 
 def main() -> None:
-    app()
+    """The console script (see entry.py: ``plan`` is usually parsed there without Typer)."""
+    from llmsizer.entry import main as entry_main
+
+    entry_main()
 
 
 __all__ = ["app", "main", "EXIT_NO_FIT"]
