@@ -35,11 +35,9 @@ CASES = [
      [BIN, "plan", "--model", "llama-3.1-405b", "--mode", "pretrain", "--max-gpus", "16384", "--format", "json"], 3.0),
     ("plan 405b pretrain, table", [BIN, "plan", "--model", "llama-3.1-405b", "--mode", "pretrain"], None),
     ("plan 8b inference --format json", [BIN, "plan", "--model", "llama-3.1-8b", "--format", "json"], None),
-    ("typer alone: parse plan's options, no llmsizer work",
-     [PY, "-c", "import sys, types; m = types.ModuleType('llmsizer.app'); m.PlanArgs = lambda **k: None; "
-      "m.run_plan = lambda *a, **k: ('', 0); sys.modules['llmsizer.app'] = m; "
-      "sys.argv = ['llmsizer', 'plan', '--model', '70b', '--mode', 'finetune', '--format', 'json']; "
-      "from llmsizer.cli import main; main()"], None),
+    ("plan 70b finetune --format json, parsed by Typer",
+     [PY, "-c", "from llmsizer.cli import app; app(args=['plan', '--model', '70b', '--mode', 'finetune', "
+      "'--format', 'json'])"], None),
 ]
 
 # (label, model, workload keywords, constraints keywords): the searches whose rate is reported
