@@ -183,7 +183,7 @@ CASES: dict[str, tuple[float, float, object]] = {
         tokens=15e12, seq=8192).gpu_hours),
     "llama31-405b-gpu-hours": (30.84e6, 0.35, lambda: _train(
         LLAMA31_405B, H100, Layout(tp=8, pp=16, dp=128, zero=1, recompute=R.selective,
-                                   extras={"virtual_stages": 4}),
+                                   virtual_stages=4),
         tokens=15.6e12, seq=8192, gbt=16 * 2**20).gpu_hours),
     # Known deviation: Llama 3.1 8B's 1.46M H100-hours imply ~17% MFU, less than half of what Meta reached on 70B
     # and 405B in the same program; llmsizer's MFU model has no reason to predict that (see the methodology doc).
@@ -274,7 +274,7 @@ def test_llm_foundry_mfu(gpu, model, gpus, micro, accum, recompute, published_mf
 def test_llama3_405b_table4_mfu() -> None:
     # Llama 3 paper Table 4, first row: 8,192 H100s, TP 8, PP 16, DP 64, 32 sequences of 8192 per DP rank -> 43% MFU.
     e = _train(LLAMA31_405B, H100, Layout(tp=8, pp=16, dp=64, zero=1, recompute=R.selective,
-                                         extras={"virtual_stages": 4}),
+                                         virtual_stages=4),
                tokens=1e12, seq=8192, gbt=64 * 32 * 8192)
     assert e.mfu == pytest.approx(0.43, rel=0.25)
 
@@ -408,7 +408,7 @@ def test_pipeline_bubble_shrinks_with_more_microbatches() -> None:
     large = _train(LLAMA2_70B, A100_80, Layout(tp=8, pp=8, dp=2), tokens=1e9, seq=4096, gbt=512 * 4096)
     assert small.bubble_fraction > large.bubble_fraction
     assert small.grad_accumulation == 8 and large.grad_accumulation == 256
-    v4 = _train(LLAMA2_70B, A100_80, Layout(tp=8, pp=8, dp=2, extras={"virtual_stages": 4}), tokens=1e9, seq=4096,
+    v4 = _train(LLAMA2_70B, A100_80, Layout(tp=8, pp=8, dp=2, virtual_stages=4), tokens=1e9, seq=4096,
                 gbt=16 * 4096)
     assert v4.bubble_fraction < small.bubble_fraction
 

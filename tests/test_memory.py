@@ -194,6 +194,19 @@ def test_korthikanti_first_pipeline_stage_holds_all_layers() -> None:
     assert b.activations_bytes == pytest.approx(expected, rel=1e-9)
 
 
+@pytest.mark.parametrize("v", [2, 3, 4])
+def test_korthikanti_interleaved_schedule_scales_the_first_stage(v: int) -> None:
+    # Korthikanti et al. sec. 4.2.3: with the interleaved schedule (v chunks per GPU) "the total amount of
+    # memory required by the first stage is scaled by a factor of (1 + (p - 1)/(p m))", m = v here. Their
+    # GPT-3 case: t = 8, p = 8, 12 layers per stage in v chunks; the dropout mask stays p micro-batches.
+    w = train(seq_len=2048, flash_attention=False)
+    b = estimate_memory(GPT3_175B, H100, w, Layout(tp=8, pp=8, virtual_stages=v))
+    p = 8
+    expected = 96 * _SBH * (34 + 80) / 8 * (1 + (p - 1) / (p * v)) + 8 * _SBH / 8
+    assert b.stage == "first"
+    assert b.activations_bytes == pytest.approx(expected, rel=1e-9)
+
+
 def test_flash_attention_removes_the_score_term() -> None:
     # Dao et al. 2022 (FlashAttention) sec. 3.1: no s x s scores are stored, only the fp32 log-sum-exp per
     # head and row; so with FlashAttention "none" costs what "selective" costs plus 4 bytes x heads per token.

@@ -7,7 +7,7 @@ import itertools
 import pytest
 
 from llmsizer.catalog import load_catalog
-from llmsizer.compute import estimate_training
+from llmsizer.compute import estimate_training, micro_batches_per_step
 from llmsizer.memory import estimate_memory, usable_memory_bytes
 from llmsizer.planner import Constraints, SortKey, _Search, gpu_counts, plan
 from llmsizer.workload import Layout, Mode, Offload, Quant, Recompute, Workload
@@ -27,7 +27,7 @@ def test_gpu_counts_are_whole_nodes_past_one_node():
 
 
 def _brute_force_best(cat, model, w, gpu, n, per_node, c):
-    """Every (tp, pp, dp, zero, offload, recompute, micro) on n GPUs, no pruning: the best fitting rank key."""
+    """Every (tp, pp, dp, zero, offload, recompute, micro, v) on n GPUs, no pruning: the best fitting rank key."""
     s = _Search(cat, model, w, c)
     usable = usable_memory_bytes(gpu, w)
     best = None
@@ -36,12 +36,18 @@ def _brute_force_best(cat, model, w, gpu, n, per_node, c):
             continue
         dp = n // (tp * pp)
         eps = [e for e in (1, 2, 4, 8) if model.moe and dp % e == 0 and model.moe.experts % e == 0] or [1]
-        for ep, zero, off, rc, mb in itertools.product(eps, (0, 1, 2, 3), (Offload.none, Offload.cpu),
-                                                       list(Recompute), (1, 2, 4, 8, 16)):
+        # interleaved pipeline chunks (pretraining): v <= 8 divides the layers of a stage, and (Megatron-LM) the
+        # micro-batches per step are a multiple of pp
+        vs = [v for v in range(1, 9)
+              if v == 1 or (w.mode is Mode.pretrain and pp > 1 and -(-model.layers // pp) % v == 0)]
+        for ep, zero, off, rc, mb, v in itertools.product(eps, (0, 1, 2, 3), (Offload.none, Offload.cpu),
+                                                          list(Recompute), (1, 2, 4, 8, 16), vs):
             if off is not Offload.none and zero == 0:
                 continue
+            if v > 1 and micro_batches_per_step(w, dp, mb) % pp:
+                continue
             lay = Layout(tp=tp, pp=pp, dp=dp, ep=ep, zero=zero, offload=off, recompute=rc, micro_batch=mb,
-                         gpus_per_node=per_node)
+                         gpus_per_node=per_node, virtual_stages=v)
             p = s.evaluate(gpu, lay, usable)
             if p.fits:
                 k = s.rank_key(p)

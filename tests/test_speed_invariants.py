@@ -60,10 +60,11 @@ def test_cell_memory_equals_estimate_memory_to_the_bit(cat):
         tp, pp, dp = rnd.choice([1, 2, 8]), rnd.choice([1, 2, 4, 16]), rnd.choice([1, 3, 64])
         ep = rnd.choice([1, 2, 8]) if m.moe else 1
         sp = rnd.random() < 0.9
-        cell = TrainingCellMemory(m, g, w, tp, pp, dp, ep, sp)
+        v = rnd.choice([1, 2, 4]) if pp > 1 else 1
+        cell = TrainingCellMemory(m, g, w, tp, pp, dp, ep, sp, virtual_stages=v)
         for z, off, rc, mb in itertools.product(range(4), list(Offload), list(Recompute), (1, 2, 16)):
             lay = Layout(tp=tp, pp=pp, dp=dp, ep=ep, zero=z, offload=off, recompute=rc, micro_batch=mb,
-                         sequence_parallel=sp)
+                         sequence_parallel=sp, virtual_stages=v)
             assert cell.total_bytes(z, off, rc, mb) == estimate_memory(m, g, w, lay).total_bytes, (m.id, lay)
 
 
@@ -72,11 +73,12 @@ def test_training_fast_path_equals_estimate_training_to_the_bit(cat):
         tp, pp, dp = rnd.choice([1, 2, 8]), rnd.choice([1, 4, 16]), rnd.choice([1, 2, 24, 512])
         ep = rnd.choice([1, 2, 8]) if m.moe else 1
         per_node = rnd.choice([4, 8])
+        v = rnd.choice([1, 2, 8]) if pp > 1 else 1
         for z, off, rc, mb in itertools.product(range(4), list(Offload), list(Recompute), (1, 4)):
             lay = Layout(tp=tp, pp=pp, dp=dp, ep=ep, zero=z, offload=off, recompute=rc, micro_batch=mb,
-                         gpus_per_node=per_node)
+                         gpus_per_node=per_node, virtual_stages=v)
             est = estimate_training(m, g, w, lay)
-            tps = training_tokens_per_second(m, g, w, tp, pp, dp, ep, z, off, rc, mb, per_node)
+            tps = training_tokens_per_second(m, g, w, tp, pp, dp, ep, z, off, rc, mb, per_node, v)
             assert tps == est.tokens_per_second
             assert training_seconds(w, tps, lay.gpu_count) == est.seconds
 
@@ -107,11 +109,12 @@ def test_throughput_bounds_hold_on_random_layouts(cat):
         tp, pp, dp = rnd.choice([1, 2, 8]), rnd.choice([1, 2, 8]), rnd.choice([1, 2, 8, 128, 1024])
         ep = rnd.choice([1, 2, 8]) if m.moe else 1
         per_node = rnd.choice([4, 8])
-        cb = bound.cell(tp, pp, dp, ep, per_node)
+        v = rnd.choice([1, 2, 8]) if pp > 1 else 1
+        cb = bound.cell(tp, pp, dp, ep, per_node, v)
         assert cb.best == max(cb.at(o, b) for o in offs for b in mbs)
         for z, off, rc, mb in itertools.product(zs, offs, rcs, mbs):
             lay = Layout(tp=tp, pp=pp, dp=dp, ep=ep, zero=z, offload=off, recompute=rc, micro_batch=mb,
-                         gpus_per_node=per_node)
+                         gpus_per_node=per_node, virtual_stages=v)
             est = estimate_training(m, g, w, lay)
             assert est.tokens_per_second <= cb.at(off, mb), (m.id, g.id, lay)
             assert est.tokens_per_second <= bound.per_gpu_count(lay.gpu_count)

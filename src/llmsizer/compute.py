@@ -556,14 +556,23 @@ def _training_step(
             t_stream += 2.0 * w_bytes / dp / p.nvme_bytes_per_s
         t_stream = max(t_stream * (1.0 - p.dp_overlap), t_stream - t_mb_compute)
 
-    t_mb = t_mb_compute + t_tp + t_a2a + t_dp_mb_exposed + t_stream
+    # pipeline point-to-point: a micro-batch's activations cross each stage boundary forward and its gradients
+    # backward, once per model chunk (v times with the interleaved schedule), each GPU sending its 1/tp slice
+    # (Narayanan et al. 2021 sec. 2.2.2 and 4.1, the scatter/gather optimisation); the two neighbours sit tp x dp
+    # ranks apart (Megatron's rank order), so across nodes unless both stages fit in one scale-up domain
+    t_p2p = 0.0
+    if pp > 1:
+        bw, lat = _link_of(g, per_node, 2 * tp * dp, p)
+        t_p2p = 2.0 * v * (lat + tokens_mb * f.hidden * act_bytes / tp / bw)
+
+    t_mb = t_mb_compute + t_tp + t_a2a + t_dp_mb_exposed + t_stream + t_p2p
     # 1F1B bubble (pp - 1) micro-batch slots; an interleaved schedule with v model chunks per GPU divides it by v
-    # (Narayanan et al. 2021 sec. 2.2.2). Layout.extras["virtual_stages"] sets v (default 1: DeepSpeed, plain 1F1B).
+    # (Narayanan et al. 2021 sec. 2.2.2). Layout.virtual_stages sets v (1: plain 1F1B, DeepSpeed's schedule).
     bubble_slots = (pp - 1) / v
     t_step = (m + bubble_slots) * t_mb + t_dp_step_exposed + t_off
     tps = tokens_step / t_step
     return (model_fpt, hw_fpt, size_f, eff, peak, rate, gbt, m, tokens_step, t_mb_compute, t_tp, t_a2a,
-            t_dp_mb_exposed, t_dp_step_exposed, t_off, t_mb, bubble_slots, t_step, tps)
+            t_dp_mb_exposed, t_dp_step_exposed, t_off, t_p2p, t_mb, bubble_slots, t_step, tps)
 
 
 @lru_cache(maxsize=256)
@@ -640,7 +649,8 @@ def estimate_training(
       t_step = (m + (pp - 1) / v) x t_mb + exposed DP gradient reduction + offload transfers and CPU Adam
       tokens/s = dp x m x b x s / t_step;  MFU = tokens/s x model FLOPs per token / (GPUs x peak)
       seconds = tokens / (tokens/s x goodput), goodput = 1 / (1 + GPUs x failures per GPU-hour x hours lost each)
-    ``v`` (interleaved pipeline chunks) comes from ``layout.extras["virtual_stages"]``, default 1.
+    ``v`` (interleaved pipeline chunks) is ``layout.virtual_stages``: the bubble is (pp - 1)/v slots and the
+    pipeline's point-to-point sends (2 v per micro-batch, 1/tp of b x s x h each) are counted in t_mb.
     Deliberately ignores: zero-bubble/DualPipe schedules, context parallelism, data loading, stragglers, the
     optimizer step on the GPU (memory-bound, < 1% of a step at realistic batch sizes).
     """
@@ -648,9 +658,9 @@ def estimate_training(
     p = d.training
     f = model_facts(model)
     g = gpu_facts(gpu)
-    v = max(1, int(layout.extras.get("virtual_stages", 1))) if layout.extras else 1
+    v = layout.virtual_stages if layout.pp > 1 else 1
     (model_fpt, hw_fpt, size_f, eff, peak, rate, gbt, m, tokens_step, t_mb_compute, t_tp, t_a2a, t_dp_mb_exposed,
-     t_dp_step_exposed, t_off, t_mb, bubble_slots, t_step, tps) = _training_step(
+     t_dp_step_exposed, t_off, t_p2p, t_mb, bubble_slots, t_step, tps) = _training_step(
         f, g, p, model, workload, layout.tp, layout.pp, layout.dp, layout.ep, layout.zero, layout.offload,
         layout.recompute, layout.micro_batch, layout.gpus_per_node, v)
     n_gpus = layout.tp * layout.pp * layout.dp
@@ -669,7 +679,7 @@ def estimate_training(
         steps = _training_steps(
             model, gpu, workload, layout, f, g, p, model_fpt, hw_fpt, size_f, eff, peak, rate, t_mb_compute,
             t_tp, t_a2a, t_dp_mb_exposed, t_dp_step_exposed, t_off, gbt, m, t_step, tps, mfu, hfu, seconds,
-            gpu_hours, energy, facility,
+            gpu_hours, energy, facility, t_p2p,
         )
     return TrainingEstimate(
         tokens_per_second=tps, mfu=mfu, hfu=hfu, flops_per_token=model_fpt, seconds=seconds, gpu_hours=gpu_hours,
@@ -681,7 +691,7 @@ def estimate_training(
 
 def _training_steps(model, gpu, w, layout, f, g, p, model_fpt, hw_fpt, size_f, eff, peak, rate, t_mb_compute,
                     t_tp, t_a2a, t_dp_mb, t_dp_step, t_off, gbt, m, t_step, tps, mfu, hfu, seconds, gpu_hours,
-                    energy, facility) -> tuple[Step, ...]:
+                    energy, facility, t_p2p) -> tuple[Step, ...]:
     src_flops = ("Narayanan et al. 2021 (Megatron-LM, SC21) eq. 3; Chowdhery et al. 2022 (PaLM) app. B; "
                  "LoRA: Hu et al. 2021 sec. 4.2")
     out = []
@@ -734,6 +744,13 @@ def _training_steps(model, gpu, w, layout, f, g, p, model_fpt, hw_fpt, size_f, e
                         "4 x MoE layers/pp x (ep-1)/ep x b s k h x 2 B / bandwidth x (1 - overlap)",
                         {"ep": layout.ep, "k": f.experts_per_token}, "Lepikhin et al. 2020 (GShard) sec. 3",
                         p.overlap_source))
+    if t_p2p:
+        out.append(Step("pipeline point-to-point time per micro-batch", t_p2p, "s",
+                        "2 x v x (latency + b s h x 2 B / tp / bandwidth): activations forward, gradients back, "
+                        "once per chunk",
+                        {"pp": layout.pp, "v": layout.virtual_stages, "tp": layout.tp},
+                        "Narayanan et al. 2021 sec. 2.2.2 and 4.1 (scatter/gather)",
+                        "not overlapped with compute (an upper bound; Megatron-LM can overlap it)"))
     if layout.dp > 1:
         out.append(Step("exposed data-parallel communication per step", t_dp_step + m * t_dp_mb, "s",
                         "all-reduce 2 (n-1)/n x grad bytes / bandwidth; ZeRO-3: 3 (n-1)/n x weight bytes per "
@@ -741,11 +758,12 @@ def _training_steps(model, gpu, w, layout, f, g, p, model_fpt, hw_fpt, size_f, e
                         {"dp": layout.dp, "zero": layout.zero},
                         "Rajbhandari et al. 2020 (ZeRO) sec. 7; Li et al. 2020 (PyTorch DDP)", p.overlap_source))
     if layout.pp > 1:
-        v = max(1, int(layout.extras.get("virtual_stages", 1))) if layout.extras else 1
+        v = layout.virtual_stages
         out.append(Step("pipeline bubble", (layout.pp - 1) / (v * m), "fraction", "(pp - 1) / (v x m)",
                         {"pp": layout.pp, "m": m, "v": v},
                         "Narayanan et al. 2021 sec. 2.2.1 (1F1B) and 2.2.2 (interleaved, v chunks per GPU)",
-                        "v = 1 (plain 1F1B, DeepSpeed's schedule) unless the layout sets virtual_stages"))
+                        "v = 1 is plain 1F1B (DeepSpeed's schedule); v > 1 is Megatron-LM's interleaved schedule, "
+                        "which needs the micro-batches per step to be a multiple of pp"))
     if t_off:
         out.append(Step("offload time per step", t_off, "s",
                         "2 x shard x 2 B / PCIe + shard x CPU-Adam time (+ NVMe state traffic)",
@@ -1049,12 +1067,18 @@ def estimate_cost(
 
 def training_tokens_per_second(
     model: ModelSpec, gpu: GpuSpec, workload: Workload, tp: int, pp: int, dp: int, ep: int, zero: int,
-    offload: Offload, recompute: Recompute, micro_batch: int, gpus_per_node: int,
+    offload: Offload, recompute: Recompute, micro_batch: int, gpus_per_node: int, virtual_stages: int = 1,
 ) -> float:
-    """``estimate_training(...).tokens_per_second`` for that layout (plain 1F1B, v = 1), by the same code, without
-    building a ``Layout`` or a ``TrainingEstimate``: what the planner ranks by."""
+    """``estimate_training(...).tokens_per_second`` for that layout, by the same code, without building a
+    ``Layout`` or a ``TrainingEstimate``: what the planner ranks by."""
     return _training_step(model_facts(model), gpu_facts(gpu), compute_data().training, model, workload, tp, pp, dp,
-                          ep, zero, offload, recompute, micro_batch, gpus_per_node, 1)[-1]
+                          ep, zero, offload, recompute, micro_batch, gpus_per_node,
+                          virtual_stages if pp > 1 else 1)[-1]
+
+
+def micro_batches_per_step(workload: Workload, dp: int, micro_batch: int) -> int:
+    """Micro-batches per optimizer step (gradient accumulation) of a layout, as the step model counts them."""
+    return _micro_batches(default_global_batch_tokens(workload), workload.seq_len, dp, micro_batch)[0]
 
 
 class TrainingThroughputBound:
@@ -1068,8 +1092,8 @@ class TrainingThroughputBound:
         then the least over the allowed ZeRO stages of (m + bubble) x per-micro-batch traffic + per-step
         traffic (ZeRO 0/1: 2 ring passes per step, 2: 1 per micro-batch + 1 per step, 3: 3 per micro-batch)
       - offload: 0 without offload, else the PCIe + CPU-Adam time of the shard sharded over all dp ranks
-      - micro-batches per step m, tokens per step and the 1F1B bubble (pp - 1 slots, v = 1 as the planner lays
-        out) exactly, per micro-batch size
+      - micro-batches per step m, tokens per step and the bubble ((pp - 1) / v slots) exactly, per micro-batch
+        size; the pipeline's point-to-point sends are left out (>= 0)
     ``per_gpu_count(n)`` drops the bubble and every communication term as well: n GPUs at the model's own compute
     efficiency ceiling, tokens/s <= n x rate / hardware FLOPs per token (m t_mb_compute alone already takes
     longer than the step's tokens need at that rate). Bounds carry a 1e-9 relative margin, so rounding never
@@ -1093,6 +1117,7 @@ class TrainingThroughputBound:
         self.gbt = default_global_batch_tokens(workload)
         self._zero_kinds = (any(z < 2 for z in zeros), 2 in zeros, any(z >= 3 for z in zeros))
         self._batches: dict[int, list[tuple[int, int, int, int]]] = {}
+        self._cells: dict[tuple[int, ...], tuple] = {}  # (tp, pp, dp, ep, per_node) -> _cell_terms
 
     def seconds_lower_bound(self, n: int, tokens_per_second_bound: float) -> float | None:
         """``estimate_training(...).seconds`` of any plan on ``n`` GPUs with at most this throughput is at least
@@ -1105,9 +1130,9 @@ class TrainingThroughputBound:
         """Tokens/s that no layout on ``n`` GPUs can exceed: n x rate / (hardware FLOPs per token x slowdown)."""
         return n * self.rate / (self.hw * self.slowdown) * self._MARGIN
 
-    def cell(self, tp: int, pp: int, dp: int, ep: int, per_node: int) -> CellBound:
-        """For one (tp, pp, dp, ep): tokens/s bounds per (offload, micro-batch), over every ZeRO stage and
-        recompute mode allowed."""
+    def _cell_terms(self, tp: int, pp: int, dp: int, ep: int, per_node: int) -> tuple:
+        """What a cell's bound needs that does not depend on v: seconds per token and latency per micro-batch
+        slot, one exposed DP pass, the offload time, the micro-batch splits."""
         f, g, p, w = self.f, self.g, self.p, self.w
         s = w.seq_len
         c = 1.0 / (tp * pp) / self.rate * self.hw * self.slowdown  # compute seconds per token (hw FLOPs x 1/rate)
@@ -1133,8 +1158,24 @@ class TrainingThroughputBound:
         batches = self._batches.get(dp)
         if batches is None:
             batches = self._batches[dp] = [(b,) + _micro_batches(self.gbt, s, dp, b) for b in self.micros]
+        return per_tok, lat, one, t_off, batches
+
+    def cell(self, tp: int, pp: int, dp: int, ep: int, per_node: int, v: int = 1,
+             micro_batches: list[int] | None = None) -> CellBound:
+        """For one (tp, pp, dp, ep, v): tokens/s bounds per (offload, micro-batch), over every ZeRO stage and
+        recompute mode allowed, for ``micro_batches`` (default: all the bound was built for)."""
+        key = (tp, pp, dp, ep, per_node)
+        terms = self._cells.get(key)
+        if terms is None:
+            if len(self._cells) > 65536:
+                self._cells.clear()
+            terms = self._cells[key] = self._cell_terms(tp, pp, dp, ep, per_node)
+        per_tok, lat, one, t_off, batches = terms
+        s = self.w.seq_len
+        if micro_batches is not None and micro_batches is not self.micros:
+            batches = [x for x in batches if x[0] in micro_batches]
         z01, z2, z3 = self._zero_kinds
-        bubble = pp - 1
+        bubble = (pp - 1) / v
         per_micro = {}
         for b, m, b_eff, tokens_step in batches:
             slots = m + bubble
@@ -1154,7 +1195,7 @@ class CellBound:
     def __init__(self, per_micro: dict[int, tuple[float, float]], t_off: float, offloads: list[Offload]) -> None:
         self.per_micro, self.t_off = per_micro, t_off
         least = 0.0 if Offload.none in offloads else t_off
-        self.best = max(num / (den + least) for num, den in per_micro.values())
+        self.best = max((num / (den + least) for num, den in per_micro.values()), default=0.0)
 
     def at(self, offload: Offload, micro_batch: int) -> float:
         num, den = self.per_micro[micro_batch]
@@ -1166,5 +1207,6 @@ __all__ = [
     "ModelFacts", "TrainingEstimate", "TrainingThroughputBound", "adapter_params", "amortized_price_usd_per_gpu_hour",
     "attention_flops_per_token", "compute_data", "default_global_batch_tokens", "engine_profile", "estimate_cost",
     "estimate_inference", "estimate_training", "expected_experts_touched", "gpu_facts", "model_facts", "size_factor",
-    "training_efficiency", "training_flops_per_token", "training_seconds", "training_tokens_per_second",
+    "micro_batches_per_step", "training_efficiency", "training_flops_per_token", "training_seconds",
+    "training_tokens_per_second",
 ]

@@ -134,6 +134,8 @@ def megatron_args(result: PlanResult, p: Plan) -> str:
     ]
     if lay.tp > 1:
         a.append("--sequence-parallel")
+    if lay.pp > 1 and lay.virtual_stages > 1:  # the interleaved schedule: v chunks of this many layers per GPU
+        a.append(f"--num-layers-per-virtual-pipeline-stage {-(-m.layers // lay.pp) // lay.virtual_stages}")
     if m.kv_heads < m.heads:
         a.append(f"--group-query-attention --num-query-groups {m.kv_heads}")
     if m.ffn_kind == "gated":
@@ -296,6 +298,9 @@ def export_notes(result: PlanResult, engine: str) -> list[str]:
         notes.append(f"the plan uses tp={lay.tp} pp={lay.pp}: DeepSpeed/accelerate configs carry only data "
                      "parallelism and ZeRO; launch with Megatron-DeepSpeed or Megatron-LM (--export megatron), or "
                      "pin --tp 1 --pp 1 to get a plan they can run alone")
+    if engine in ("deepspeed", "accelerate", "slurm") and lay.pp > 1 and lay.virtual_stages > 1:
+        notes.append(f"the plan interleaves {lay.virtual_stages} pipeline chunks per GPU (Megatron-LM's schedule); "
+                     "DeepSpeed's pipeline engine runs plain 1F1B, so its bubble is larger than estimated")
     if engine == "slurm" and result.workload.mode.is_training:
         notes.append("the script launches train.py with ds_config.json: write that with --export deepspeed")
     return notes

@@ -811,19 +811,24 @@ def activation_bytes_per_layer(
 
 
 def _activation_terms(
-    j: _Job, t: int, p: int, dp: int, r_div: int, first: bool, last: bool, rec: Recompute, b: int,
-) -> tuple[float, float, int, float, float, float]:
+    j: _Job, t: int, p: int, dp: int, r_div: int, first: bool, last: bool, rec: Recompute, b: int, v: int = 1,
+) -> tuple[float, float, float, float, float, float]:
     """(total, per_layer, in_flight, emb, head, working): the activations of one pipeline stage (the one formula,
-    shared by ``estimate_memory`` and the planner's ``TrainingCellMemory``)."""
+    shared by ``estimate_memory`` and the planner's ``TrainingCellMemory``). ``in_flight`` counts stored
+    micro-batch forwards in layers-of-this-stage units: with 1F1B the first stage holds p micro-batches (capped by
+    the micro-batches per step), the last one; with the interleaved schedule (v chunks of ls/v layers per GPU)
+    rank r holds 2(p - 1 - r) + (v - 1) p + 1 chunk forwards at its peak (Megatron-LM's warm-up count), i.e. the
+    first stage p + (p - 1)/v stages' worth: Korthikanti et al. 2022 sec. 4.2.3's factor 1 + (p - 1)/(p v)."""
     k, w = j.k, j.w
     m, a = j.mc.model, j.mc.arch
     s = w.seq_len
     ls = -(-a.layers // p)
     per_layer = _per_layer(j, t, r_div, s, b, rec)
     in_flight = p if first else 1
+    micro_batches = math.inf
     if first and p > 1 and w.global_batch_tokens:
-        micro_batches = w.global_batch_tokens / (s * b * dp)
-        in_flight = max(1, min(p, math.ceil(micro_batches)))
+        micro_batches = math.ceil(w.global_batch_tokens / (s * b * dp))
+        in_flight = max(1, min(p, micro_batches))
     emb = s * b * k.mask_bytes * m.hidden_size / r_div if (first and m.dropout > 0) else 0.0
     head = 0.0
     if last:
@@ -831,6 +836,11 @@ def _activation_terms(
     working = 0.0
     if rec is Recompute.full and k.working_layers:
         working = k.working_layers * _per_layer(j, t, r_div, s, b, Recompute.none)
+    if v > 1 and p > 1:
+        rank = 0 if first else p - 1
+        chunks = min(2 * (p - 1 - rank) + (v - 1) * p + 1, v * micro_batches)
+        total = chunks * (ls / v) * per_layer + in_flight * emb + head + working
+        return total, per_layer, chunks / v, emb, head, working
     total = in_flight * (ls * per_layer + emb) + head + working
     return total, per_layer, in_flight, emb, head, working
 
@@ -842,7 +852,9 @@ def _training_activations(j: _Job, lay: Layout, first: bool, last: bool, steps: 
     r_div = t if (lay.sequence_parallel and t > 1) else 1
     ls = -(-a.layers // p)
     rec = lay.recompute
-    total, per_layer, in_flight, emb, head, working = _activation_terms(j, t, p, lay.dp, r_div, first, last, rec, b)
+    v = lay.virtual_stages if p > 1 else 1
+    total, per_layer, in_flight, emb, head, working = _activation_terms(j, t, p, lay.dp, r_div, first, last, rec, b,
+                                                                       v)
     if steps is not None:
         R, T, S = j.coeffs
         steps.append(Step(
@@ -860,8 +872,10 @@ def _training_activations(j: _Job, lay: Layout, first: bool, last: bool, steps: 
         steps.append(Step(
             "activations per GPU", total, "bytes",
             "in_flight x (layers_on_stage x per_layer + emb_dropout) + last_stage(2 s b h x act_bytes / t_sp "
-            "+ s b V x (4 + 2) / t) + full_recompute_working_layer",
-            {"in_flight_microbatches": in_flight, "layers_on_stage": ls, "per_layer_bytes": per_layer,
+            "+ s b V x (4 + 2) / t) + full_recompute_working_layer; interleaved (v > 1): in_flight = "
+            "(2 (p - 1 - rank) + (v - 1) p + 1) / v stages' worth, emb_dropout x min(p, micro-batches)",
+            {"in_flight_microbatches": in_flight, "layers_on_stage": ls, "virtual_stages": v,
+             "per_layer_bytes": per_layer,
              "embedding_dropout_bytes": emb, "output_layer_and_logits_bytes": head,
              "recompute_working_bytes": working},
             k.data.activations.pipeline_source + " " + k.data.activations.source,
@@ -1012,15 +1026,16 @@ class _Stage:
 
     __slots__ = (
         "adapters", "base_dense", "base_expert", "bucket", "ctx", "dequant", "dp", "edp", "first", "j", "last",
-        "nccl", "pp", "r_div", "shards", "tp", "train_dense", "train_expert", "zero3",
+        "nccl", "pp", "r_div", "shards", "tp", "train_dense", "train_expert", "v", "zero3",
     )
 
     def __init__(self, j: _Job, kind: str, tp: int, pp: int, dp: int, ep: int, sp: bool, first: bool,
-                 last: bool) -> None:
+                 last: bool, v: int = 1) -> None:
         k = j.k
         m, a = j.mc.model, j.mc.arch
         gb = j.gb
         self.j, self.tp, self.pp, self.dp, self.first, self.last = j, tp, pp, dp, first, last
+        self.v = v if pp > 1 else 1
         self.r_div = tp if (sp and tp > 1) else 1
         shards, edp = _expert_sharding_of(tp, dp, ep)
         self.shards, self.edp = shards, edp
@@ -1090,7 +1105,7 @@ def _training_stage(
     opt = j.opt
     adapter = j.adapter
     dp, zero = lay.dp, lay.zero
-    st = _Stage(j, gpu.kind, lay.tp, lay.pp, dp, lay.ep, lay.sequence_parallel, first, last)
+    st = _Stage(j, gpu.kind, lay.tp, lay.pp, dp, lay.ep, lay.sequence_parallel, first, last, lay.virtual_stages)
     storage = j.storage
     base_dense, base_expert = st.base_dense, st.base_expert
     train_dense, train_expert = st.train_dense, st.train_expert
@@ -1258,7 +1273,7 @@ def estimate_memory(
 
 
 class TrainingCellMemory:
-    """Per-GPU memory totals of one training cell (model, workload, GPU, tp, pp, dp, ep) for any ZeRO stage,
+    """Per-GPU memory totals of one training cell (model, workload, GPU, tp, pp, dp, ep, v) for any ZeRO stage,
     offload target, recompute mode and micro-batch: what ``estimate_memory(...).total_bytes`` returns for that
     layout, to the last bit, without building a ``Layout`` or a ``MemoryBreakdown``.
 
@@ -1270,15 +1285,16 @@ class TrainingCellMemory:
     __slots__ = ("_acts", "_stages", "_states", "frag")
 
     def __init__(self, model: ModelSpec, gpu: GpuSpec, workload: Workload, tp: int, pp: int, dp: int, ep: int,
-                 sequence_parallel: bool = True) -> None:
+                 sequence_parallel: bool = True, virtual_stages: int = 1) -> None:
         j = _job(model, workload)
         if not j.training:
             raise ValueError("TrainingCellMemory is for training workloads")
+        v = virtual_stages
         if pp == 1:
             stages = (_Stage(j, gpu.kind, tp, pp, dp, ep, sequence_parallel, True, True),)
         else:
-            stages = (_Stage(j, gpu.kind, tp, pp, dp, ep, sequence_parallel, True, False),
-                      _Stage(j, gpu.kind, tp, pp, dp, ep, sequence_parallel, False, True))
+            stages = (_Stage(j, gpu.kind, tp, pp, dp, ep, sequence_parallel, True, False, v),
+                      _Stage(j, gpu.kind, tp, pp, dp, ep, sequence_parallel, False, True, v))
         self._stages = stages
         self._states: dict[tuple[int, Offload], tuple] = {}
         self._acts: dict[tuple[Recompute, int], tuple[float, ...]] = {}
@@ -1295,7 +1311,8 @@ class TrainingCellMemory:
         acts = self._acts.get(ak)
         if acts is None:
             acts = self._acts[ak] = tuple(
-                _activation_terms(st.j, st.tp, st.pp, st.dp, st.r_div, st.first, st.last, recompute, micro_batch)[0]
+                _activation_terms(st.j, st.tp, st.pp, st.dp, st.r_div, st.first, st.last, recompute, micro_batch,
+                                  st.v)[0]
                 for st in self._stages)
         best = -1.0
         for st, (weights, grads, optim, _, _), act in zip(self._stages, states, acts):

@@ -61,6 +61,7 @@ from llmsizer.compute import (
     estimate_cost,
     estimate_inference,
     estimate_training,
+    micro_batches_per_step,
     training_seconds,
     training_tokens_per_second,
 )
@@ -205,6 +206,24 @@ def _pp_all_divisors(model: ModelSpec, n: int, tp: int) -> list[int]:
     return [p for p in range(1, min(model.layers, q) + 1) if q % p == 0]
 
 
+#: interleaved pipeline chunks per GPU the search tries (Megatron-LM's --num-layers-per-virtual-pipeline-stage);
+#: v must divide the layers of a stage, so every chunk has the same number of layers. Published runs use 2-8
+#: (Korthikanti et al. 2022: 3; Narayanan et al. 2021 sec. 5.4: 2-8); beyond 8 the bubble is already small and
+#: each chunk adds point-to-point traffic
+_VIRTUAL_STAGES = (2, 3, 4, 5, 6, 7, 8)
+
+
+def _virtual_stage_options(model: ModelSpec, pp: int) -> tuple[int, ...]:
+    """1 (plain 1F1B), and for pp > 1 the interleaved v in ``_VIRTUAL_STAGES`` that divide the stage's layers.
+    Searched for pretraining only: the interleaved schedule is Megatron-LM's (and NeMo's, torchtitan's) for
+    large pretraining runs; fine-tuning stacks (DeepSpeed, FSDP/accelerate, PEFT) run plain 1F1B if they
+    pipeline at all. A pinned layout may still set v (``Layout.virtual_stages``)."""
+    if pp == 1:
+        return (1,)
+    per_stage = -(-model.layers // pp)
+    return (1,) + tuple(v for v in _VIRTUAL_STAGES if per_stage % v == 0)
+
+
 def _ep_options(model: ModelSpec, dp: int, pinned: int | None) -> list[int]:
     if model.moe is None:
         return [1]
@@ -276,7 +295,7 @@ class _GpuRun:
         self.bound: TrainingThroughputBound | None = None
 
 
-Cell = tuple[int, int, int, int]  # (tp, pp, dp, ep)
+Cell = tuple[int, int, int, int, int]  # (tp, pp, dp, ep, v): v interleaved pipeline chunks per GPU
 
 
 class _Search:
@@ -293,6 +312,7 @@ class _Search:
         self._prices: dict[str, float | None] = {}
         self._kth: tuple | None = None  # the top-th best rank key so far (branch and bound)
         self._keys: list[tuple] = []  # the rank keys in ``best``, sorted
+        self._interleavable: dict[tuple[int, int], list[int]] = {}  # (pp, dp) -> micro-batches v > 1 can run
         # a deadline or budget can turn away a layout that fits in memory (training with a token count only)
         self._limits = self.training and workload.tokens is not None and (
             c.deadline_s is not None or c.budget_usd is not None)
@@ -493,10 +513,12 @@ class _Search:
                 yield tp, pp, dp
 
     def cells(self, r: _GpuRun, n: int):
-        """The (tp, pp, dp, ep) cells on ``n`` GPUs, in enumeration order."""
+        """The (tp, pp, dp, ep, v) cells on ``n`` GPUs, in enumeration order."""
         for tp, pp, dp in self.layouts_for(r.gpu, n, r.per_node):
+            vs = _virtual_stage_options(self.model, pp) if self.w.mode is Mode.pretrain else (1,)
             for ep in _ep_options(self.model, dp, self.c.ep):
-                yield tp, pp, dp, ep
+                for v in vs:
+                    yield tp, pp, dp, ep, v
 
     def run(self, gpus: list[GpuSpec], *, prune: bool = True) -> None:
         """Search ``gpus``; ``prune=False`` walks every cell in enumeration order without bounds (for tests)."""
@@ -515,7 +537,7 @@ class _Search:
                         self._inference_cell(r, cell, (r.gi, ni, ci))
                         continue
                     assert r.bound is not None
-                    bounds = r.bound.cell(*cell, r.per_node) if prune and not self._limits else None
+                    bounds = self._cell_bound(r, cell) if prune and not self._limits else None
                     self._training_cell(r, n, cell, bounds, (r.gi, ni, ci))
 
     def _best_first(self, runs: list[_GpuRun]) -> None:
@@ -543,8 +565,10 @@ class _Search:
             if cell is None:
                 assert r.bound is not None
                 for ci, cl in enumerate(self.cells(r, n)):
-                    bounds = r.bound.cell(*cl, r.per_node)
+                    bounds = self._cell_bound(r, cl)
                     ctps = bounds.best
+                    if not ctps > 0.0:
+                        continue  # an interleaved cell with no micro-batch count the schedule accepts
                     if self._kth is None or not self.bound_key(r, n, ctps) > self._kth:
                         heapq.heappush(heap, (self.bound_key(r, n, ctps), order + (ci,), r, n, ctps, (cl, bounds)))
             else:
@@ -559,17 +583,38 @@ class _Search:
                 for ci, cl in enumerate(self.cells(r, n)):
                     self._training_cell(r, n, cl, None, order + (ci,))
 
+    def _cell_bound(self, r: _GpuRun, cell: Cell) -> CellBound:
+        tp, pp, dp, ep, v = cell
+        assert r.bound is not None
+        return r.bound.cell(tp, pp, dp, ep, r.per_node, v, self._micros_for(r, cell))
+
+    def _micros_for(self, r: _GpuRun, cell: Cell) -> list[int]:
+        """The micro-batch sizes a cell can run: all of them, except that Megatron-LM's interleaved schedule
+        (v > 1) needs the micro-batches per step to be a multiple of pp."""
+        _, pp, dp, _, v = cell
+        if v == 1:
+            return r.micros
+        key = (pp, dp)  # r.micros depends on the workload only, so it is the same list for every GPU type
+        micros = self._interleavable.get(key)
+        if micros is None:
+            micros = self._interleavable[key] = [b for b in r.micros
+                                                 if micro_batches_per_step(self.w, dp, b) % pp == 0]
+        return micros
+
     # ------------------------------------------------------------------------------------------- one cell
     def _training_cell(self, r: _GpuRun, n: int, cell: Cell, bounds: CellBound | None, order: tuple) -> None:
-        """One (gpu, N, tp, pp, dp, ep) cell. For each micro-batch, a staircase walk over (ZeRO stage, recompute)
+        """One (gpu, N, tp, pp, dp, ep, v) cell. For each micro-batch, a staircase walk over (ZeRO stage, recompute)
         finds, for each stage, the least recomputation that fits; only those are timed (module docstring: more
         recomputation at the same stage and micro-batch is never faster). Offload is searched like any
         other option: whether streaming state over PCIe beats recomputation is the compute model's call.
         With ``bounds``, a cell or (offload, micro-batch) that cannot change the result is skipped."""
-        tp, pp, dp, ep = cell
+        tp, pp, dp, ep, v = cell
         gpu, usable = r.gpu, r.usable
-        zeros, offloads, recomputes, micros = r.zeros, r.offloads, r.recomputes, r.micros
-        mem = TrainingCellMemory(self.model, gpu, self.w, tp, pp, dp, ep)
+        zeros, offloads, recomputes = r.zeros, r.offloads, r.recomputes
+        micros = self._micros_for(r, cell)
+        if not micros:
+            return
+        mem = TrainingCellMemory(self.model, gpu, self.w, tp, pp, dp, ep, virtual_stages=v)
         self.evaluated += 1
         floor_bytes = mem.total_bytes(zeros[-1], offloads[-1], recomputes[-1], micros[0])
         if not floor_bytes <= usable:
@@ -649,18 +694,18 @@ class _Search:
         return False
 
     def _layout(self, r: _GpuRun, cell: Cell, z: int, offload: Offload, rc: Recompute, micro: int) -> Layout:
-        tp, pp, dp, ep = cell
+        tp, pp, dp, ep, v = cell
         return Layout(tp=tp, pp=pp, dp=dp, ep=ep, zero=z, offload=offload, recompute=rc, micro_batch=micro,
-                      gpus_per_node=r.per_node)
+                      gpus_per_node=r.per_node, virtual_stages=v)
 
     def _time(self, r: _GpuRun, n: int, cell: Cell, mem: TrainingCellMemory, z: int, offload: Offload,
               rc: Recompute, micro: int, order: tuple) -> None:
         """Time a layout that fits in memory and offer it. A ``Layout`` (and, for a near miss, a ``Plan``) is
         built only when the offer is taken."""
-        tp, pp, dp, ep = cell
+        tp, pp, dp, ep, v = cell
         self.evaluated += 1
         tps = training_tokens_per_second(self.model, r.gpu, self.w, tp, pp, dp, ep, z, offload, rc, micro,
-                                         r.per_node)
+                                         r.per_node, v)
         key = (r.gpu.id, n)
         if self._limits and not self._within_limits(r, n, tps):
             if self._near_miss_wanted(key, mem.total_bytes(z, offload, rc, micro), order):

@@ -154,6 +154,9 @@ class Layout:
 
     ``ep`` (expert parallelism) divides the data-parallel group for MoE experts and does not add GPUs.
     ``zero`` is the ZeRO stage (FSDP full-shard = 3, shard-grad-op = 2), sharding over ``dp``.
+    ``virtual_stages`` (v) > 1 is the interleaved 1F1B pipeline schedule (Narayanan et al. 2021 sec. 2.2.2,
+    Megatron-LM ``--num-layers-per-virtual-pipeline-stage``): each GPU holds v chunks of its stage's layers, which
+    divides the bubble by v and multiplies the pipeline's point-to-point traffic by v.
     """
 
     tp: int = 1
@@ -166,6 +169,7 @@ class Layout:
     micro_batch: int = 1
     gpus_per_node: int = 8
     sequence_parallel: bool = True  # Megatron SP whenever tp > 1
+    virtual_stages: int = 1  # interleaved pipeline chunks per GPU; 1 = plain 1F1B (always when pp = 1)
     extras: dict = field(default_factory=dict, compare=False, hash=False)
 
     # No __post_init__ validation: the planner builds hundreds of thousands of these, and every degree it builds is

@@ -105,9 +105,13 @@ def gpus_cell(plan: Plan, lang: str) -> str:
 
 
 def layout_cell(plan: Plan, training: bool) -> str:
-    """``TP2 PP1 DP8 ZeRO-3 recompute:full mb2`` (inference shows only what applies)."""
+    """``TP2 PP1 DP8 ZeRO-3 recompute:full mb2``; ``PP16 VPP8``: 16 stages, interleaved in 8 chunks per GPU
+    (NeMo's virtual_pipeline_model_parallel_size; inference shows only what applies)."""
     lay = plan.layout
-    bits = [f"TP{lay.tp}", f"PP{lay.pp}", f"DP{lay.dp}"]
+    bits = [f"TP{lay.tp}", f"PP{lay.pp}"]
+    if lay.virtual_stages > 1:
+        bits.append(f"VPP{lay.virtual_stages}")
+    bits.append(f"DP{lay.dp}")
     if lay.ep > 1:
         bits.append(f"EP{lay.ep}")
     if training:

@@ -359,6 +359,7 @@ def plan_entry_to_dict(plan: Plan) -> dict:
             "recompute": _enum(lay.recompute),
             "micro_batch": lay.micro_batch,
             "sequence_parallel": bool(lay.sequence_parallel and lay.tp > 1),
+            "virtual_stages": lay.virtual_stages,
         },
         "fits": bool(plan.fits),
         "reasons": list(plan.reasons),
