@@ -141,7 +141,7 @@ def plan(
     ep: Annotated[Optional[int], typer.Option(min=1, max=1024, help="Expert-parallel degree (MoE).")] = None,
     zero: Annotated[Optional[int], typer.Option(min=0, max=3, help="ZeRO stage (FSDP full-shard = 3, shard-grad-op = 2).")] = None,
     offload: Annotated[Optional[Offload], typer.Option(help="Optimizer/parameter offload.")] = None,
-    max_gpus: Annotated[Optional[int], typer.Option(min=1, max=1_000_000, help="Search up to this many GPUs (default 64 inference, 512 LoRA, 1024 finetune, 16384 pretrain).")] = None,
+    max_gpus: Annotated[Optional[int], typer.Option(min=1, max=1_000_000, help="Search up to this many GPUs (default 64 inference, LoRA and QLoRA; 512 finetune; 16384 pretrain).")] = None,
     gpus_per_node: Annotated[Optional[int], typer.Option(min=1, max=1024, help="GPUs per server (default: the GPU's usual server).")] = None,
     deadline: Annotated[Optional[str], typer.Option(help="Finish training within this time (30d, 12h); pretraining defaults to 365d, 'none' lifts it.")] = None,
     budget: Annotated[Optional[float], typer.Option(min=0.01, help="Spend at most this many USD on the training run.")] = None,

@@ -6,9 +6,11 @@ The search space, for every GPU type in scope:
   pp            -- powers of two up to the layer count with tp x pp dividing N (every divisor of N / tp when the
                    GPU count is pinned with --gpus); dp = N / (tp x pp)
   ep            -- MoE only: powers of two dividing dp and the expert count
+  v             -- pretraining with pp > 1: interleaved pipeline chunks per GPU, 1 (plain 1F1B) or 2-8 dividing
+                   a stage's layers when the micro-batches per step are a multiple of pp (Megatron-LM)
   zero, offload -- ZeRO stage 0-3 (FSDP), offload none/cpu/nvme (training)
   recompute     -- none / selective / full; micro-batch 1, 2, 4, 8, 16 (training)
-A (gpu, N, tp, pp, dp, ep) is a *cell*. Pinned options fix their dimension. Pruning never drops a configuration
+A (gpu, N, tp, pp, dp, ep, v) is a *cell*. Pinned options fix their dimension. Pruning never drops a configuration
 that could change the answer:
   * a cell whose smallest possible per-GPU footprint (highest ZeRO stage and offload allowed, full recompute,
     micro-batch 1) does not fit is skipped whole;
