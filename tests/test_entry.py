@@ -182,3 +182,34 @@ def test_a_broken_table_falls_back_to_typer(monkeypatch, capsys):
     monkeypatch.setattr(entry, "_option_table", broken)
     code, out, _ = _run_entry(["plan", "--model", "8b", "--format", "json"], capsys)
     assert code == 0 and '"schema_version"' in out
+
+
+# messy command lines: the console script (fast path or fallback) answers exactly as the Typer CLI does (--help is
+# left out: both print Typer's help, wrapped to the terminal, which CliRunner fakes)
+_MESSY = st.lists(st.sampled_from([
+    "--model", "llama-3.1-8b", "7b", "--mode", "lora", "pretrain", "inference", "--gpus", "3", "0", "-1", "--tp",
+    "2", "--pp", "4", "--tokens", "1T", "nan", "--batch", "4", "--format", "json", "--gpu", "h100", "l4",
+    "--zero", "3", "--offload", "cpu", "--quant", "int4", "--top", "2", "--top=1", "--", "=", "", "-q", "-v",
+    "--explain", "--no-explain", "--all", "--format=markdown", "--lang", "zh", "-m", "-g", "plan",
+]), max_size=8)
+
+
+@settings(max_examples=60, deadline=None)
+@given(_MESSY)
+def test_messy_command_lines_answer_as_typer_does(args):
+    import contextlib
+    import io
+
+    argv = ["plan", *args]
+    out, err = io.StringIO(), io.StringIO()
+    entry.STATE.update(debug=False, quiet=False, verbose=False)
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), pytest.raises(SystemExit) as exit_info:
+        entry.main(argv)
+    code = exit_info.value.code or 0
+    entry.STATE.update(debug=False, quiet=False, verbose=False)
+    ref = CliRunner().invoke(cli.app, argv)
+    assert code == ref.exit_code, (argv, err.getvalue(), ref.stderr)
+    assert "Traceback" not in err.getvalue()
+    strip = lambda t: re.sub(r'\([0-9.]+ ms\)|"seconds": [0-9.e-]+', "", t)  # noqa: E731 - timings differ
+    assert strip(out.getvalue()) == strip(ref.stdout), argv
+    assert err.getvalue() == ref.stderr, argv
