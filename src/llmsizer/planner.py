@@ -56,6 +56,7 @@ from llmsizer.catalog import Catalog
 from llmsizer.compute import (
     amortized_price_usd_per_gpu_hour,
     CellBound,
+    default_global_batch_tokens,
     CostEstimate,
     InferenceEstimate,
     TrainingEstimate,
@@ -302,8 +303,12 @@ Cell = tuple[int, int, int, int, int]  # (tp, pp, dp, ep, v): v interleaved pipe
 
 class _Search:
     def __init__(self, catalog: Catalog, model: ModelSpec, workload: Workload, c: Constraints) -> None:
-        self.catalog, self.model, self.w, self.c = catalog, model, workload, c
         self.training = workload.mode.is_training
+        if self.training and workload.global_batch_tokens is None:
+            # the step model's default batch, made explicit so that the memory model counts the micro-batches
+            # a pipeline really has in flight (fewer than pp when a wide data-parallel group splits the batch)
+            workload = workload.with_(global_batch_tokens=default_global_batch_tokens(workload))
+        self.catalog, self.model, self.w, self.c = catalog, model, workload, c
         self.evaluated = 0
         # (gpu id, N) -> (rank key, enumeration order, gpu, layout, usable): the best fitting layout found so far
         self.best: dict[tuple[str, int], tuple] = {}
