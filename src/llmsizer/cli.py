@@ -29,6 +29,18 @@ class _Group(TyperGroup):
             args=argv, prog_name=prog_name or "llmsizer", standalone_mode=False, **extra), debug="--debug" in argv))
 
 
+def _usage_errors() -> tuple[type[Exception], ...]:
+    """Typer's usage-error base class: ``typer.TyperException`` since Typer vendors click, click's before."""
+    if hasattr(typer, "TyperException"):
+        return (typer.TyperException,)
+    import click
+
+    return (click.ClickException,)
+
+
+_USAGE_ERRORS = _usage_errors()
+
+
 def _guarded(call, *, debug: bool) -> int:
     """``entry.run_guarded`` plus Typer's own outcomes: exits, usage errors (bad option or value), aborts."""
 
@@ -37,7 +49,7 @@ def _guarded(call, *, debug: bool) -> int:
             return call()
         except typer.Exit as e:
             return e.exit_code
-        except typer.TyperException as e:  # click usage errors: bad option, bad value, missing argument
+        except _USAGE_ERRORS as e:  # click usage errors: bad option, bad value, missing argument
             msg = e.format_message() if hasattr(e, "format_message") else str(e)
             msg = re.sub(r"\s+", " ", msg).strip()
             print(f"llmsizer: error: {msg} (see 'llmsizer --help')", file=sys.stderr)

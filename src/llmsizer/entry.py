@@ -179,45 +179,55 @@ def parse_plan_argv(argv: list[str], table: OptionTable) -> tuple[dict[str, bool
 
 
 def build_option_table() -> OptionTable:
-    """Read the option table off the Typer commands in cli.py (imports Typer; the disk cache keeps the result)."""
+    """Read the option table off the Typer commands in cli.py (imports Typer; the disk cache keeps the result).
+
+    Spellings, flags and repeatability come from the click parameters Typer builds (click's public attributes);
+    types, ranges and defaults from the Python signatures Typer reads them from (``Annotated[T, typer.Option]``)."""
     import enum
+    import inspect
+    import typing
 
     import typer.main
 
-    from llmsizer.cli import app
+    from llmsizer import cli
 
-    group = typer.main.get_command(app)
+    group = typer.main.get_command(cli.app)
 
-    def opts_of(params: list[Any]) -> tuple[dict[str, Opt], dict[str, Any]]:
+    def opts_of(params: list[Any], func: Callable[..., Any]) -> tuple[dict[str, Opt], dict[str, Any]]:
+        hints = typing.get_type_hints(func, include_extras=True)
+        signature = inspect.signature(func).parameters
         table: dict[str, Opt] = {}
         defaults: dict[str, Any] = {}
         for p in params:
-            if p.is_eager or p.name is None:  # --version: Typer's business
+            if p.is_eager or p.name not in signature:  # --version: Typer's business
                 continue
-            defaults[p.name] = p.default
+            defaults[p.name] = signature[p.name].default
             if p.is_flag:
                 for spelling in p.opts:
                     table[spelling] = Opt(p.name, "flag", True)
                 for spelling in p.secondary_opts:
                     table[spelling] = Opt(p.name, "flag", False)
                 continue
-            t = p.type_descriptor.annotation
-            args = getattr(t, "__args__", ())
-            if getattr(t, "__origin__", None) is list and len(args) == 1:
-                t = args[0]
+            hint = hints[p.name]
+            info = next((x for x in getattr(hint, "__metadata__", ()) if hasattr(x, "min")), None)
+            t = typing.get_args(hint)[0] if info is not None else hint  # Annotated[T, Option] -> T
+            t = next((x for x in typing.get_args(t) if x is not type(None)), t)  # Optional[T] -> T
+            if typing.get_origin(t) is list and len(typing.get_args(t)) == 1:
+                t = typing.get_args(t)[0]
+            lo, hi = (info.min, info.max) if info is not None else (None, None)
             if isinstance(t, type) and issubclass(t, enum.Enum):
                 o = Opt(p.name, "enum", choices=t, multiple=p.multiple)
             elif t in (int, float, str, Path):
                 kind = {int: "int", float: "float", str: "str", Path: "path"}[t]
-                o = Opt(p.name, kind, lo=p.min, hi=p.max, multiple=p.multiple)
+                o = Opt(p.name, kind, lo=lo, hi=hi, multiple=p.multiple)
             else:  # a type the fast parser does not know: leave the whole option to Typer
                 continue
             for spelling in p.opts:
                 table[spelling] = o
         return table, defaults
 
-    root, _ = opts_of(group.params)
-    plan, defaults = opts_of(group.commands["plan"].params)
+    root, _ = opts_of(group.params, cli._root)
+    plan, defaults = opts_of(group.commands["plan"].params, cli.plan)
     return OptionTable({k: v for k, v in root.items() if v.flag_value}, plan, defaults)
 
 
