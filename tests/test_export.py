@@ -11,7 +11,7 @@ import yaml
 
 from llmsizer.catalog import load_catalog
 from llmsizer.errors import InvalidInputError
-from llmsizer.export import ENGINES, export_plan, grad_accumulation
+from llmsizer.export import ENGINES, export_notes, export_plan, grad_accumulation
 from llmsizer.planner import Constraints, plan
 from llmsizer.workload import Mode, Quant, Workload
 
@@ -133,3 +133,16 @@ def test_wrong_engine_for_the_mode(train_result, serve_result):
     with pytest.raises(InvalidInputError, match="unknown --export"):
         export_plan(serve_result, "tgi")
     assert len(ENGINES) == 8
+
+
+def test_megatron_interleaved_plan_and_uneven_split_note(cat):
+    # Llama 3 405B as Meta ran it (TP8 x PP16, 16M-token batches of 8k sequences): the planner interleaves the
+    # stages; 126 layers do not split evenly over 16 stages, which the export says instead of hiding it
+    w = Workload(mode=Mode.pretrain, seq_len=8192, global_batch_tokens=16 * 2**20, tokens=1e12)
+    r = plan(cat, cat.model("llama-3.1-405b"), w, Constraints(gpus=("h100-sxm",), gpu_count=16384, tp=8, pp=16))
+    lay = r.plans[0].layout
+    assert lay.virtual_stages > 1
+    text = export_plan(r, "megatron")
+    assert f"--num-layers-per-virtual-pipeline-stage {8 // lay.virtual_stages}" in text
+    assert any("126 layers do not split evenly" in n for n in export_notes(r, "megatron"))
+    assert any("interleaves" in n for n in export_notes(r, "deepspeed"))

@@ -301,6 +301,11 @@ def export_notes(result: PlanResult, engine: str) -> list[str]:
     if engine in ("deepspeed", "accelerate", "slurm") and lay.pp > 1 and lay.virtual_stages > 1:
         notes.append(f"the plan interleaves {lay.virtual_stages} pipeline chunks per GPU (Megatron-LM's schedule); "
                      "DeepSpeed's pipeline engine runs plain 1F1B, so its bubble is larger than estimated")
+    layers = result.model.layers
+    if engine in ("megatron", "slurm") and lay.pp > 1 and layers % (lay.pp * lay.virtual_stages):
+        notes.append(f"{layers} layers do not split evenly into pp={lay.pp} x {lay.virtual_stages} chunk(s): the plan "
+                     f"sizes every stage for {-(-layers // lay.pp)} layers; Megatron-LM wants an even split (or "
+                     "its options for fewer layers on the first and last stages, as Llama 3 405B used)")
     if engine == "slurm" and result.workload.mode.is_training:
         notes.append("the script launches train.py with ds_config.json: write that with --export deepspeed")
     return notes
