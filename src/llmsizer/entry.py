@@ -2,8 +2,8 @@
 
 Why: Typer builds a pydantic validator per option while it parses, which costs more than a whole plan
 (docs/performance.md). The options themselves are still defined once, in ``cli.plan``'s Typer signature. The first
-run reads them off the Typer command (names, flags, types, ranges, defaults) into a plain table that the disk cache
-keeps (``diskcache.py``; rebuilt when llmsizer or Typer changes). Later runs parse ``plan``'s arguments with that
+run reads them off the click command Typer builds (spellings, flags, repeatability) and off that signature (types,
+ranges, defaults) into a plain table that the disk cache keeps (``diskcache.py``; rebuilt when llmsizer or Typer changes). Later runs parse ``plan``'s arguments with that
 table and call the same ``app.run_plan`` with the same ``PlanArgs`` Typer would have built.
 
 The fast parser accepts only the plain forms (``--opt value``, ``--opt=value``, ``-o value``, flags), values it
