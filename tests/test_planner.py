@@ -181,3 +181,29 @@ def test_pinned_gpu_count_allows_odd_pipeline_degrees(cat):
     assert r.any_fit
     assert all(p.gpu_count == 6 and p.layout.tp * p.layout.pp * p.layout.dp == 6 for p in r.plans)
     assert any(p.layout.pp == 3 for p in r.plans if p.fits)
+
+
+def test_an_impossible_deadline_shows_the_quickest_layouts(cat):
+    # nothing trains 2T tokens of a 70B model in a day on A100s: the near misses are the quickest layouts (what
+    # --sort time without the deadline ranks first), each saying by how much it misses, not the smallest ones
+    model = cat.model("llama-2-70b")
+    w = Workload(mode=Mode.pretrain, seq_len=4096, tokens=2e12)
+    c = Constraints(gpus=("a100-80gb-sxm",), deadline_s=86400, top=3)
+    r = plan(cat, model, w, c)
+    assert not r.any_fit and len(r.plans) == 3
+    quickest = plan(cat, model, w, Constraints(gpus=("a100-80gb-sxm",), sort=SortKey.time, top=3)).plans
+    assert [(p.gpu_count, p.layout) for p in r.plans] == [(p.gpu_count, p.layout) for p in quickest]
+    assert all(p.memory.total_bytes <= p.usable_memory_bytes for p in r.plans)
+    assert all(any("past the deadline of 1.0 days" in x for x in p.reasons) for p in r.plans)
+    seconds = [p.training.seconds for p in r.plans]
+    assert seconds == sorted(seconds)
+
+
+def test_an_impossible_budget_shows_the_cheapest_layouts(cat):
+    model = cat.model("llama-2-70b")
+    w = Workload(mode=Mode.pretrain, seq_len=4096, tokens=2e12)
+    r = plan(cat, model, w, Constraints(gpus=("a100-80gb-sxm",), budget_usd=1000, top=2))
+    cheapest = plan(cat, model, w, Constraints(gpus=("a100-80gb-sxm",), top=2)).plans
+    assert not r.any_fit
+    assert [(p.gpu_count, p.layout) for p in r.plans] == [(p.gpu_count, p.layout) for p in cheapest]
+    assert all(any("over the budget of $1,000" in x for x in p.reasons) for p in r.plans)

@@ -323,6 +323,9 @@ class _Search:
         # a deadline or budget can turn away a layout that fits in memory (training with a token count only)
         self._limits = self.training and workload.tokens is not None and (
             c.deadline_s is not None or c.budget_usd is not None)
+        # when nothing fits: search what the deadline/budget bounds set aside, for the memory near misses
+        # (plan() turns this off while it first looks for layouts that only miss the deadline or budget)
+        self.memory_near_misses = True
 
     def price(self, gpu: GpuSpec) -> float | None:
         if gpu.id not in self._prices:
@@ -358,8 +361,7 @@ class _Search:
             cost = self._cost(gpu, layout, None, inference.tokens_per_second, price, explain)
         if self.c.deadline_s is not None and seconds is not None and seconds > self.c.deadline_s:
             fits = False
-            reasons.append(f"takes {seconds / 86400:.1f} days, past the deadline of "
-                           f"{self.c.deadline_s / 86400:.1f} days")
+            reasons.append(f"takes {_days(seconds)}, past the deadline of {_days(self.c.deadline_s)}")
         if (self.c.budget_usd is not None and cost is not None and cost.usd_total is not None
                 and cost.usd_total > self.c.budget_usd):
             fits = False
@@ -580,7 +582,7 @@ class _Search:
                         heapq.heappush(heap, (self.bound_key(r, n, ctps), order + (ci,), r, n, ctps, (cl, bounds)))
             else:
                 self._training_cell(r, n, cell[0], cell[1], order)
-        if self.best:
+        if self.best or not self.memory_near_misses:
             return
         # nothing fits: what was set aside holds near misses too (nothing in it fits, so no pruning is lost)
         for _, order, r, n, _, cell in sorted(past_limits, key=lambda it: it[1]):
@@ -769,7 +771,18 @@ def plan(
         raise InvalidInputError(f"--pp {c.pp} exceeds the model's {model.layers} layers")
 
     search = _Search(catalog, model, workload, c)
+    search.memory_near_misses = not search._limits
     search.run(gpus)
+    limit_misses: list[Plan] = []
+    if not search.best and search._limits and not c.include_unfit:
+        # nothing meets the deadline/budget: show the quickest (cheapest) layouts that fit in memory; only if
+        # none does are the memory near misses searched for
+        limit_misses = _closest_to_limits(catalog, model, workload, c, gpus, search)
+        if not limit_misses:
+            evaluated = search.evaluated
+            search = _Search(catalog, model, workload, c)
+            search.run(gpus)
+            search.evaluated += evaluated
 
     # best first; equal keys in enumeration order (GPU list order, then GPU count)
     fitting = sorted(search.best.values(), key=lambda v: (v[0], v[1][:2]))[: c.top]
@@ -782,13 +795,33 @@ def plan(
     if c.include_unfit or not final:
         near = [p for _, _, p in sorted(search.unfit.values(),
                                         key=lambda v: (v[2].memory.total_bytes / v[2].usable_memory_bytes, v[1][:2]))]
-        shown = near[: c.top if c.include_unfit else 3]
+        shown = limit_misses or near[: c.top if c.include_unfit else 3]
         final += [_finish(search, catalog, p, explain=False) for p in shown]
     result.plans = final
     if not winners:
         result.suggestions = suggest(model, workload, c, near_misses=[p for p in final if not p.fits])
     result.search_seconds = time.perf_counter() - t0
     return result
+
+
+def _days(seconds: float) -> str:
+    """A training time for a message: ``36.5 days``, ``2.4 years``."""
+    days = seconds / 86400
+    return f"{days:,.1f} days" if days < 730 else f"{days / 365.25:,.1f} years"
+
+
+def _closest_to_limits(catalog: Catalog, model: ModelSpec, workload: Workload, c: Constraints,
+                       gpus: list[GpuSpec], search: _Search) -> list[Plan]:
+    """When layouts fit in memory but every one misses the deadline or the budget, the near misses worth showing
+    are the quickest (deadline) or the cheapest (budget) of them, not the smallest: the same search without the
+    limits, ranked by time or cost, its plans evaluated against the limits (so they say by how much they miss)."""
+    relaxed = replace(c, deadline_s=None, budget_usd=None, include_unfit=False,
+                      sort=SortKey.time if c.deadline_s is not None else SortKey.cost)
+    rs = _Search(catalog, model, workload, relaxed)
+    rs.run(gpus)
+    search.evaluated += rs.evaluated
+    best = sorted(rs.best.values(), key=lambda v: (v[0], v[1][:2]))[: min(c.top, 3)]
+    return [search.evaluate(gpu, layout, usable) for _, _, gpu, layout, usable in best]
 
 
 def search_space_size(catalog: Catalog, model: ModelSpec, workload: Workload,
