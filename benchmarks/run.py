@@ -100,9 +100,11 @@ def main() -> int:
         best, median = wall(cmd, max(args.runs, 1), env)
         floor = floor or best
         print(f"{name:58} {best:7.3f} {median:9.3f} {best / floor:8.2f} {('<= ' + str(target)) if target else '':>7}")
-    print(f"\n{'search (in-process, one run each)':44} {'layouts':>10} {'evaluated':>10} {'ms':>7} {'layouts/s':>12}")
+    print(f"\n{'search (in-process, one run each)':44} {'layouts':>10} {'evaluated':>10} {'ms':>7} {'layouts/s':>12} "
+          f"{'evaluated/s':>12}")
     for label, space, evaluated, seconds in search_rates():
-        print(f"{label:44} {space:10,} {evaluated:10,} {seconds * 1000:7.1f} {space / seconds:12,.0f}")
+        print(f"{label:44} {space:10,} {evaluated:10,} {seconds * 1000:7.1f} {space / seconds:12,.0f} "
+              f"{evaluated / seconds:12,.0f}")
     return 0
 
 
