@@ -318,12 +318,23 @@ def test_lora_drops_weight_gradients() -> None:
     assert lora.flops_per_token < full.flops_per_token
 
 
-def test_qlora_is_slower_than_lora() -> None:
-    # Raschka 2023 ("Practical Tips for Finetuning LLMs Using LoRA"): QLoRA +39% runtime vs LoRA at equal batch.
-    lay = Layout()
-    lora = _train(LLAMA2_7B, A100_80, lay, tokens=1e8, seq=2048, mode=Mode.lora)
-    qlora = _train(LLAMA2_7B, A100_80, lay, tokens=1e8, seq=2048, mode=Mode.qlora)
+def test_qlora_is_slower_than_lora_on_short_micro_batches() -> None:
+    # Raschka 2023 ("Practical Tips for Finetuning LLMs Using LoRA", lit-gpt, Llama 2 7B, A100): QLoRA +39% runtime
+    # vs LoRA, on Alpaca samples (a few hundred tokens each, one per micro-batch; 512 assumed here).
+    lay = Layout(micro_batch=1)
+    lora = _train(LLAMA2_7B, A100_80, lay, tokens=1e8, seq=512, mode=Mode.lora)
+    qlora = _train(LLAMA2_7B, A100_80, lay, tokens=1e8, seq=512, mode=Mode.qlora)
     assert qlora.seconds / lora.seconds == pytest.approx(1.39, rel=0.15)
+
+
+def test_qlora_costs_little_on_long_micro_batches() -> None:
+    # Answer.AI fsdp_qlora benchmarks_03_2024.md (2x RTX 4090, Llama-2-7B, 2048 tokens, gradient checkpointing):
+    # QLoRA at 8 sequences per micro-batch took 450 s, LoRA at 4 took 437 s for the same 1024 samples: within 3%.
+    # The dequantization is per weight and pass, not per token, so at 16k tokens per micro-batch it nearly vanishes.
+    lora = _train(LLAMA2_7B, RTX4090, Layout(micro_batch=4, recompute=R.full), tokens=1e8, seq=2048, mode=Mode.lora)
+    qlora = _train(LLAMA2_7B, RTX4090, Layout(micro_batch=8, recompute=R.full), tokens=1e8, seq=2048,
+                   mode=Mode.qlora)
+    assert qlora.seconds / lora.seconds == pytest.approx(450 / 437, rel=0.05)
 
 
 def test_fp8_does_not_double_throughput() -> None:

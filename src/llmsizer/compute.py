@@ -120,7 +120,7 @@ class TrainingParams(_Data):
     fp8_source: str
     moe_compute_efficiency: Annotated[float, Field(gt=0, le=1)]
     moe_source: str
-    qlora_slowdown: Annotated[float, Field(ge=1)]
+    dequant_bandwidth_efficiency: Annotated[float, Field(gt=0, le=1)]
     qlora_source: str
     pretrain_global_batch_tokens: Annotated[int, Field(gt=0)]
     finetune_global_batch_sequences: Annotated[int, Field(gt=0)]
@@ -491,8 +491,7 @@ def _training_step(
     m, b_eff, tokens_step = _micro_batches(gbt, s, dp, b)
     tokens_mb = b_eff * s
     t_mb_compute = hw_fpt * tokens_mb / (tp * pp) / rate
-    if workload.mode is Mode.qlora:
-        t_mb_compute *= p.qlora_slowdown
+    t_dequant = _dequant_seconds(f, g, p, model, workload, tp, pp, recompute)
 
     layers_here = f.layers / pp
     act_bytes = p.activation_bytes
@@ -565,14 +564,27 @@ def _training_step(
         bw, lat = _link_of(g, per_node, 2 * tp * dp, p)
         t_p2p = 2.0 * v * (lat + tokens_mb * f.hidden * act_bytes / tp / bw)
 
-    t_mb = t_mb_compute + t_tp + t_a2a + t_dp_mb_exposed + t_stream + t_p2p
+    t_mb = t_mb_compute + t_dequant + t_tp + t_a2a + t_dp_mb_exposed + t_stream + t_p2p
     # 1F1B bubble (pp - 1) micro-batch slots; an interleaved schedule with v model chunks per GPU divides it by v
     # (Narayanan et al. 2021 sec. 2.2.2). Layout.virtual_stages sets v (1: plain 1F1B, DeepSpeed's schedule).
     bubble_slots = (pp - 1) / v
     t_step = (m + bubble_slots) * t_mb + t_dp_step_exposed + t_off
     tps = tokens_step / t_step
     return (model_fpt, hw_fpt, size_f, eff, peak, rate, gbt, m, tokens_step, t_mb_compute, t_tp, t_a2a,
-            t_dp_mb_exposed, t_dp_step_exposed, t_off, t_p2p, t_mb, bubble_slots, t_step, tps)
+            t_dp_mb_exposed, t_dp_step_exposed, t_off, t_p2p, t_dequant, t_mb, bubble_slots, t_step, tps)
+
+
+def _dequant_seconds(f: ModelFacts, g: GpuFacts, p: TrainingParams, model: ModelSpec, workload: Workload, tp: int,
+                     pp: int, recompute: Recompute) -> float:
+    """Seconds per micro-batch a quantized frozen base (QLoRA's NF4, LoRA with --quant) spends dequantizing its
+    weights to bf16 before each matmul: the stored bits read and 2 bytes written per weight, once per pass over the
+    layers (forward, backward, and the recomputed forward with full recomputation); memory-bound, so it does not
+    grow with the micro-batch and matters most for short ones (Dettmers et al. 2023 sec. 3; data/compute.yaml)."""
+    if not workload.mode.is_adapter or (workload.mode is not Mode.qlora and workload.quant is Quant.none):
+        return 0.0
+    passes = 3.0 if recompute is Recompute.full else 2.0
+    per_weight = _stored_weight_bytes(model, workload) + dtype_bytes("bf16")
+    return passes * f.params_total / (tp * pp) * per_weight / (g.bandwidth * p.dequant_bandwidth_efficiency)
 
 
 @lru_cache(maxsize=256)
@@ -660,7 +672,7 @@ def estimate_training(
     g = gpu_facts(gpu)
     v = layout.virtual_stages if layout.pp > 1 else 1
     (model_fpt, hw_fpt, size_f, eff, peak, rate, gbt, m, tokens_step, t_mb_compute, t_tp, t_a2a, t_dp_mb_exposed,
-     t_dp_step_exposed, t_off, t_p2p, t_mb, bubble_slots, t_step, tps) = _training_step(
+     t_dp_step_exposed, t_off, t_p2p, t_dequant, t_mb, bubble_slots, t_step, tps) = _training_step(
         f, g, p, model, workload, layout.tp, layout.pp, layout.dp, layout.ep, layout.zero, layout.offload,
         layout.recompute, layout.micro_batch, layout.gpus_per_node, v)
     n_gpus = layout.tp * layout.pp * layout.dp
@@ -679,7 +691,7 @@ def estimate_training(
         steps = _training_steps(
             model, gpu, workload, layout, f, g, p, model_fpt, hw_fpt, size_f, eff, peak, rate, t_mb_compute,
             t_tp, t_a2a, t_dp_mb_exposed, t_dp_step_exposed, t_off, gbt, m, t_step, tps, mfu, hfu, seconds,
-            gpu_hours, energy, facility, t_p2p,
+            gpu_hours, energy, facility, t_p2p, t_dequant,
         )
     return TrainingEstimate(
         tokens_per_second=tps, mfu=mfu, hfu=hfu, flops_per_token=model_fpt, seconds=seconds, gpu_hours=gpu_hours,
@@ -691,7 +703,7 @@ def estimate_training(
 
 def _training_steps(model, gpu, w, layout, f, g, p, model_fpt, hw_fpt, size_f, eff, peak, rate, t_mb_compute,
                     t_tp, t_a2a, t_dp_mb, t_dp_step, t_off, gbt, m, t_step, tps, mfu, hfu, seconds, gpu_hours,
-                    energy, facility, t_p2p) -> tuple[Step, ...]:
+                    energy, facility, t_p2p, t_dequant) -> tuple[Step, ...]:
     src_flops = ("Narayanan et al. 2021 (Megatron-LM, SC21) eq. 3; Chowdhery et al. 2022 (PaLM) app. B; "
                  "LoRA: Hu et al. 2021 sec. 4.2")
     out = []
@@ -726,10 +738,16 @@ def _training_steps(model, gpu, w, layout, f, g, p, model_fpt, hw_fpt, size_f, e
                     p.fp8_source if w.precision is Precision.fp8 else "GPU datasheet dense peak",
                     "FP8 speeds up GEMMs by 1.3-1.5x, not 2x" if w.precision is Precision.fp8 else ""))
     out.append(Step("compute time per micro-batch", t_mb_compute, "s",
-                    "hardware FLOPs x b x s / (tp x pp) / achieved FLOP/s" + (" x QLoRA slowdown"
-                                                                            if w.mode is Mode.qlora else ""),
-                    {"b": layout.micro_batch, "s": w.seq_len, "tp": layout.tp, "pp": layout.pp},
-                    p.qlora_source if w.mode is Mode.qlora else "", ""))
+                    "hardware FLOPs x b x s / (tp x pp) / achieved FLOP/s",
+                    {"b": layout.micro_batch, "s": w.seq_len, "tp": layout.tp, "pp": layout.pp}, "", ""))
+    if t_dequant:
+        out.append(Step("dequantization time per micro-batch", t_dequant, "s",
+                        "passes x weights / (tp x pp) x (stored bytes + 2 B bf16 written) / (bandwidth x efficiency); "
+                        "passes = 2 (forward, backward) or 3 with full recompute",
+                        {"stored_bytes_per_weight": _stored_weight_bytes(model, w),
+                         "bandwidth_bytes_per_s": g.bandwidth, "efficiency": p.dequant_bandwidth_efficiency},
+                        p.qlora_source, "one dequantization per weight per pass, not per token (bitsandbytes "
+                        "dequantizes a layer's weight before its matmul); independent of the micro-batch size"))
     out.append(Step("micro-batches per step (grad accumulation)", m, "count",
                     "ceil(global batch tokens / (s x b x dp))",
                     {"global_batch_tokens": gbt, "s": w.seq_len, "b": layout.micro_batch, "dp": layout.dp},
@@ -1112,7 +1130,8 @@ class TrainingThroughputBound:
         _, self.rate = _compute_rate(g, workload.precision, eff, p)
         self.hw = min(_training_flops(f, model, workload, r)[1] for r in recomputes)
         self.full_only = all(r is Recompute.full for r in recomputes)
-        self.slowdown = p.qlora_slowdown if workload.mode is Mode.qlora else 1.0
+        # a quantized base's dequantization per micro-batch, at its least (no full recomputation if allowed)
+        self.dequant = min(_dequant_seconds(f, g, p, model, workload, 1, 1, r) for r in recomputes)
         self.zeros, self.offloads, self.micros = zeros, offloads, micro_batches
         self.gbt = default_global_batch_tokens(workload)
         self._zero_kinds = (any(z < 2 for z in zeros), 2 in zeros, any(z >= 3 for z in zeros))
@@ -1127,19 +1146,19 @@ class TrainingThroughputBound:
         return self.w.tokens / (tokens_per_second_bound * _goodput(n, self.p)) / self._MARGIN
 
     def per_gpu_count(self, n: int) -> float:
-        """Tokens/s that no layout on ``n`` GPUs can exceed: n x rate / (hardware FLOPs per token x slowdown)."""
-        return n * self.rate / (self.hw * self.slowdown) * self._MARGIN
+        """Tokens/s that no layout on ``n`` GPUs can exceed: n x rate / hardware FLOPs per token."""
+        return n * self.rate / self.hw * self._MARGIN
 
     def _cell_terms(self, tp: int, pp: int, dp: int, ep: int, per_node: int) -> tuple:
         """What a cell's bound needs that does not depend on v: seconds per token and latency per micro-batch
         slot, one exposed DP pass, the offload time, the micro-batch splits."""
         f, g, p, w = self.f, self.g, self.p, self.w
         s = w.seq_len
-        c = 1.0 / (tp * pp) / self.rate * self.hw * self.slowdown  # compute seconds per token (hw FLOPs x 1/rate)
+        c = 1.0 / (tp * pp) / self.rate * self.hw  # compute seconds per token (hw FLOPs x 1/rate)
         layers_here = f.layers / pp
         n_coll = 6 if self.full_only else 4
         per_tok = c
-        lat = 0.0
+        lat = self.dequant / (tp * pp)  # per micro-batch slot, like a latency
         if tp > 1:
             bw, tp_lat = _link_of(g, per_node, tp, p)
             lat += n_coll * layers_here * tp_lat * (1.0 - p.tp_overlap)
