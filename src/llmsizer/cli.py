@@ -15,7 +15,7 @@ from typer.core import TyperGroup
 
 from llmsizer import __version__
 from llmsizer.choices import Format, Lang, ListFormat, Sort
-from llmsizer.entry import STATE, color, emit, note, run_guarded, run_plan_command
+from llmsizer.entry import STATE, color, emit, run_guarded, run_plan_command
 from llmsizer.errors import EXIT_NO_FIT, EXIT_USAGE, InvalidInputError
 from llmsizer.workload import Engine, LoraTargets, Mode, Offload, Optimizer, Precision, Quant, Recompute
 
