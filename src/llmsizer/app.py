@@ -82,7 +82,8 @@ def _val(x: Any) -> Any:
     return getattr(x, "value", x)
 
 
-def _positive(text: str | None, what: str) -> float | None:
+def parse_positive(text: str | None, what: str) -> float | None:
+    """A count option (``7B``, ``1T``, ``2e12``) as a positive number, or one-line ``InvalidInputError``."""
     if text is None:
         return None
     try:
@@ -111,7 +112,7 @@ def resolve_model_file(cat: Catalog, model: str | None, params: str | None) -> t
     if params is not None:
         from llmsizer.derive import derive_from_params
 
-        n = _positive(params, "--params")
+        n = parse_positive(params, "--params")
         m, note = derive_from_params(n)  # type: ignore[arg-type]
         return m, [note], None
     assert model is not None
@@ -148,14 +149,14 @@ def build_workload(a: PlanArgs) -> tuple[Workload, list[str]]:
         quant = Quant.nf4
     if a.kv_dtype is not None and a.kv_dtype not in _KV_DTYPES:
         raise InvalidInputError(f"unknown --kv-dtype '{a.kv_dtype}'; use one of {', '.join(_KV_DTYPES)}")
-    tokens = _positive(a.tokens, "--tokens")
-    dataset = _positive(a.dataset_tokens, "--dataset-tokens")
+    tokens = parse_positive(a.tokens, "--tokens")
+    dataset = parse_positive(a.dataset_tokens, "--dataset-tokens")
     if dataset is not None:
         if tokens is not None:
             raise InvalidInputError("give --tokens or --dataset-tokens with --epochs, not both")
         tokens = dataset * a.epochs
     seq_len = a.seq_len or (4096 if mode is Mode.pretrain else 2048)
-    gb = _positive(a.global_batch, "--global-batch")
+    gb = parse_positive(a.global_batch, "--global-batch")
     kw: dict[str, Any] = dict(
         mode=mode, precision=Precision(_val(a.precision)), quant=quant, seq_len=seq_len, micro_batch=a.batch,
         global_batch_tokens=int(gb) if gb else None,

@@ -96,26 +96,6 @@ def _root(
     STATE.update(debug=debug, quiet=quiet, verbose=verbose)
 
 
-def _count(text: str | None, what: str, *, integer: bool = False) -> float | int | None:
-    from llmsizer.units import parse_count
-
-    if text is None:
-        return None
-    try:
-        v = parse_count(text, what)
-    except ValueError as e:
-        raise InvalidInputError(str(e)) from None
-    if not v > 0:
-        raise InvalidInputError(f"{what} must be positive, got {text!r}")
-    if v > 1e18:
-        raise InvalidInputError(f"{what} {text!r} is absurdly large (limit 1e18)")
-    if integer:
-        if v != int(v):
-            raise InvalidInputError(f"{what} must be a whole number, got {text!r}")
-        return int(v)
-    return v
-
-
 # ---------------------------------------------------------------------------------------------------- plan
 
 
@@ -192,10 +172,10 @@ def models(
     catalog: CatalogOpt = None,
 ) -> None:
     """List the model catalog, or show one model's architecture and parameter count."""
-    from llmsizer.app import list_models
+    from llmsizer.app import list_models, parse_positive
 
-    lo = _count(min_params, "--min-params")
-    hi = _count(max_params, "--max-params")
+    lo = parse_positive(min_params, "--min-params")
+    hi = parse_positive(max_params, "--max-params")
     emit(list_models(model_id, family, lo, hi, fmt.value, lang.value, catalog or []), None)
 
 

@@ -825,10 +825,11 @@ def _activation_terms(
     ls = -(-a.layers // p)
     per_layer = _per_layer(j, t, r_div, s, b, rec)
     in_flight = p if first else 1
-    micro_batches = math.inf
-    if first and p > 1 and w.global_batch_tokens:
+    micro_batches = math.inf  # per step; unknown without a global batch (the planner always gives one)
+    if p > 1 and w.global_batch_tokens:
         micro_batches = math.ceil(w.global_batch_tokens / (s * b * dp))
-        in_flight = max(1, min(p, micro_batches))
+        if first:
+            in_flight = max(1, min(p, micro_batches))
     emb = s * b * k.mask_bytes * m.hidden_size / r_div if (first and m.dropout > 0) else 0.0
     head = 0.0
     if last:

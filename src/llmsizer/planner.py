@@ -72,7 +72,7 @@ from llmsizer.errors import InvalidInputError
 from llmsizer.memory import MemoryBreakdown, TrainingCellMemory, estimate_memory, usable_memory_bytes
 from llmsizer.server import ServerSpec, size_server
 from llmsizer.specs import GpuSpec, ModelSpec
-from llmsizer.units import HOUR_S
+from llmsizer.units import DAY_S, HOUR_S
 from llmsizer.workload import Layout, Mode, Offload, Recompute, Workload
 
 
@@ -806,7 +806,7 @@ def plan(
 
 def _days(seconds: float) -> str:
     """A training time for a message: ``36.5 days``, ``2.4 years``."""
-    days = seconds / 86400
+    days = seconds / DAY_S
     return f"{days:,.1f} days" if days < 730 else f"{days / 365.25:,.1f} years"
 
 
@@ -855,7 +855,7 @@ def suggest(model: ModelSpec, w: Workload, c: Constraints, near_misses: list[Pla
         # they fit in memory but miss the deadline or the budget: the advice is about time and money
         quickest = min(in_memory, key=lambda p: p.training.seconds if p.training and p.training.seconds else 0)
         t = quickest.training.seconds if quickest.training else None
-        when = f" in {t / 86400:,.0f} days" if t else ""
+        when = f" in {_days(t)}" if t else ""
         out.append(f"closest: {quickest.gpu_count}x {quickest.gpu.id} fits in memory and finishes{when}")
         out.append("allow more GPUs (--max-gpus, or drop --gpus), a faster GPU, fewer --tokens, or relax "
                    "--deadline / --budget (--deadline none lifts the pretraining default)")

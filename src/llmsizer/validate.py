@@ -16,6 +16,7 @@ from llmsizer.catalog import Catalog, load_data_yaml
 from llmsizer.errors import LlmsizerError
 from llmsizer.planner import Constraints, Plan, SortKey, plan
 from llmsizer.specs import ModelSpec
+from llmsizer.units import DAY_S
 from llmsizer.workload import Engine, Mode, Offload, Optimizer, Precision, Quant, Recompute, Workload
 
 DEFAULT_GPU = "h100-sxm"  # for memory-only cases that name no GPU: model states do not depend on it
@@ -122,7 +123,7 @@ def quantity(p: Plan, name: str) -> float | None:
         "total_memory_bytes_per_gpu": lambda: m.total_bytes,
         "weights_bytes": lambda: m.weights_bytes * p.layout.tp * p.layout.pp,
         "training_gpu_hours": lambda: t.gpu_hours if t else None,
-        "training_days": lambda: t.seconds / 86400 if t and t.seconds else None,
+        "training_days": lambda: t.seconds / DAY_S if t and t.seconds else None,
         "tokens_per_second_per_gpu": lambda: (t.tokens_per_second if t else i.tokens_per_second if i else 0.0)
         / p.gpu_count,
         "mfu": lambda: t.mfu if t else None,
