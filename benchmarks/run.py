@@ -36,7 +36,7 @@ CASES = [
     ("plan 405b pretrain, table", [BIN, "plan", "--model", "llama-3.1-405b", "--mode", "pretrain"], None),
     ("plan 8b inference --format json", [BIN, "plan", "--model", "llama-3.1-8b", "--format", "json"], None),
     ("plan 70b finetune --format json, parsed by Typer",
-     [PY, "-c", "from llmsizer.cli import app; app(args=['plan', '--model', '70b', '--mode', 'finetune', "
+     [PY, "-c", "from llmsizer.cli.app import app; app(args=['plan', '--model', '70b', '--mode', 'finetune', "
       "'--format', 'json'])"], None),
 ]
 
@@ -66,7 +66,7 @@ def search_rates() -> list[tuple[str, int, int, float]]:
     """(label, layouts in the search space, layouts evaluated, seconds) per search, in-process (catalog loaded,
     model caches cold: each search runs once, as the CLI does)."""
     from llmsizer.catalog import load_catalog
-    from llmsizer.planner import Constraints, plan, search_space_size
+    from llmsizer.search import Constraints, plan, search_space_size
     from llmsizer.workload import Mode, Workload
 
     cat = load_catalog(user_dir=False)

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from llmsizer.catalog import load_catalog
-from llmsizer.planner import Constraints, SortKey, plan
+from llmsizer.search import Constraints, SortKey, plan
 from llmsizer.workload import Mode, Workload
 
 BIN = str(Path(sys.executable).with_name("llmsizer"))

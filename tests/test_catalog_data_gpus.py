@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from llmsizer.specs import CloudInstance, GpuSpec
-from llmsizer.validation import validate
+from llmsizer.data.validation import validate
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 

@@ -7,7 +7,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from llmsizer.cli import app
+from llmsizer.cli.app import app
 
 
 @pytest.fixture(autouse=True)

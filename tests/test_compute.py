@@ -15,7 +15,7 @@ import time
 import pytest
 
 from llmsizer import compute as C
-from llmsizer.architecture import count_params
+from llmsizer.specs.architecture import count_params
 from llmsizer.memory import MemoryBreakdown
 from llmsizer.specs import GpuSpec, MlaSpec, ModelSpec, MoeSpec
 from llmsizer.units import DAY_S, GIB
@@ -513,8 +513,8 @@ def test_explain_only_when_asked() -> None:
     told = C.estimate_training(LLAMA2_70B, H100, w, lay, explain=True)
     assert plain.steps == ()
     assert told.steps and told.seconds == plain.seconds
-    names = {s.quantity for s in told.steps}
-    assert {"model FLOPs per token", "MFU", "training time", "pipeline bubble"} <= names
+    keys = {s.key for s in told.steps}
+    assert {"compute.model_flops", "compute.mfu", "compute.training_time", "compute.bubble"} <= keys
     inf = _infer(LLAMA2_7B, A100_80, 6.74e9 * 2, Engine.vllm)
     w_i = Workload(mode=Mode.inference)
     told_i = C.estimate_inference(LLAMA2_7B, A100_80, w_i, Layout(), _mem(6.74e9 * 2), explain=True)

@@ -1,7 +1,9 @@
-"""The fast ``plan`` parser (entry.py) against Typer: same PlanArgs for every input it accepts, Typer for the rest.
+"""The fast ``plan`` parser (cli/fast.py) against Typer: the same request for every input it accepts, Typer for the
+rest.
 
 The fast parser exists for start-up time only (issue 10); it must never change what a command means. Every test
-here runs both parsers on the same argv and compares what they hand to ``run_plan``.
+here runs both parsers on the same argv and compares what they hand to ``run_plan`` (as the typed ``PlanRequest``
+and ``OutputOptions`` that cli/options.py builds from either).
 """
 
 from __future__ import annotations
@@ -15,28 +17,30 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-import llmsizer.cli as cli
-from llmsizer import entry
-from llmsizer.app import PlanArgs
+import llmsizer.cli.app as cli
+from llmsizer.cli import fast, main
+from llmsizer.cli.edge import Root
+from llmsizer.cli.options import plan_request
 
-TABLE = entry.build_option_table()
+TABLE = fast.build_option_table()
 
 
-def typer_parse(argv: list[str], monkeypatch: pytest.MonkeyPatch) -> tuple[int, PlanArgs | None, dict]:
-    """What Typer hands to ``plan``'s body for ``argv``: (exit code, PlanArgs or None, root state)."""
-    seen: list[dict] = []
-    monkeypatch.setattr(cli, "run_plan_command", lambda kw: seen.append(kw) or 0)
-    entry.STATE.update(debug=False, quiet=False, verbose=False)
+def typer_parse(argv: list[str], monkeypatch: pytest.MonkeyPatch) -> tuple[int, tuple | None, Root | None]:
+    """What Typer hands to ``plan``'s body for ``argv``: (exit code, (request, output options) or None, root)."""
+    seen: list[tuple] = []
+    monkeypatch.setattr(cli, "run_plan_command", lambda kw, root: seen.append((kw, root)) or 0)
     result = CliRunner().invoke(cli.app, argv)
-    return result.exit_code, (PlanArgs(**seen[0]) if seen else None), dict(entry.STATE)
+    if not seen:
+        return result.exit_code, None, None
+    return result.exit_code, plan_request(seen[0][0]), seen[0][1]
 
 
-def fast_parse(argv: list[str]) -> tuple[PlanArgs, dict] | None:
-    parsed = entry.parse_plan_argv(argv, TABLE)
+def fast_parse(argv: list[str]) -> tuple[tuple, Root] | None:
+    parsed = fast.parse_plan_argv(argv, TABLE)
     if parsed is None:
         return None
     root, kwargs = parsed
-    return PlanArgs(**kwargs), root
+    return plan_request(kwargs), Root(**root)
 
 
 def assert_same(argv: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
@@ -59,10 +63,12 @@ def test_the_table_covers_every_plan_option_and_root_flag():
         for spelling in p.opts + p.secondary_opts:
             assert spelling in TABLE.plan, spelling
     assert set(TABLE.root) == {"--debug", "--quiet", "-q", "--verbose", "-v"}  # --version stays with Typer
-    assert set(TABLE.defaults) == {f for f in PlanArgs.__dataclass_fields__}
+    import inspect
+
+    assert set(TABLE.defaults) == set(inspect.signature(cli.plan).parameters) - {"ctx"}
 
 
-def _valid_values(opt: entry.Opt) -> list[str]:
+def _valid_values(opt: fast.Opt) -> list[str]:
     if opt.kind == "enum":
         return [c.value for c in opt.choices]  # type: ignore[union-attr]
     if opt.kind == "int":
@@ -109,7 +115,7 @@ def test_combinations_parse_as_typer_parses_them(argv, monkeypatch):
     ["plan", "--nope"], ["plan", "-qm", "8b"], ["plan", "-m8b"], ["plan", "--output", ""],
 ])
 def test_anything_unusual_goes_to_typer(argv):
-    assert entry.parse_plan_argv(argv, TABLE) is None
+    assert fast.parse_plan_argv(argv, TABLE) is None
 
 
 # a random mix of options, each spelled any accepted way: the fast parser and Typer agree on all of them
@@ -141,9 +147,8 @@ def test_random_option_mixes_parse_as_typer_parses_them(argv):
 
 
 def _run_entry(argv: list[str], capsys) -> tuple[int, str, str]:
-    entry.STATE.update(debug=False, quiet=False, verbose=False)
     with pytest.raises(SystemExit) as exit_info:
-        entry.main(argv)
+        main(argv)
     out, err = capsys.readouterr()
     return exit_info.value.code, out, err
 
@@ -156,7 +161,6 @@ def _run_entry(argv: list[str], capsys) -> tuple[int, str, str]:
 ])
 def test_console_script_answers_as_the_typer_cli(argv, capsys):
     code, out, err = _run_entry(argv, capsys)
-    entry.STATE.update(debug=False, quiet=False, verbose=False)
     ref = CliRunner().invoke(cli.app, argv)
     assert code == ref.exit_code
     if '"schema_version"' in out:  # the search time in the JSON differs run to run
@@ -179,7 +183,7 @@ def test_a_broken_table_falls_back_to_typer(monkeypatch, capsys):
     def broken():
         raise RuntimeError("cache gone wrong")
 
-    monkeypatch.setattr(entry, "_option_table", broken)
+    monkeypatch.setattr(fast, "option_table", broken)
     code, out, _ = _run_entry(["plan", "--model", "8b", "--format", "json"], capsys)
     assert code == 0 and '"schema_version"' in out
 
@@ -202,11 +206,9 @@ def test_messy_command_lines_answer_as_typer_does(args):
 
     argv = ["plan", *args]
     out, err = io.StringIO(), io.StringIO()
-    entry.STATE.update(debug=False, quiet=False, verbose=False)
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), pytest.raises(SystemExit) as exit_info:
-        entry.main(argv)
+        main(argv)
     code = exit_info.value.code or 0
-    entry.STATE.update(debug=False, quiet=False, verbose=False)
     ref = CliRunner().invoke(cli.app, argv)
     assert code == ref.exit_code, (argv, err.getvalue(), ref.stderr)
     assert "Traceback" not in err.getvalue()

@@ -10,9 +10,10 @@ import pytest
 import yaml
 
 from llmsizer.catalog import load_catalog
+from llmsizer.cli.options import flag
 from llmsizer.errors import InvalidInputError
-from llmsizer.export import ENGINES, export_notes, export_plan, grad_accumulation
-from llmsizer.planner import Constraints, plan
+from llmsizer.render.export import ENGINES, export_notes, export_plan, grad_accumulation
+from llmsizer.search import Constraints, plan
 from llmsizer.workload import Mode, Quant, Workload
 
 # https://www.deepspeed.ai/docs/config-json/
@@ -57,13 +58,13 @@ def cat():
 @pytest.fixture(scope="module")
 def train_result(cat):
     w = Workload(mode=Mode.finetune, seq_len=4096, tokens=2e9)
-    return plan(cat, cat.model("llama-3.1-70b"), w, Constraints(gpus=("h100-sxm",), gpu_count=16))
+    return plan(cat, cat.model("llama-3.1-70b"), w, Constraints(gpu_ids=("h100-sxm",), gpu_count=16))
 
 
 @pytest.fixture(scope="module")
 def serve_result(cat):
     w = Workload(mode=Mode.inference, quant=Quant.int4, context=8192, concurrency=32, kv_dtype="fp8")
-    return plan(cat, cat.model("llama-3.1-70b"), w, Constraints(gpus=("a100-80gb-sxm",)))
+    return plan(cat, cat.model("llama-3.1-70b"), w, Constraints(gpu_ids=("a100-80gb-sxm",)))
 
 
 def _flags(cmd: str) -> set[str]:
@@ -130,8 +131,9 @@ def test_wrong_engine_for_the_mode(train_result, serve_result):
         export_plan(train_result, "vllm")
     with pytest.raises(InvalidInputError, match="training launcher"):
         export_plan(serve_result, "deepspeed")
-    with pytest.raises(InvalidInputError, match="unknown --export"):
+    with pytest.raises(InvalidInputError, match="unknown export 'tgi'") as e:
         export_plan(serve_result, "tgi")
+    assert e.value.render(flag).startswith("unknown --export 'tgi'")  # the CLI names the flag
     assert len(ENGINES) == 8
 
 
@@ -139,7 +141,7 @@ def test_megatron_interleaved_plan_and_uneven_split_note(cat):
     # Llama 3 405B as Meta ran it (TP8 x PP16, 16M-token batches of 8k sequences): the planner interleaves the
     # stages; 126 layers do not split evenly over 16 stages, which the export says instead of hiding it
     w = Workload(mode=Mode.pretrain, seq_len=8192, global_batch_tokens=16 * 2**20, tokens=1e12)
-    r = plan(cat, cat.model("llama-3.1-405b"), w, Constraints(gpus=("h100-sxm",), gpu_count=16384, tp=8, pp=16))
+    r = plan(cat, cat.model("llama-3.1-405b"), w, Constraints(gpu_ids=("h100-sxm",), gpu_count=16384, tp=8, pp=16))
     lay = r.plans[0].layout
     assert lay.virtual_stages > 1
     text = export_plan(r, "megatron")

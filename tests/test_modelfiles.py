@@ -19,10 +19,10 @@ from typing import Any
 
 import pytest
 
-from llmsizer.architecture import count_params
+from llmsizer.specs.architecture import count_params
 from llmsizer.errors import EXIT_USAGE, LlmsizerError, ModelFileError
-from llmsizer.hub import HubError, fetch_config, is_repo_id, load_hub_model
-from llmsizer.modelfiles import MAX_CONFIG_BYTES, LoadedModel, load_model_file
+from llmsizer.catalog.hub import HubError, fetch_config, is_repo_id, load_hub_model
+from llmsizer.catalog.modelfiles import MAX_CONFIG_BYTES, LoadedModel, load_model_file
 
 FIXTURES = Path(__file__).parent / "fixtures" / "configs"
 

@@ -9,8 +9,9 @@ import pytest
 from llmsizer.catalog import load_catalog
 from llmsizer.compute import estimate_training, micro_batches_per_step
 from llmsizer.memory import estimate_memory, usable_memory_bytes
-from llmsizer.planner import Constraints, SortKey, _Search, gpu_counts, plan
-from llmsizer.workload import Layout, Mode, Offload, Quant, Recompute, Workload
+from llmsizer.render.i18n import say
+from llmsizer.search import Constraints, Search, SortKey, gpu_counts, plan
+from llmsizer.workload import Layout, Mode, Offload, Quant, Recompute, Workload, resolved
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +29,7 @@ def test_gpu_counts_are_whole_nodes_past_one_node():
 
 def _brute_force_best(cat, model, w, gpu, n, per_node, c):
     """Every (tp, pp, dp, zero, offload, recompute, micro, v) on n GPUs, no pruning: the best fitting rank key."""
-    s = _Search(cat, model, w, c)
+    s = Search(cat, model, w, c)
     usable = usable_memory_bytes(gpu, w)
     best = None
     for tp, pp in itertools.product((1, 2, 4, 8), (1, 2, 4, 8)):
@@ -44,7 +45,7 @@ def _brute_force_best(cat, model, w, gpu, n, per_node, c):
                                                           list(Recompute), (1, 2, 4, 8, 16), vs):
             if off is not Offload.none and zero == 0:
                 continue
-            if v > 1 and micro_batches_per_step(w, dp, mb) % pp:
+            if v > 1 and micro_batches_per_step(resolved(model, w), dp, mb) % pp:
                 continue
             lay = Layout(tp=tp, pp=pp, dp=dp, ep=ep, zero=zero, offload=off, recompute=rc, micro_batch=mb,
                          gpus_per_node=per_node, virtual_stages=v)
@@ -66,9 +67,9 @@ def _brute_force_best(cat, model, w, gpu, n, per_node, c):
 def test_search_matches_brute_force_on_small_spaces(cat, model_id, mode, gpu_id, sort):
     model, gpu = cat.model(model_id), cat.gpu(gpu_id)
     w = Workload(mode=mode, seq_len=2048, tokens=1e9)
-    c = Constraints(gpus=(gpu_id,), max_gpus=8, top=50, sort=sort)
+    c = Constraints(gpu_ids=(gpu_id,), max_gpus=8, top=50, sort=sort)
     result = plan(cat, model, w, c)
-    found = {p.gpu_count: _Search(cat, model, w, c).rank_key(p) for p in result.plans if p.fits}
+    found = {p.gpu_count: Search(cat, model, w, c).rank_key(p) for p in result.plans if p.fits}
     # cards without a scale-out fabric (GeForce) are sized as single machines
     for n in gpu_counts(gpu.gpus_per_node, 8 if gpu.scaleout_gbps else min(8, gpu.gpus_per_node)):
         want = _brute_force_best(cat, model, w, gpu, n, gpu.gpus_per_node, c)
@@ -82,7 +83,7 @@ def test_search_matches_brute_force_on_small_spaces(cat, model_id, mode, gpu_id,
 def test_pinned_options_always_hold(cat):
     model = cat.model("llama-3.1-70b")
     w = Workload(mode=Mode.finetune, seq_len=4096, tokens=1e9)
-    c = Constraints(gpus=("h100-sxm", "a100-80gb-sxm"), gpu_count=32, tp=4, zero=3, top=20, include_unfit=True)
+    c = Constraints(gpu_ids=("h100-sxm", "a100-80gb-sxm"), gpu_count=32, tp=4, zero=3, top=20, include_unfit=True)
     result = plan(cat, model, w, c)
     assert result.plans
     for p in result.plans:
@@ -106,7 +107,7 @@ def test_ranking_is_sorted(cat, sort):
     w = Workload(mode=Mode.lora, seq_len=2048, tokens=1e8)
     c = Constraints(sort=sort, top=10, max_gpus=16)
     result = plan(cat, model, w, c)
-    s = _Search(cat, model, w, c)
+    s = Search(cat, model, w, c)
     keys = [s.rank_key(p) for p in result.plans if p.fits]
     assert len(keys) >= 3
     assert keys == sorted(keys)
@@ -117,9 +118,9 @@ def test_405b_pretraining_keeps_tp8_in_the_node_and_llama3_layout_fits(cat):
     # batches of 8,192-token sequences (Dubey et al. 2024, sec. 3.3.2 and Table 4)
     model = cat.model("llama-3.1-405b")
     w = Workload(mode=Mode.pretrain, seq_len=8192, tokens=15.6e12, global_batch_tokens=16 * 2**20)
-    best = plan(cat, model, w, Constraints(gpus=("h100-sxm",), gpu_count=16384, sort=SortKey.time, top=1)).plans[0]
+    best = plan(cat, model, w, Constraints(gpu_ids=("h100-sxm",), gpu_count=16384, sort=SortKey.time, top=1)).plans[0]
     assert best.fits and best.layout.tp == 8  # the whole NVLink domain: 405B needs all of it
-    meta = plan(cat, model, w, Constraints(gpus=("h100-sxm",), gpu_count=16384, tp=8, pp=16, top=1)).plans[0]
+    meta = plan(cat, model, w, Constraints(gpu_ids=("h100-sxm",), gpu_count=16384, tp=8, pp=16, top=1)).plans[0]
     assert meta.fits
     assert 0.15 < meta.training.mfu < 0.5
 
@@ -128,7 +129,7 @@ def test_7b_qlora_fits_one_24gb_card(cat):
     # QLoRA (Dettmers et al. 2023, sec. 1): 4-bit base + adapters bring 7B fine-tuning onto one consumer GPU
     model = cat.model("llama-2-7b")
     w = Workload(mode=Mode.qlora, quant=Quant.nf4, seq_len=2048, tokens=1e8)
-    result = plan(cat, model, w, Constraints(gpus=("rtx-4090", "rtx-3090"), gpu_count=1))
+    result = plan(cat, model, w, Constraints(gpu_ids=("rtx-4090", "rtx-3090"), gpu_count=1))
     assert result.any_fit
     assert result.plans[0].gpu_count == 1
 
@@ -136,10 +137,10 @@ def test_7b_qlora_fits_one_24gb_card(cat):
 def test_nothing_fits_gives_suggestions(cat):
     model = cat.model("llama-3.1-70b")
     w = Workload(mode=Mode.finetune, seq_len=2048, tokens=1e9)
-    result = plan(cat, model, w, Constraints(gpus=("rtx-4090",), gpu_count=1, offload=Offload.none))
+    result = plan(cat, model, w, Constraints(gpu_ids=("rtx-4090",), gpu_count=1, offload=Offload.none))
     assert not result.any_fit
     assert result.plans and not result.plans[0].fits and result.plans[0].reasons
-    assert any("lora" in s for s in result.suggestions)
+    assert any("lora" in say(s) for s in result.suggestions)
 
 
 def test_offload_makes_70b_finetune_fit_one_24gb_card_with_a_terabyte_of_ram(cat):
@@ -147,7 +148,7 @@ def test_offload_makes_70b_finetune_fit_one_24gb_card_with_a_terabyte_of_ram(cat
     # offload, 70B x 16 B/param (about 1.1 TB) sits in host RAM and the GPU holds a layer at a time
     model = cat.model("llama-3.1-70b")
     w = Workload(mode=Mode.finetune, seq_len=2048, tokens=1e9)
-    top = plan(cat, model, w, Constraints(gpus=("rtx-4090",), gpu_count=1)).plans[0]
+    top = plan(cat, model, w, Constraints(gpu_ids=("rtx-4090",), gpu_count=1)).plans[0]
     assert top.fits and top.layout.offload is Offload.cpu and top.layout.zero == 3
     assert top.memory.host_offload_bytes > 16 * 70e9 * 0.95
     assert top.server.ram_bytes >= top.memory.host_offload_bytes
@@ -177,7 +178,7 @@ def test_pinned_gpu_count_allows_odd_pipeline_degrees(cat):
     # 6 x H100 for Qwen2.5-72B inference: TP must divide 64 heads... and 6 GPUs, so TP2 x PP3 is the layout
     # (vLLM supports pipeline parallelism of any degree); every plan uses exactly the pinned count
     w = Workload(mode=Mode.inference)
-    r = plan(cat, cat.model("qwen2.5-72b"), w, Constraints(gpus=("h100-sxm",), gpu_count=6, top=10))
+    r = plan(cat, cat.model("qwen2.5-72b"), w, Constraints(gpu_ids=("h100-sxm",), gpu_count=6, top=10))
     assert r.any_fit
     assert all(p.gpu_count == 6 and p.layout.tp * p.layout.pp * p.layout.dp == 6 for p in r.plans)
     assert any(p.layout.pp == 3 for p in r.plans if p.fits)
@@ -188,13 +189,13 @@ def test_an_impossible_deadline_shows_the_quickest_layouts(cat):
     # --sort time without the deadline ranks first), each saying by how much it misses, not the smallest ones
     model = cat.model("llama-2-70b")
     w = Workload(mode=Mode.pretrain, seq_len=4096, tokens=2e12)
-    c = Constraints(gpus=("a100-80gb-sxm",), deadline_s=86400, top=3)
+    c = Constraints(gpu_ids=("a100-80gb-sxm",), deadline_s=86400, top=3)
     r = plan(cat, model, w, c)
     assert not r.any_fit and len(r.plans) == 3
-    quickest = plan(cat, model, w, Constraints(gpus=("a100-80gb-sxm",), sort=SortKey.time, top=3)).plans
+    quickest = plan(cat, model, w, Constraints(gpu_ids=("a100-80gb-sxm",), sort=SortKey.time, top=3)).plans
     assert [(p.gpu_count, p.layout) for p in r.plans] == [(p.gpu_count, p.layout) for p in quickest]
     assert all(p.memory.total_bytes <= p.usable_memory_bytes for p in r.plans)
-    assert all(any("past the deadline of 1.0 days" in x for x in p.reasons) for p in r.plans)
+    assert all(any("past the deadline of 1.0 days" in say(x) for x in p.reasons) for p in r.plans)
     seconds = [p.training.seconds for p in r.plans]
     assert seconds == sorted(seconds)
 
@@ -202,8 +203,8 @@ def test_an_impossible_deadline_shows_the_quickest_layouts(cat):
 def test_an_impossible_budget_shows_the_cheapest_layouts(cat):
     model = cat.model("llama-2-70b")
     w = Workload(mode=Mode.pretrain, seq_len=4096, tokens=2e12)
-    r = plan(cat, model, w, Constraints(gpus=("a100-80gb-sxm",), budget_usd=1000, top=2))
-    cheapest = plan(cat, model, w, Constraints(gpus=("a100-80gb-sxm",), top=2)).plans
+    r = plan(cat, model, w, Constraints(gpu_ids=("a100-80gb-sxm",), budget_usd=1000, top=2))
+    cheapest = plan(cat, model, w, Constraints(gpu_ids=("a100-80gb-sxm",), top=2)).plans
     assert not r.any_fit
     assert [(p.gpu_count, p.layout) for p in r.plans] == [(p.gpu_count, p.layout) for p in cheapest]
-    assert all(any("over the budget of $1,000" in x for x in p.reasons) for p in r.plans)
+    assert all(any("over the budget of $1,000" in say(x) for x in p.reasons) for p in r.plans)

@@ -17,11 +17,11 @@ import jsonschema
 import pytest
 
 import llmsizer
-from llmsizer.architecture import count_params
+from llmsizer.specs.architecture import count_params
 from llmsizer.compute import CostEstimate, InferenceEstimate, TrainingEstimate
 from llmsizer.explain import Step
 from llmsizer.memory import MemoryBreakdown
-from llmsizer.planner import CloudOffer, Constraints, Plan, PlanResult
+from llmsizer.search import CloudOffer, Constraints, Plan, PlanResult
 from llmsizer.render import (
     fmt,
     load_schema,
@@ -35,7 +35,7 @@ from llmsizer.render import (
     render_validate,
 )
 from llmsizer.render.common import bar_cells
-from llmsizer.server import ServerSpec
+from llmsizer.compute.server import Network, ServerSpec
 from llmsizer.specs import CloudInstance, GpuSpec, ModelSpec
 from llmsizer.workload import Layout, Mode, Offload, Recompute, Workload
 
@@ -67,11 +67,10 @@ def _gpu(id_: str = "h100-sxm", name: str = "NVIDIA H100 SXM5 80GB", price: floa
 
 def _steps() -> tuple[Step, ...]:
     return (
-        Step("weights per GPU", 16.06e9 / 8, "bytes", "P x 2 B / dp (ZeRO-3)", {"params": 8_030_261_248, "dp": 8},
-             "Rajbhandari et al. 2020 (ZeRO), sec. 5", "bf16 weights"),
-        Step("activations per GPU", 6.2 * GIB, "bytes", "s b h L (10 + 24/t) / recompute",
-             {"seq_len": 4096, "micro_batch": 2, "hidden": 4096}, "Korthikanti et al. 2022, sec. 4",
-             "flash attention: no s^2 term"),
+        Step("memory.weights", 16.06e9 / 8, "bytes", {"params": 8_030_261_248, "dp": 8},
+             "Rajbhandari et al. 2020 (ZeRO), sec. 5"),
+        Step("memory.activations", 6.2 * GIB, "bytes", {"seq_len": 4096, "micro_batch": 2, "hidden": 4096},
+             "Korthikanti et al. 2022, sec. 4"),
     )
 
 
@@ -87,15 +86,14 @@ def train_result(*, explain_steps: bool = True, unfit: bool = False) -> PlanResu
     )
     training = TrainingEstimate(tokens_per_second=71_500.0, mfu=0.41, hfu=0.47, flops_per_token=4.82e10,
                                 seconds=2e9 / 71_500.0, gpu_hours=8 * 2e9 / 71_500.0 / 3600, energy_kwh=98.4,
-                                steps=(Step("training time", 2e9 / 71_500.0, "s", "tokens / throughput",
-                                            {"tokens": 2e9, "tokens_per_s": 71_500.0}, "", ""),))
+                                steps=(Step("compute.training_time", 2e9 / 71_500.0, "s",
+                                            {"tokens": 2e9, "tokens_per_s": 71_500.0}),))
     cost = CostEstimate(usd_per_hour=8 * 2.99, usd_total=8 * 2.99 * 2e9 / 71_500.0 / 3600, energy_kwh=98.4,
-                        steps=(Step("cost", 185.85, "USD", "GPUs x $/GPU-h x hours", {"gpus": 8}, "", ""),))
+                        steps=(Step("cost.total", 185.85, "USD", {"gpus": 8}),))
     server = ServerSpec(gpus=8, cpu_cores=96, ram_bytes=1280 * GIB, storage_bytes=1_300_000_000_000,
-                        network="nvlink between the node's GPUs; 25 Gb/s Ethernet uplink", power_watts=10080,
-                        psu_watts=12600, rack_units=8,
-                        steps=(Step("wall power per node", 10080, "W", "GPUs x TDP x (1 + overhead)",
-                                    {"tdp_watts": 700, "overhead": 0.8}, "NVIDIA DGX H100 user guide", ""),))
+                        network=Network("node", "nvlink"), power_watts=10080, psu_watts=12600, rack_units=8,
+                        steps=(Step("server.power", 10080, "W", {"tdp_watts": 700, "overhead": 0.8},
+                                    "NVIDIA DGX H100 user guide"),))
     cloud = (
         CloudOffer("lambda", "gpu_8x_h100_sxm5", 1, 23.92, "us-east-1", "2025-01", "https://lambdalabs.com/pricing"),
         CloudOffer("aws", "p5.48xlarge", 1, 98.32, "us-east-1", "2025-01", "https://aws.amazon.com/ec2/pricing/"),
@@ -106,7 +104,8 @@ def train_result(*, explain_steps: bool = True, unfit: bool = False) -> PlanResu
     second = Plan(gpu, layout2, True, (), mem2, 0.95 * 80 * GIB,
                   TrainingEstimate(140_000.0, 0.40, 0.40, 4.82e10, 2e9 / 140_000.0, 16 * 2e9 / 140_000 / 3600, None),
                   None, CostEstimate(16 * 2.99, 16 * 2.99 * 2e9 / 140_000 / 3600),
-                  ServerSpec(8, 96, 1280 * GIB, 1_300_000_000_000, "nvlink", 10080, 12600, 8), cloud[:1])
+                  ServerSpec(8, 96, 1280 * GIB, 1_300_000_000_000, Network("node", "nvlink"), 10080, 12600, 8),
+                  cloud[:1])
     plans = [best, second]
     if unfit:
         l40 = _gpu("l40s", "NVIDIA L40S", price=None)
@@ -125,7 +124,7 @@ def infer_result() -> PlanResult:
                             saturation_concurrency=160)
     cost = CostEstimate(2.99, None, usd_per_million_output_tokens=0.3244)
     plan = Plan(gpu, Layout(), True, (), mem, 0.95 * 80 * GIB, None, inf, cost,
-                ServerSpec(1, 8, 64 * GIB, 100_000_000_000, "single GPU; 10-25 Gb/s Ethernet uplink", 1260, 1600, 1))
+                ServerSpec(1, 8, 64 * GIB, 100_000_000_000, Network("single"), 1260, 1600, 1))
     return PlanResult(model, w, Constraints(), [plan], evaluated=42, search_seconds=0.01)
 
 

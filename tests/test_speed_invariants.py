@@ -1,8 +1,8 @@
 """What makes the planner fast must not change what it answers (issue 10).
 
-* the planner's fast paths (``TrainingCellMemory``, ``training_tokens_per_second``, ``training_seconds``) equal
+* the search's fast paths (``TrainingCell.total_bytes``, ``StepCell.step``, ``training_seconds``) equal
   ``estimate_memory`` / ``estimate_training`` to the last bit;
-* the branch-and-bound bounds (``TrainingThroughputBound``) never fall below the throughput they bound;
+* the branch-and-bound bounds (``search/bounds.py``) never fall below the throughput they bound;
 * the pruned, best-first search finds exactly what the plain exhaustive walk finds;
 * the disk cache of validated catalogs is rebuilt when a source changes and never fails a run;
 * a JSON plan imports neither rich nor (with a warm cache) yaml.
@@ -22,17 +22,19 @@ import sys
 import pytest
 
 from llmsizer import catalog as catalog_mod
-from llmsizer import diskcache
+from llmsizer.data import cache as diskcache
 from llmsizer.catalog import load_catalog
-from llmsizer.compute import (
-    TrainingThroughputBound,
-    estimate_training,
-    training_seconds,
-    training_tokens_per_second,
-)
-from llmsizer.memory import TrainingCellMemory, estimate_memory
-from llmsizer.planner import Constraints, SortKey, _Search, plan
-from llmsizer.workload import Engine, Layout, Mode, Offload, Optimizer, Precision, Recompute, Workload
+from llmsizer.compute import estimate_training, step_cell, training_seconds
+from llmsizer.memory import estimate_memory, training_cell
+from llmsizer.search import Constraints, Search, SortKey, plan
+from llmsizer.search.bounds import TrainingThroughputBound
+from llmsizer.workload import Engine, Layout, Mode, Offload, Optimizer, Precision, Recompute, Workload, resolved
+
+
+def training_tokens_per_second(m, g, w, tp, pp, dp, ep, z, off, rc, mb, per_node, v=1):
+    """What the search ranks a layout by: the step of its cell, without a TrainingEstimate."""
+    lay = Layout(tp=tp, pp=pp, dp=dp, ep=ep, gpus_per_node=per_node)
+    return step_cell(m, g, w, lay).step(z, off, rc, mb, v).tokens_per_second
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +63,7 @@ def test_cell_memory_equals_estimate_memory_to_the_bit(cat):
         ep = rnd.choice([1, 2, 8]) if m.moe else 1
         sp = rnd.random() < 0.9
         v = rnd.choice([1, 2, 4]) if pp > 1 else 1
-        cell = TrainingCellMemory(m, g, w, tp, pp, dp, ep, sp, virtual_stages=v)
+        cell = training_cell(m, g, w, tp, pp, dp, ep, sp, v)
         for z, off, rc, mb in itertools.product(range(4), list(Offload), list(Recompute), (1, 2, 16)):
             lay = Layout(tp=tp, pp=pp, dp=dp, ep=ep, zero=z, offload=off, recompute=rc, micro_batch=mb,
                          sequence_parallel=sp, virtual_stages=v)
@@ -80,19 +82,19 @@ def test_training_fast_path_equals_estimate_training_to_the_bit(cat):
             est = estimate_training(m, g, w, lay)
             tps = training_tokens_per_second(m, g, w, tp, pp, dp, ep, z, off, rc, mb, per_node, v)
             assert tps == est.tokens_per_second
-            assert training_seconds(w, tps, lay.gpu_count) == est.seconds
+            assert training_seconds(resolved(m, w).tokens, tps, lay.gpu_count) == est.seconds
 
 
 def test_the_search_ranks_by_the_same_key_as_evaluate(cat):
     model, gpu = cat.model("mixtral-8x7b"), cat.gpu("h100-sxm")
     w = Workload(mode=Mode.finetune, tokens=1e9)
     for sort in SortKey:
-        s = _Search(cat, model, w, Constraints(sort=sort))
+        s = Search(cat, model, w, Constraints(sort=sort))
         for lay in (Layout(tp=2, dp=4, ep=2, zero=1), Layout(tp=8, pp=2, dp=2, zero=3, recompute=Recompute.full)):
             p = s.evaluate(gpu, lay, gpu.usable_memory_bytes)
             tps = training_tokens_per_second(model, gpu, w, lay.tp, lay.pp, lay.dp, lay.ep, lay.zero, lay.offload,
                                              lay.recompute, lay.micro_batch, lay.gpus_per_node)
-            price = s.price(gpu)
+            price = s.price(gpu).usd_per_gpu_hour
             assert s.training_key(tps, lay.gpu_count, price * lay.gpu_count) == s.rank_key(p)
 
 
@@ -125,7 +127,7 @@ def test_throughput_bounds_hold_on_random_layouts(cat):
 # ------------------------------------------------------------------------------- pruned search = exhaustive walk
 
 
-def _answer(s: _Search, top: int):
+def _answer(s: Search, top: int):
     """What ``plan`` shows: the top per-(GPU, N) bests, then (with --all or when nothing fits) the near misses."""
     best = sorted(s.best.values(), key=lambda v: (v[0], v[1][:2]))[:top]
     near = sorted(s.unfit.values(), key=lambda v: (v[2].memory.total_bytes / v[2].usable_memory_bytes, v[1][:2]))
@@ -144,14 +146,14 @@ CASES = [
     ("llama-3.1-70b", Workload(mode=Mode.finetune, tokens=1e10),
      Constraints(max_gpus=48, deadline_s=2 * 86400, top=6)),
     ("llama-3.1-405b", Workload(mode=Mode.finetune, tokens=1e9),
-     Constraints(gpus=("rtx-4090", "l4", "a100-40gb-sxm"), max_gpus=64)),
+     Constraints(gpu_ids=("rtx-4090", "l4", "a100-40gb-sxm"), max_gpus=64)),
     ("llama-3.1-405b", Workload(mode=Mode.finetune, tokens=1e10),  # nothing fits: the near misses are the answer
-     Constraints(gpus=("rtx-4090", "l4"), max_gpus=16, deadline_s=86400)),
+     Constraints(gpu_ids=("rtx-4090", "l4"), max_gpus=16, deadline_s=86400)),
     ("llama-3.1-405b", Workload(mode=Mode.finetune, tokens=1e10),
-     Constraints(gpus=("rtx-4090", "l4"), max_gpus=16, deadline_s=86400, include_unfit=True)),
+     Constraints(gpu_ids=("rtx-4090", "l4"), max_gpus=16, deadline_s=86400, include_unfit=True)),
     ("llama-3.1-70b", Workload(mode=Mode.lora, tokens=1e9), Constraints(max_gpus=32, include_unfit=True)),
     ("qwen2.5-72b", Workload(mode=Mode.finetune, tokens=1e9),
-     Constraints(gpus=("h100-sxm", "a100-80gb-sxm", "h100-sxm"), gpu_count=32, tp=4, top=10)),
+     Constraints(gpu_ids=("h100-sxm", "a100-80gb-sxm", "h100-sxm"), gpu_count=32, tp=4, top=10)),
     ("llama-3.1-70b", Workload(mode=Mode.finetune, tokens=1e9, micro_batch=2),
      Constraints(max_gpus=64, offload=Offload.cpu, zero=3, price_usd_per_gpu_hour=1.0)),
 ]
@@ -160,8 +162,8 @@ CASES = [
 @pytest.mark.parametrize("model_id,w,c", CASES)
 def test_pruned_search_finds_what_the_exhaustive_walk_finds(cat, model_id, w, c):
     model = cat.model(model_id)
-    gpus = [cat.gpu(g) for g in c.gpus] if c.gpus else list(cat.gpus.values())
-    pruned, full = _Search(cat, model, w, c), _Search(cat, model, w, c)
+    gpus = [cat.gpu(g) for g in c.gpu_ids] if c.gpu_ids else list(cat.gpus.values())
+    pruned, full = Search(cat, model, w, c), Search(cat, model, w, c)
     pruned.run(gpus)
     full.run(gpus, prune=False)
     assert _answer(pruned, c.top) == _answer(full, c.top)
@@ -296,10 +298,10 @@ def cat_gpu_yaml(gpu_id: str, gib: int) -> str:
 
 def test_a_warm_json_plan_imports_neither_typer_pydantic_rich_nor_yaml(tmp_path):
     """The start-up budget (issue 10): with a warm cache, `plan --format json` is parsed without Typer
-    (entry.py), unpickles plain dataclasses (no pydantic), renders JSON without Rich and parses no YAML."""
+    (cli/fast.py), unpickles plain records (no pydantic), renders JSON without Rich and parses no YAML."""
     script = (
         "import sys\n"
-        "from llmsizer.entry import main\n"
+        "from llmsizer.cli import main\n"
         "sys.argv = ['llmsizer', 'plan', '--model', 'llama-3.1-8b', '--mode', 'qlora', '--format', 'json']\n"
         "try:\n"
         "    main()\n"

@@ -12,8 +12,8 @@ import pytest
 from typer.testing import CliRunner
 
 from llmsizer.catalog import load_catalog
-from llmsizer.cli import app
-from llmsizer.validate import load_cases, run_all, summarize
+from llmsizer.cli.app import app
+from llmsizer.usecases.validate import load_cases, run_all, summarize
 
 # Cases whose hardware the catalog does not carry (PaLM trained on TPU v4).
 KNOWN_SKIPS = {"palm-540b-mfu"}

@@ -20,7 +20,7 @@ COMMANDS = ["", "plan", "fit", "models", "gpus", "validate"]
 def _run(args: list[str]) -> str:
     from typer.testing import CliRunner
 
-    from llmsizer.cli import app
+    from llmsizer.cli.app import app
 
     env = {"COLUMNS": "100", "NO_COLOR": "1", "TERM": "dumb", "LLMSIZER_CONFIG_DIR": "/nonexistent"}
     r = CliRunner().invoke(app, args, env=env, terminal_width=100)

@@ -1,3 +1,3 @@
-from llmsizer.entry import main
+from llmsizer.cli import main
 
 main()

@@ -1,6 +1,9 @@
-"""Errors a user can act on, and the exit codes the CLI maps them to (see CONTRACT.md).
+"""Errors a user can act on, and the exit codes the CLI maps them to (CONTRACT.md).
 
-The library raises; ``cli.py`` turns an ``LlmsizerError`` into one line on stderr and its exit code, once.
+The library raises; ``cli/edge.py`` turns an ``LlmsizerError`` into one line on stderr and its exit code, once.
+Errors about an input name the *field* (``micro_batch``, ``gpu_count``), never a command-line flag: a message
+refers to fields as ``{field_name}`` placeholders, and ``render(name)`` fills them with whatever the caller calls
+them (``cli/options.py`` maps fields to flags; ``str(e)`` uses the field names themselves).
 """
 
 from __future__ import annotations
@@ -11,9 +14,29 @@ EXIT_USAGE = 2
 
 
 class LlmsizerError(Exception):
-    """Base class: a problem with the user's input, files or catalogs. ``str(e)`` is the one-line message."""
+    """Base class: a problem with the user's input, files or catalogs.
+
+    ``LlmsizerError("{tokens} must be positive", fields=("tokens",))``: ``str(e)`` is "tokens must be positive",
+    ``e.render(flag)`` is "--tokens must be positive" for ``flag("tokens") == "--tokens"``. A message without
+    fields is printed as it is.
+    """
 
     exit_code = EXIT_USAGE
+
+    def __init__(self, message: str, *, fields: tuple[str, ...] = ()) -> None:
+        self.template = message
+        self.fields = tuple(fields)
+        super().__init__(self.render())
+
+    def render(self, name=None) -> str:  # noqa: ANN001 - a callable field -> display name
+        """The one-line message with every ``{field}`` placeholder named by ``name(field)`` (default: the field)."""
+        if not self.fields:
+            return self.template
+        names = {f: (name(f) if name is not None else f) for f in self.fields}
+        return self.template.format(**names)
+
+    def __str__(self) -> str:
+        return self.render()
 
 
 class UnknownNameError(LlmsizerError):
@@ -29,10 +52,20 @@ class ModelFileError(LlmsizerError):
 
 
 class InvalidInputError(LlmsizerError):
-    """A number or combination of options that makes no sense (negative size, TP that does not divide GPUs...)."""
+    """A number or combination of inputs that makes no sense (negative size, a TP that does not divide the GPUs...)."""
 
 
 class NoFitError(LlmsizerError):
     """Valid input, but no configuration fits; exit code 1."""
 
     exit_code = EXIT_NO_FIT
+
+
+def literal(text: str) -> str:
+    """``text`` (a user's value, a path, an OS message) safe inside a message template: braces doubled."""
+    return text.replace("{", "{{").replace("}", "}}")
+
+
+def invalid(field: str, problem: str) -> InvalidInputError:
+    """``InvalidInputError`` about one field: "<field> <problem>", e.g. ``invalid("tokens", "must be positive")``."""
+    return InvalidInputError("{" + field + "} " + literal(problem), fields=(field,))

@@ -40,10 +40,10 @@ def dtype_bytes(dtype: str) -> float:
 _SUFFIX = {"": 1.0, "k": 1e3, "m": 1e6, "b": 1e9, "g": 1e9, "t": 1e12, "p": 1e15}
 
 
-def parse_count(text: str | float | int, what: str = "number") -> float:
+def parse_count(text: str | float | int) -> float:
     """Parse ``7B``, ``1.5b``, ``300B``, ``1T``, ``2e12``, ``4096``, ``128k`` into a float (>0 not checked here).
 
-    Raises ``ValueError`` with a one-line message a user can act on.
+    Raises ``ValueError`` whose message, "'lots': use a plain number ...", follows the name of what was parsed.
     """
     if isinstance(text, (int, float)):
         value = float(text)
@@ -51,16 +51,14 @@ def parse_count(text: str | float | int, what: str = "number") -> float:
         s = str(text).strip().replace("_", "").replace(",", "").lower()
         suffix = s[-1:] if s[-1:] in _SUFFIX and s[-1:] != "" else ""
         if suffix and s[-2:-1] == "i":  # 'ki', 'mi' (binary multiples) are not counts
-            raise ValueError(f"invalid {what} {text!r}: use a plain number or a suffix k, M, B, T (e.g. 7B, 1T, 2e12)")
+            raise ValueError(f"{text!r}: use a plain number or a suffix k, M, B, T (e.g. 7B, 1T, 2e12)")
         body = s[: -1] if suffix else s
         try:
             value = float(body) * _SUFFIX[suffix]
         except ValueError:
-            raise ValueError(
-                f"invalid {what} {text!r}: use a plain number or a suffix k, M, B, T (e.g. 7B, 1T, 2e12)"
-            ) from None
+            raise ValueError(f"{text!r}: use a plain number or a suffix k, M, B, T (e.g. 7B, 1T, 2e12)") from None
     if value != value or value in (float("inf"), float("-inf")):
-        raise ValueError(f"invalid {what} {text!r}: must be a finite number")
+        raise ValueError(f"{text!r}: must be a finite number")
     return value
 
 

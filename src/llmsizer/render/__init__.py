@@ -2,10 +2,13 @@
 
 Entry points (``cli.py`` calls these; each returns the full text to print, newline-terminated):
 
-- ``render_plan(result, fmt, *, lang, explain, width, color)``  fmt: table | json | markdown | html
+- ``render_plan(result, fmt, *, lang, explain, width, color, name)``  fmt: table | json | markdown | html;
+  ``name(field)`` is what to call a field the notes mention (the CLI passes its flags)
 - ``render_models(models, fmt, *, lang)`` / ``render_model(model, fmt, *, lang)``
 - ``render_gpus(gpus, fmt, *, lang)`` / ``render_gpu(gpu, instances, fmt, *, lang)``
-- ``render_fit(doc, fmt, *, lang)`` / ``render_validate(doc, fmt, *, lang)``: from the CONTRACT-shaped dicts
+- ``render_fit(result, fmt, *, lang)`` / ``render_validate(cases, fmt, *, lang)``: the use cases' results (or the
+  CONTRACT-shaped dicts ``records.fit_to_dict`` / ``records.validate_to_dict`` build from them)
+- ``export.export_plan(result, engine)``: the top plan as a launch config
 - ``plan_to_dict(result, *, explain, timing)`` and friends in ``jsonout``; ``load_schema(name)``
 
 Rich is imported only by ``render.table``, which is imported only when a table is asked for.
@@ -16,7 +19,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from functools import cache
-from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 from llmsizer.render.jsonout import (
@@ -27,10 +29,10 @@ from llmsizer.render.jsonout import (
     models_to_dict,
     plan_to_dict,
 )
-from llmsizer.render.labels import LANGS, check_lang
+from llmsizer.render.i18n import LANGS, Namer, check_lang
 
 if TYPE_CHECKING:  # pragma: no cover
-    from llmsizer.planner import PlanResult
+    from llmsizer.search import PlanResult
     from llmsizer.specs import CloudInstance, GpuSpec, ModelSpec
 
 FORMATS = ("table", "json", "markdown")
@@ -51,22 +53,22 @@ def _check(fmt: str, allowed: tuple[str, ...], lang: str) -> None:
 
 
 def render_plan(result: PlanResult, fmt: str, *, lang: str = "en", explain: bool = False,
-                width: int | None = None, color: bool | None = None) -> str:
+                width: int | None = None, color: bool | None = None, name: Namer | None = None) -> str:
     """The ``plan`` output in ``fmt``. ``explain`` adds every derivation step of the top plan."""
     _check(fmt, PLAN_FORMATS, lang)
     if fmt == "json":
-        return dumps(plan_to_dict(result, explain=explain))
+        return dumps(plan_to_dict(result, explain=explain, name=name))
     if fmt == "markdown":
         from llmsizer.render import markdown
 
-        return markdown.render_plan(result, lang=lang, explain=explain)
+        return markdown.render_plan(result, lang=lang, explain=explain, name=name)
     if fmt == "html":
         from llmsizer.render import html
 
-        return html.render_plan(result, lang=lang, explain=explain)
+        return html.render_plan(result, lang=lang, explain=explain, name=name)
     from llmsizer.render import table
 
-    return table.render_plan(result, lang=lang, explain=explain, width=width, color=color)
+    return table.render_plan(result, lang=lang, explain=explain, width=width, color=color, name=name)
 
 
 def render_models(models: Iterable[ModelSpec], fmt: str, lang: str = "en", *, width: int | None = None,
@@ -132,26 +134,30 @@ def render_gpu(gpu: GpuSpec, instances: Iterable[CloudInstance], fmt: str, lang:
     return table.render_gpu(gpu, instances, lang=lang, width=width, color=color)
 
 
-def render_fit(doc: dict, fmt: str, lang: str = "en", *, width: int | None = None,
+def render_fit(result: Any, fmt: str, lang: str = "en", *, width: int | None = None,
                color: bool | None = None) -> str:
-    """``llmsizer fit``: ``doc`` is the CONTRACT's ``fit --format json`` object, built by the caller."""
+    """``llmsizer fit``: a ``FitResult`` (or the CONTRACT's ``fit --format json`` object itself)."""
     _check(fmt, FORMATS, lang)
     from llmsizer.render import records
 
+    doc = result if isinstance(result, dict) else records.fit_to_dict(result)
     return records.render_fit(doc, fmt, lang=lang, width=width, color=color)
 
 
-def render_validate(doc: dict, fmt: str, lang: str = "en", *, width: int | None = None,
+def render_validate(cases: Any, fmt: str, lang: str = "en", *, width: int | None = None,
                     color: bool | None = None) -> str:
-    """``llmsizer validate``: ``doc`` is the CONTRACT's ``validate --format json`` object, built by the caller."""
+    """``llmsizer validate``: the ``CaseResult`` list (or the CONTRACT's ``validate --format json`` object)."""
     _check(fmt, FORMATS, lang)
     from llmsizer.render import records
 
+    doc = cases if isinstance(cases, dict) else records.validate_to_dict(cases)
     return records.render_validate(doc, fmt, lang=lang, width=width, color=color)
 
 
 @cache
 def _schema_text(name: str) -> str:
+    from importlib import resources  # here, not at import: a plan never reads a schema
+
     return resources.files("llmsizer.render").joinpath("schema", f"{name}.schema.json").read_text("utf-8")
 
 

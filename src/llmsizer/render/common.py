@@ -9,13 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from llmsizer.architecture import count_params
+from llmsizer.specs.architecture import count_params
 from llmsizer.render import fmt
 from llmsizer.render.jsonout import MEMORY_PARTS, plan_steps
-from llmsizer.render.labels import label
+from llmsizer.render.i18n import Namer, explain_words, label, network, say
 
 if TYPE_CHECKING:  # pragma: no cover
-    from llmsizer.planner import Plan, PlanResult
+    from llmsizer.search import Plan, PlanResult
     from llmsizer.specs import GpuSpec, ModelSpec
 
 
@@ -85,7 +85,7 @@ def workload_line(result: PlanResult, lang: str) -> str:
         if w.micro_batch is not None:
             bits.append(f"{label('micro_batch', lang)} {w.micro_batch}")
         if w.recompute is not None:
-            bits.append(f"{label('recompute', lang)} {w.recompute.value}")
+            bits.append(f"{label('recompute', lang)} {label('recompute_' + w.recompute.value, lang)}")
         bits.append(f"{fmt.si(w.tokens)} {label('tokens', lang)}" if w.tokens else label("unknown_time", lang))
     else:
         bits.append(f"{label('prompt_tokens', lang)} {w.prompt_tokens:,}")
@@ -104,7 +104,7 @@ def gpus_cell(plan: Plan, lang: str) -> str:
     return f"{n} ({plan.nodes} {label('nodes', lang)})"
 
 
-def layout_cell(plan: Plan, training: bool) -> str:
+def layout_cell(plan: Plan, training: bool, lang: str = "en") -> str:
     """``TP2 PP1 DP8 ZeRO-3 recompute:full mb2``; ``PP16 VPP8``: 16 stages, interleaved in 8 chunks per GPU
     (NeMo's virtual_pipeline_model_parallel_size; inference shows only what applies)."""
     lay = plan.layout
@@ -118,9 +118,9 @@ def layout_cell(plan: Plan, training: bool) -> str:
         if lay.zero:
             bits.append(f"ZeRO-{lay.zero}")
         if lay.offload.value != "none":
-            bits.append(f"offload:{lay.offload.value}")
-        bits.append(f"recompute:{lay.recompute.value}")
-        bits.append(f"mb{lay.micro_batch}")
+            bits.append(f"{label('layout_offload', lang)}:{label('offload_' + lay.offload.value, lang)}")
+        bits.append(f"{label('layout_recompute', lang)}:{label('recompute_' + lay.recompute.value, lang)}")
+        bits.append(f"{label('layout_micro_batch', lang)}{lay.micro_batch}")
     return " ".join(bits)
 
 
@@ -151,7 +151,7 @@ class PlanTable:
     unfit: list[str]  # "#3 NVIDIA L40S: needs ..." for every plan that does not fit
 
 
-def plan_table(result: PlanResult, lang: str) -> PlanTable:
+def plan_table(result: PlanResult, lang: str, name: Namer | None = None) -> PlanTable:
     """The ranked plans, best first: training shows time and total cost, inference latency and $/M tokens."""
     training = result.workload.mode.is_training
     show_fit = any(not p.fits for p in result.plans)
@@ -169,7 +169,7 @@ def plan_table(result: PlanResult, lang: str) -> PlanTable:
     rows, unfit = [], []
     for i, p in enumerate(result.plans, 1):
         usd_h = fmt.usd_per_hour(p.cost.usd_per_hour) if p.cost is not None else "—"
-        row = [str(i), p.gpu.id, gpus_cell(p, lang), layout_cell(p, training), memory_cell(p)]
+        row = [str(i), p.gpu.id, gpus_cell(p, lang), layout_cell(p, training, lang), memory_cell(p)]
         if training:
             t = p.training
             row += [training_time_cell(p, lang), fmt.rate(t.tokens_per_second) if t else "—",
@@ -183,7 +183,8 @@ def plan_table(result: PlanResult, lang: str) -> PlanTable:
         if show_fit:
             row.append(L("yes") if p.fits else L("no"))
         if not p.fits:
-            unfit.append(f"#{i} {p.gpu_count} × {p.gpu.name}: " + ("; ".join(p.reasons) or L("no")))
+            reasons = "; ".join(say(r, lang, name) for r in p.reasons)
+            unfit.append(f"#{i} {p.gpu_count} × {p.gpu.name}: " + (reasons or L("no")))
         rows.append(row)
     return PlanTable(headers, rows, right, unfit)
 
@@ -249,7 +250,7 @@ def server_rows(plan: Plan, lang: str) -> list[list[str]]:
         [label("cpu_cores", lang), f"{s.cpu_cores:,}"],
         [label("ram", lang), fmt.ram(s.ram_bytes)],
         [label("nvme", lang), fmt.storage(s.storage_bytes)],
-        [label("network", lang), s.network],
+        [label("network", lang), network(s.network, lang)],
         [label("power", lang), f"{fmt.watts(s.power_watts)} ({label('psu', lang)} {fmt.watts(s.psu_watts)})"],
         [label("rack_units", lang), f"{s.rack_units}U"],
     ]
@@ -281,8 +282,18 @@ def explain_headers(lang: str) -> list[str]:
 
 
 def explain_rows(plan: Plan, lang: str) -> list[list[str]]:
-    return [[label(f"stage_{stage}", lang), s.quantity, fmt.value(s.value, s.unit, lang), s.formula,
-             fmt.inputs(s.inputs, lang), s.source, s.assumption] for stage, s in plan_steps(plan)]
+    rows = []
+    for stage, s in plan_steps(plan):
+        quantity, formula, assumption = explain_words(s.key, s.variant, lang)
+        rows.append([label(f"stage_{stage}", lang), quantity, fmt.value(s.value, s.unit, lang), formula,
+                     fmt.inputs(s.inputs, lang), s.source, assumption])
+    return rows
+
+
+def note_lines(result: PlanResult, lang: str, name: Namer | None = None) -> list[tuple[str, list[str]]]:
+    """(heading label key, lines) for the notes and the suggestions, in words."""
+    return [(key, [say(m, lang, name) for m in items])
+            for key, items in (("notes", result.notes), ("suggestions", result.suggestions))]
 
 
 def search_line(result: PlanResult, lang: str, seconds: bool) -> str:
@@ -290,115 +301,3 @@ def search_line(result: PlanResult, lang: str, seconds: bool) -> str:
     if seconds:
         text += f" ({fmt.duration(result.search_seconds, lang)})"
     return text
-
-
-# ------------------------------------------------------------------------------------------------ catalogs
-
-
-def model_headers(lang: str) -> list[str]:
-    return [cap(x) for x in (label("id", lang), label("name", lang), label("params", lang), label("active", lang),
-                             label("layers", lang), label("hidden", lang), f"{label('heads', lang)} (KV)",
-                             label("vocab", lang), label("max_context", lang), label("attention", lang))]
-
-
-def model_row(m: ModelSpec) -> list[str]:
-    pc = count_params(m)
-    attention = m.attention + (f", MoE {m.moe.experts_per_token}/{m.moe.experts}" if m.moe else "")
-    return [m.id, m.name, fmt.params(pc.total), fmt.params(pc.active), str(m.layers), f"{m.hidden_size:,}",
-            f"{m.heads} ({m.kv_heads})", f"{m.vocab_size:,}", f"{m.max_context:,}", attention]
-
-
-def model_detail_rows(m: ModelSpec, lang: str) -> list[list[str]]:
-    pc = count_params(m)
-    rows = [
-        [label("id", lang), m.id],
-        [label("name", lang), m.name],
-        [label("params", lang), f"{pc.total:,} ({fmt.params(pc.total)})"],
-        [label("active", lang), f"{pc.active:,} ({fmt.params(pc.active)})"],
-        ["published", fmt.params(m.published_params)],
-        [label("layers", lang), str(m.layers)],
-        [label("hidden", lang), f"{m.hidden_size:,}"],
-        [label("heads", lang), f"{m.heads} ({m.kv_heads} KV, head_dim {m.head_dim_})"],
-        ["FFN", f"{m.ffn_size:,} ({m.ffn_kind})"],
-        [label("vocab", lang), f"{m.vocab_size:,}"],
-        [label("max_context", lang), f"{m.max_context:,}"],
-        [label("attention", lang), m.attention],
-    ]
-    if m.moe is not None:
-        e = m.moe
-        moe = (f"{e.experts} {label('experts', lang)}, {e.experts_per_token}/token, ffn {e.expert_ffn_size:,}, "
-               f"shared {e.shared_experts}")
-        rows.append([label("moe", lang), moe])
-    for part in ("embedding", "lm_head", "attention", "dense_mlp", "routed_experts", "shared_experts", "router",
-                 "norms", "biases"):
-        n = getattr(pc, part)
-        if n:
-            rows.append([f"  {part}", f"{n:,} ({fmt.params(n)})"])
-    if m.aliases:
-        rows.append([label("aliases", lang), ", ".join(m.aliases)])
-    rows.append([label("source", lang), m.source])
-    if m.notes:
-        rows.append([label("notes_field", lang), m.notes])
-    return [[cap(k) if not k.startswith(" ") else k, v] for k, v in rows]
-
-
-def _flops_text(g: GpuSpec) -> str:
-    order = ["fp4", "fp8", "int8", "bf16", "fp16", "tf32", "fp32", "fp64"]
-    items = sorted(g.flops.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else 99)
-    return ", ".join(f"{k} {fmt.flops(v)}" for k, v in items)
-
-
-def gpu_headers(lang: str) -> list[str]:
-    return [label("id", lang), label("name", lang), label("memory", lang), label("bandwidth", lang),
-            "BF16", label("tdp", lang), label("scaleup", lang), label("price", lang)]
-
-
-def gpu_row(g: GpuSpec) -> list[str]:
-    # dense 16-bit rate; GPUs without bf16 (V100, T4, CPUs) show the type they have, named
-    dtype = next(d for d in ("bf16", "fp16", "fp32", *g.flops) if d in g.flops)
-    rate = fmt.flops(g.flops[dtype]) + ("" if dtype == "bf16" else f" ({dtype})")
-    price = fmt.usd_per_hour(g.price_usd_per_gpu_hour) if g.price_usd_per_gpu_hour else "—"
-    return [g.id, g.name, fmt.gib(g.memory_bytes), fmt.bandwidth(g.memory_bandwidth_bytes_per_s), rate,
-            fmt.watts(g.tdp_watts), g.scaleup, price]
-
-
-def gpu_detail_rows(g: GpuSpec, lang: str) -> list[list[str]]:
-    rows = [
-        [label("id", lang), g.id],
-        [label("name", lang), g.name],
-        [label("vendor", lang), g.vendor],
-        [label("form_factor", lang), g.form_factor],
-        [label("memory", lang), f"{fmt.gib(g.memory_bytes)} ({fmt.storage(g.memory_bytes)})"],
-        [label("usable_memory", lang), fmt.gib(g.usable_memory_bytes)],
-        [label("bandwidth", lang), fmt.bandwidth(g.memory_bandwidth_bytes_per_s)],
-        [label("dense_flops", lang), _flops_text(g)],
-        [label("tdp", lang), fmt.watts(g.tdp_watts)],
-        [label("scaleup", lang),
-         f"{g.scaleup}, {fmt.bandwidth(g.scaleup_bandwidth_bytes_per_s)} per direction, domain {g.scaleup_domain}"],
-        [label("scaleout", lang), f"{g.scaleout_gbps:g} Gb/s" if g.scaleout_gbps else "—"],
-        [label("per_node", lang), str(g.gpus_per_node)],
-    ]
-    if g.price_usd_per_gpu_hour:
-        price = f"{fmt.usd_per_hour(g.price_usd_per_gpu_hour)} per GPU ({g.price_date or '—'}; {g.price_source or '—'})"
-        rows.append([label("price", lang), price])
-    if g.purchase_usd:
-        rows.append([label("purchase", lang), f"{fmt.usd(g.purchase_usd)} ({g.purchase_source or '—'})"])
-    if g.release_year:
-        rows.append([label("release_year", lang), str(g.release_year)])
-    if g.aliases:
-        rows.append([label("aliases", lang), ", ".join(g.aliases)])
-    rows.append([label("source", lang), g.source])
-    if g.notes:
-        rows.append([label("notes_field", lang), g.notes])
-    return rows
-
-
-def instance_headers(lang: str) -> list[str]:
-    return [label("provider", lang), label("instance", lang), label("gpus", lang), "vCPU", label("ram", lang),
-            label("nvme", lang), label("usd_per_hour", lang), label("region", lang), label("price_date", lang)]
-
-
-def instance_row(i) -> list[str]:
-    return [i.provider, i.instance, str(i.gpus), str(i.vcpus), fmt.ram(i.ram_bytes),
-            fmt.storage(i.local_nvme_tb * 1e12) if i.local_nvme_tb else "—", fmt.usd_per_hour(i.usd_per_hour),
-            i.region or "—", i.price_date]

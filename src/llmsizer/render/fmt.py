@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 
-from llmsizer.render.labels import label
+from llmsizer.render.i18n import label
 
 GIB = 2**30
 TIB = 2**40
@@ -162,6 +162,12 @@ def duration(seconds: float | None, lang: str = "en") -> str:
     return f"{sig(s / (365.25 * 86400), 3)} {label('years', lang)}"
 
 
+def days(seconds: float, lang: str = "en") -> str:
+    """A training time in a sentence: ``36.5 days``, ``2.4 years`` past two years."""
+    d = seconds / 86400.0
+    return f"{d:,.1f} {label('days', lang)}" if d < 730 else f"{d / 365.25:,.1f} {label('years', lang)}"
+
+
 def usd(x: float | None) -> str:
     """``$1,234`` (whole dollars from $100), ``$12.34``, ``$0.0042``."""
     if x is None or not math.isfinite(x):
@@ -235,7 +241,7 @@ def value(x: float | str | None, unit: str, lang: str = "en") -> str:
     if u in ("hours", "h"):
         return f"{sig(x, 3)} {label('hours', lang)}"
     if u in ("gpu_hours", "GPU-hours", "GPU-h"):
-        return f"{si(x, 3)} GPU-hours"
+        return f"{si(x, 3)} {label('gpu_hours_unit', lang)}"
     if u in ("tokens", "params", "parameters"):
         return f"{count(x)} ({si(x)})" if abs(x) >= 1e4 else count(x)
     return f"{count(x)} {u}"

@@ -12,10 +12,10 @@ from html import escape
 from typing import TYPE_CHECKING
 
 from llmsizer.render import common, fmt
-from llmsizer.render.labels import label
+from llmsizer.render.i18n import Namer, label
 
 if TYPE_CHECKING:  # pragma: no cover
-    from llmsizer.planner import Plan, PlanResult
+    from llmsizer.search import Plan, PlanResult
 
 _URL = re.compile(r"https?://[^\s<>\"')\]]+[^\s<>\"')\].,;:]")
 
@@ -118,7 +118,7 @@ def _legend(plans: list[Plan], lang: str) -> str:
     return f'<div class="legend">{"".join(items)}</div>'
 
 
-def render_plan(result: PlanResult, *, lang: str = "en", explain: bool = False) -> str:
+def render_plan(result: PlanResult, *, lang: str = "en", explain: bool = False, name: Namer | None = None) -> str:
     import llmsizer
 
     m = result.model
@@ -133,7 +133,7 @@ def render_plan(result: PlanResult, *, lang: str = "en", explain: bool = False) 
         if not result.any_fit:
             body.append(f'<p class="bad"><b>{escape(label("no_fit", lang))}</b></p>')
         body.append(f"<h2>{escape(label('plans', lang))}</h2>")
-        pt = common.plan_table(result, lang)
+        pt = common.plan_table(result, lang, name)
         classes = [("best" if i == 0 else "") if p.fits else "unfit" for i, p in enumerate(result.plans)]
         body.append(_table(pt.headers, pt.rows, right=pt.right, row_classes=classes, cls="wide"))
         if pt.unfit:
@@ -156,7 +156,7 @@ def render_plan(result: PlanResult, *, lang: str = "en", explain: bool = False) 
             body.append(_table(headers, rows, right=(2, 3), link_cols=(6,), cls="wide"))
         else:
             body.append(f"<p>{escape(label('no_cloud', lang))}</p>")
-    for key, items in (("notes", result.notes), ("suggestions", result.suggestions)):
+    for key, items in common.note_lines(result, lang, name):
         if items:
             lis = "".join(f"<li>{linkify(str(i))}</li>" for i in items)
             body.append(f"<h2>{escape(label(key, lang))}</h2><ul>{lis}</ul>")

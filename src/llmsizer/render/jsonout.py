@@ -14,11 +14,12 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import llmsizer
-from llmsizer.architecture import count_params
+from llmsizer.render.i18n import Namer, explain_words, network, say
+from llmsizer.specs.architecture import count_params
 
 if TYPE_CHECKING:  # pragma: no cover - types only; keeps the import graph one-way and light
     from llmsizer.explain import Step
-    from llmsizer.planner import CloudOffer, Plan, PlanResult
+    from llmsizer.search import CloudOffer, Plan, PlanResult
     from llmsizer.specs import CloudInstance, GpuSpec, ModelSpec
     from llmsizer.workload import Workload
 
@@ -209,7 +210,7 @@ def workload_to_dict(w: Workload) -> dict:
         "optimizer": _enum(w.optimizer) if training else None,
         "seq_len": w.seq_len if training else None,
         "micro_batch": w.micro_batch if training else None,
-        "global_batch_tokens": w.global_batch_tokens if training else None,
+        "global_batch_tokens": w.global_batch_tokens if training and "global_batch_tokens" not in w.assumed else None,
         "recompute": _enum(w.recompute) if training and w.recompute is not None else None,
         "lora_rank": w.lora_rank if adapter else None,
         "lora_targets": _enum(w.lora_targets) if adapter else None,
@@ -232,15 +233,17 @@ def memory_to_dict(mem: Any) -> dict:
 
 
 def step_to_dict(step: Step, stage: str) -> dict:
+    quantity, formula, assumption = explain_words(step.key, step.variant, "en")
     return {
         "stage": stage,
-        "quantity": step.quantity,
+        "key": step.key,
+        "quantity": quantity,
         "value": clean(step.value),
         "unit": step.unit,
-        "formula": step.formula,
+        "formula": formula,
         "inputs": clean(dict(step.inputs)),
         "source": step.source,
-        "assumption": step.assumption,
+        "assumption": assumption,
     }
 
 
@@ -316,7 +319,7 @@ def _server(s: Any) -> dict | None:
         "cpu_cores": int(s.cpu_cores),
         "ram_bytes": int(s.ram_bytes),
         "storage_bytes": int(s.storage_bytes),
-        "network": s.network,
+        "network": network(s.network, "en"),
         "power_watts": int(s.power_watts),
         "psu_watts": int(s.psu_watts),
         "rack_units": int(s.rack_units),
@@ -335,7 +338,7 @@ def _cloud(o: CloudOffer) -> dict:
     }
 
 
-def plan_entry_to_dict(plan: Plan) -> dict:
+def plan_entry_to_dict(plan: Plan, name: Namer | None = None) -> dict:
     """One element of ``plans``."""
     lay = plan.layout
     mem = plan.memory
@@ -362,7 +365,7 @@ def plan_entry_to_dict(plan: Plan) -> dict:
             "virtual_stages": lay.virtual_stages,
         },
         "fits": bool(plan.fits),
-        "reasons": list(plan.reasons),
+        "reasons": [say(r, "en", name) for r in plan.reasons],
         "memory_per_gpu": memory_to_dict(mem),
         "offload_per_gpu": {
             "host_bytes": _int(getattr(mem, "host_offload_bytes", 0.0)) or 0,
@@ -377,13 +380,15 @@ def plan_entry_to_dict(plan: Plan) -> dict:
     }
 
 
-def plan_to_dict(result: PlanResult, *, explain: bool = False, timing: bool = False) -> dict:
+def plan_to_dict(result: PlanResult, *, explain: bool = False, timing: bool = False,
+                 name: Namer | None = None) -> dict:
     """Exactly CONTRACT.md's ``plan --format json`` object (plus the additive keys documented in docs/json-output.md).
 
     ``explain``: add an ``explain`` list (every Step) to the first plan.
     ``timing``: add ``search.seconds``, the wall time of the search; off by default because it differs run to run.
+    ``name``: what to call the fields the notes mention (the CLI: its flags). Texts are English.
     """
-    plans = [plan_entry_to_dict(p) for p in result.plans]
+    plans = [plan_entry_to_dict(p, name) for p in result.plans]
     if explain and result.plans:
         plans[0]["explain"] = [step_to_dict(s, stage) for stage, s in plan_steps(result.plans[0])]
     search: dict[str, Any] = {"evaluated": int(result.evaluated)}
@@ -396,8 +401,8 @@ def plan_to_dict(result: PlanResult, *, explain: bool = False, timing: bool = Fa
         "workload": workload_to_dict(result.workload),
         "plans": plans,
         "fits": bool(result.any_fit),
-        "notes": list(result.notes),
-        "suggestions": list(result.suggestions),
+        "notes": [say(m, "en", name) for m in result.notes],
+        "suggestions": [say(m, "en", name) for m in result.suggestions],
         "search": search,
     }
     return clean(doc)

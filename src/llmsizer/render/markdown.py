@@ -8,11 +8,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
-from llmsizer.render import common
-from llmsizer.render.labels import label
+from llmsizer.render import catalog_rows, common
+from llmsizer.render.i18n import Namer, label
 
 if TYPE_CHECKING:  # pragma: no cover
-    from llmsizer.planner import PlanResult
+    from llmsizer.search import PlanResult
     from llmsizer.specs import CloudInstance, GpuSpec, ModelSpec
 
 
@@ -35,7 +35,7 @@ def _bullets(items: Iterable[str]) -> str:
     return "\n".join(f"- {' '.join(str(i).split())}" for i in items)
 
 
-def render_plan(result: PlanResult, *, lang: str = "en", explain: bool = False) -> str:
+def render_plan(result: PlanResult, *, lang: str = "en", explain: bool = False, name: Namer | None = None) -> str:
     out: list[str] = []
     m = result.model
     out.append(f"# {label('plan_title', lang)}: {m.name}")
@@ -47,7 +47,7 @@ def render_plan(result: PlanResult, *, lang: str = "en", explain: bool = False) 
         if not result.any_fit:
             out.append(f"> {label('no_fit', lang)}")
         out.append(f"## {label('plans', lang)}")
-        pt = common.plan_table(result, lang)
+        pt = common.plan_table(result, lang, name)
         out.append(table(pt.headers, pt.rows, "".join("r" if i in pt.right else "l" for i in range(len(pt.headers)))))
         if pt.unfit:
             out.append(f"**{label('does_not_fit', lang)}:**\n\n{_bullets(pt.unfit)}")
@@ -64,10 +64,9 @@ def render_plan(result: PlanResult, *, lang: str = "en", explain: bool = False) 
             out.append(table(common.cloud_headers(lang), common.cloud_rows(best), "llrrll"))
         else:
             out.append(label("no_cloud", lang))
-    if result.notes:
-        out.append(f"## {label('notes', lang)}\n\n{_bullets(result.notes)}")
-    if result.suggestions:
-        out.append(f"## {label('suggestions', lang)}\n\n{_bullets(result.suggestions)}")
+    for key, items in common.note_lines(result, lang, name):
+        if items:
+            out.append(f"## {label(key, lang)}\n\n{_bullets(items)}")
     if explain and result.plans:
         rows = common.explain_rows(result.plans[0], lang)
         if rows:
@@ -93,24 +92,24 @@ def _version() -> str:
 
 
 def render_models(models: Iterable[ModelSpec], *, lang: str = "en") -> str:
-    rows = [common.model_row(m) for m in models]
+    rows = [catalog_rows.model_row(m) for m in models]
     return (f"# {label('models_title', lang)}\n\n"
-            + table(common.model_headers(lang), rows, "llrrrrrrrl") + "\n")
+            + table(catalog_rows.model_headers(lang), rows, "llrrrrrrrl") + "\n")
 
 
 def render_model(model: ModelSpec, *, lang: str = "en") -> str:
     return (f"# {model.name}\n\n"
-            + table([label("item", lang), label("value", lang)], common.model_detail_rows(model, lang)) + "\n")
+            + table([label("item", lang), label("value", lang)], catalog_rows.model_detail_rows(model, lang)) + "\n")
 
 
 def render_gpus(gpus: Iterable[GpuSpec], *, lang: str = "en") -> str:
-    rows = [common.gpu_row(g) for g in gpus]
-    return f"# {label('gpus_title', lang)}\n\n" + table(common.gpu_headers(lang), rows, "llrrrrlr") + "\n"
+    rows = [catalog_rows.gpu_row(g) for g in gpus]
+    return f"# {label('gpus_title', lang)}\n\n" + table(catalog_rows.gpu_headers(lang), rows, "llrrrrlr") + "\n"
 
 
 def render_gpu(gpu: GpuSpec, instances: Iterable[CloudInstance] = (), *, lang: str = "en") -> str:
-    out = f"# {gpu.name}\n\n" + table([label("item", lang), label("value", lang)], common.gpu_detail_rows(gpu, lang))
-    rows = [common.instance_row(i) for i in instances]
+    out = f"# {gpu.name}\n\n" + table([label("item", lang), label("value", lang)], catalog_rows.gpu_detail_rows(gpu, lang))
+    rows = [catalog_rows.instance_row(i) for i in instances]
     if rows:
-        out += f"\n\n## {label('cloud', lang)}\n\n" + table(common.instance_headers(lang), rows, "llrrrrrll")
+        out += f"\n\n## {label('cloud', lang)}\n\n" + table(catalog_rows.instance_headers(lang), rows, "llrrrrrll")
     return out + "\n"

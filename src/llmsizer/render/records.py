@@ -11,7 +11,41 @@ from typing import Any
 
 from llmsizer.render import fmt as f
 from llmsizer.render.jsonout import clean, dumps
-from llmsizer.render.labels import label
+from llmsizer.render.i18n import label
+
+def fit_to_dict(r: Any) -> dict:
+    """The CONTRACT's ``fit --format json`` object of a ``usecases.fit.FitResult``."""
+    from llmsizer.specs.architecture import count_params
+
+    return {
+        "schema_version": 1,
+        "gpu": {"id": r.gpu.id, "name": r.gpu.name, "memory_bytes": r.gpu.memory_bytes},
+        "gpu_count": r.gpu_count,
+        "mode": r.mode.value,
+        "models": [{
+            "id": x.model.id, "name": x.model.name, "params": count_params(x.model).total, "fits": x.fits,
+            "precision": x.precision or None, "quant": x.quant or None, "max_context": x.max_context,
+            "max_concurrency": x.max_concurrency, "tokens_per_second": x.tokens_per_second,
+            "memory_per_gpu_bytes": int(x.plan.memory.total_bytes) if x.plan else None,
+            "layout": (f"tp{x.plan.layout.tp} pp{x.plan.layout.pp} dp{x.plan.layout.dp}" if x.plan else None),
+        } for x in r.rows],
+    }
+
+
+def validate_to_dict(results: list[Any]) -> dict:
+    """The CONTRACT's ``validate --format json`` object of a list of ``usecases.validate.CaseResult``."""
+    from llmsizer.usecases.validate import summarize
+
+    return {
+        "schema_version": 1,
+        "cases": [{
+            "id": r.id, "category": r.category, "quantity": r.quantity, "source": r.source, "url": r.url,
+            "unit": r.unit, "published": r.published, "predicted": r.predicted, "error": r.error,
+            "comparison": r.comparison, "within_bound": r.within_bound, "skipped": r.skipped,
+        } for r in results],
+        "summary": summarize(results),
+    }
+
 
 FIT_COLUMNS = ("id", "fits", "precision", "quant", "max_context", "tokens_per_second")
 VALIDATE_COLUMNS = ("id", "quantity", "published", "predicted", "error", "source")
@@ -65,7 +99,7 @@ def _columns(rows: list[dict], first: Sequence[str]) -> list[str]:
 
 def _header(key: str, lang: str) -> str:
     from llmsizer.render.common import cap
-    from llmsizer.render.labels import LABELS
+    from llmsizer.render.i18n import LABELS
 
     return cap(label(key, lang)) if key in LABELS["en"] else cap(key.replace("_", " "))
 

@@ -22,11 +22,11 @@ from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
-from llmsizer.render import common
-from llmsizer.render.labels import label
+from llmsizer.render import catalog_rows, common
+from llmsizer.render.i18n import Namer, label, network
 
 if TYPE_CHECKING:  # pragma: no cover
-    from llmsizer.planner import Plan, PlanResult
+    from llmsizer.search import Plan, PlanResult
     from llmsizer.specs import CloudInstance, GpuSpec, ModelSpec
 
 _ACCENT = "bold cyan"
@@ -121,7 +121,7 @@ def _plan_cards(result: PlanResult, lang: str, colored: bool) -> Table:
     blocks = []
     for i, p in enumerate(result.plans, 1):
         head = Text(f"{common.gpus_cell(p, lang)} × {p.gpu.name}", style="bold" if colored else "")
-        head.append(f" · {common.layout_cell(p, training)}")
+        head.append(f" · {common.layout_cell(p, training, lang)}")
         bits = [f"{label('memory', lang)} {common.memory_cell(p)} {label('per_gpu', lang)}"]
         if p.training is not None:
             bits += [common.training_time_cell(p, lang), fmt.rate(p.training.tokens_per_second),
@@ -195,7 +195,7 @@ def _memory_bar(plan: Plan, width: int, lang: str, colored: bool) -> Group:
 
 
 def render_plan(result: PlanResult, *, lang: str = "en", explain: bool = False, width: int | None = None,
-                color: bool | None = None) -> str:
+                color: bool | None = None, name: Namer | None = None) -> str:
     console, buf = _console(width, color)
     colored = console.color_system is not None
     w = console.width
@@ -210,7 +210,7 @@ def render_plan(result: PlanResult, *, lang: str = "en", explain: bool = False, 
     else:
         if not result.any_fit:
             console.print(Text(label("no_fit", lang), style="bold red" if colored else ""))
-        pt = common.plan_table(result, lang)
+        pt = common.plan_table(result, lang, name)
         headers, rows = list(pt.headers), [list(r) for r in pt.rows]
         headers[4] = label("mem_short", lang)  # the full header is long; a caption says what the cell holds
         if headers[-1] == label("fits", lang):  # unfit plans are marked in the # column and listed below
@@ -235,7 +235,8 @@ def render_plan(result: PlanResult, *, lang: str = "en", explain: bool = False, 
         if best.server is not None:
             console.print(_heading(label("server", lang), colored))
             console.print(Padding(Text(common.server_line(best, lang)), (0, 0, 0, 2)))
-            console.print(Padding(Text(f"{label('network', lang)}: {best.server.network}"), (0, 0, 1, 2)))
+            console.print(Padding(Text(f"{label('network', lang)}: {network(best.server.network, lang)}"),
+                                  (0, 0, 1, 2)))
         if best.cloud:
             headers, rows = common.cloud_headers(lang), common.cloud_rows(best)
             if _column_widths(headers, rows, (), w) is None:  # narrow: drop region and price date
@@ -243,7 +244,7 @@ def render_plan(result: PlanResult, *, lang: str = "en", explain: bool = False, 
             console.print(_simple_table(headers, rows, right=(2, 3), title=label("cloud", lang), colored=colored,
                                         keep=range(len(headers))))
             console.print()
-    for key, items in (("notes", result.notes), ("suggestions", result.suggestions)):
+    for key, items in common.note_lines(result, lang, name):
         if items:
             console.print(_heading(label(key, lang), colored))
             for item in items:
@@ -331,23 +332,23 @@ def _print_detail(title: str, rows: list[list[str]], width: int | None, color: b
 
 def render_models(models: Iterable[ModelSpec], *, lang: str = "en", width: int | None = None,
                   color: bool | None = None) -> str:
-    return _print_table(common.model_headers(lang), [common.model_row(m) for m in models],
+    return _print_table(catalog_rows.model_headers(lang), [catalog_rows.model_row(m) for m in models],
                         (2, 3, 4, 5, 6, 7, 8), label("models_title", lang), width, color,
                         wrap=(1, 9), drop=(5, 7, 4, 3, 8))
 
 
 def render_model(model: ModelSpec, *, lang: str = "en", width: int | None = None, color: bool | None = None) -> str:
-    return _print_detail(model.name, common.model_detail_rows(model, lang), width, color)
+    return _print_detail(model.name, catalog_rows.model_detail_rows(model, lang), width, color)
 
 
 def render_gpus(gpus: Iterable[GpuSpec], *, lang: str = "en", width: int | None = None,
                 color: bool | None = None) -> str:
-    return _print_table(common.gpu_headers(lang), [common.gpu_row(g) for g in gpus], (2, 3, 4, 5, 7),
+    return _print_table(catalog_rows.gpu_headers(lang), [catalog_rows.gpu_row(g) for g in gpus], (2, 3, 4, 5, 7),
                         label("gpus_title", lang), width, color, wrap=(1, 6), drop=(6, 5, 7, 3))
 
 
 def render_gpu(gpu: GpuSpec, instances: Iterable[CloudInstance] = (), *, lang: str = "en",
                width: int | None = None, color: bool | None = None) -> str:
-    rows = [common.instance_row(i) for i in instances]
-    return _print_detail(gpu.name, common.gpu_detail_rows(gpu, lang), width, color,
-                         (common.instance_headers(lang), rows, label("cloud", lang)))
+    rows = [catalog_rows.instance_row(i) for i in instances]
+    return _print_detail(gpu.name, catalog_rows.gpu_detail_rows(gpu, lang), width, color,
+                         (catalog_rows.instance_headers(lang), rows, label("cloud", lang)))

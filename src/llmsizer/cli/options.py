@@ -1,0 +1,63 @@
+"""The one map between command-line options and the core's fields, used both ways:
+
+- ``plan_request(options)``: ``plan``'s parsed options (Typer's parameter names, from either parser) -> a typed
+  ``PlanRequest`` and the ``OutputOptions``;
+- ``flag(field)``: what the CLI calls a field, for every error and message that names one (``micro_batch`` ->
+  ``--batch``). The core never writes a flag; this is the only place that knows them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from llmsizer.usecases.plan import PlanRequest
+
+#: Typer parameter name -> the core field it sets, where the two differ
+PARAM_FIELDS = {
+    "batch": "micro_batch", "global_batch": "global_batch_tokens", "gpu": "gpu_ids", "gpus": "gpu_count",
+    "deadline": "deadline_s", "budget": "budget_usd", "price_per_gpu_hour": "price_usd_per_gpu_hour",
+    "all_": "include_unfit", "catalog": "catalog_files", "min_memory": "min_memory_bytes",
+}
+#: a parameter whose flag is not ``--`` + its name with dashes
+PARAM_FLAGS = {"all_": "--all", "fmt": "--format"}
+_FIELD_PARAMS = {f: p for p, f in PARAM_FIELDS.items()}
+_REQUEST_FIELDS = {f.name for f in fields(PlanRequest)}
+
+
+def flag(field: str) -> str:
+    """The command-line spelling of a core field: ``micro_batch`` -> ``--batch``, ``seq_len`` -> ``--seq-len``."""
+    param = _FIELD_PARAMS.get(field, field)
+    return PARAM_FLAGS.get(param) or "--" + param.rstrip("_").replace("_", "-")
+
+
+@dataclass(frozen=True)
+class OutputOptions:
+    """How ``plan`` shows its answer: a format, a label language, a file, or a launch config instead."""
+
+    fmt: str = "table"
+    lang: str = "en"
+    output: Path | None = None
+    export: str | None = None
+
+
+def _value(x: Any) -> Any:
+    return getattr(x, "value", x)
+
+
+def plan_request(options: dict[str, Any]) -> tuple[PlanRequest, OutputOptions]:
+    """``plan``'s options by Typer parameter name -> (request, output options); an unknown name is a bug."""
+    request: dict[str, Any] = {}
+    output: dict[str, Any] = {}
+    for param, value in options.items():
+        if param in ("fmt", "lang", "output", "export"):
+            output[param] = _value(value) if param in ("fmt", "lang") else value
+            continue
+        name = PARAM_FIELDS.get(param, param)
+        if name not in _REQUEST_FIELDS:
+            raise TypeError(f"plan option {param!r} has no PlanRequest field")
+        if name in ("gpu_ids", "catalog_files"):
+            value = tuple(value or ())
+        request[name] = value
+    return PlanRequest(**request), OutputOptions(**output)

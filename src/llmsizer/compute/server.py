@@ -1,0 +1,114 @@
+"""The server around the GPUs: CPU cores, system RAM, local NVMe, network and wall power for one node of a plan.
+
+Rules and their sources live in ``data/server.yaml``; this module only applies them. The network is described by
+what it is (``Network``); ``render/`` says it in words.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from llmsizer.explain import Step
+from llmsizer.memory import MemoryBreakdown, lora_adapter_params
+from llmsizer.specs.architecture import count_params
+from llmsizer.specs.gpu import GpuSpec
+from llmsizer.specs.model import ModelSpec
+from llmsizer.units import GIB
+from llmsizer.workload.choices import Mode, Offload
+from llmsizer.workload.job import Layout, Workload
+
+
+@cache
+def server_rules() -> Any:
+    """``data/server.yaml``, validated, once per process."""
+    from llmsizer.data import load
+
+    return load("server")
+
+
+@dataclass(frozen=True)
+class Network:
+    """How a node's GPUs talk: ``kind`` single (one GPU), node (one node's scale-up fabric), rdma (nodes joined by
+    ``scaleout_gbps`` InfiniBand/RoCE per GPU) or ethernet (nodes without an RDMA fabric in the usual server)."""
+
+    kind: str
+    scaleup: str = ""
+    scaleout_gbps: float = 0.0
+
+
+@dataclass(frozen=True)
+class ServerSpec:
+    """One node of a plan (CONTRACT.md ``server``)."""
+
+    gpus: int
+    cpu_cores: int
+    ram_bytes: int
+    storage_bytes: int
+    network: Network
+    power_watts: int
+    psu_watts: int
+    rack_units: int
+    steps: tuple[Step, ...] = ()
+
+
+def _round_up(x: float, step: float) -> float:
+    return math.ceil(x / step) * step
+
+
+def size_server(model: ModelSpec, gpu: GpuSpec, workload: Workload, layout: Layout,
+                memory: MemoryBreakdown) -> ServerSpec:
+    """Size one node: cores, RAM (>= ratio x GPU memory + offload), NVMe (weights, checkpoints, data), power."""
+    r = server_rules()
+    per_node = min(layout.gpu_count, layout.gpus_per_node)
+    training = workload.mode.is_training
+    cores_per_gpu = float(r.cpu_cores_per_gpu["training" if training else "inference"])
+    if layout.offload is not Offload.none:
+        cores_per_gpu += r.cpu_cores_per_gpu_offload_extra
+    cores = max(r.min_cpu_cores, int(_round_up(per_node * cores_per_gpu, 4)))
+
+    gpu_mem = per_node * gpu.memory_bytes
+    offload = per_node * memory.host_offload_bytes
+    ram = max(r.min_ram_gib * GIB, r.ram_per_gpu_memory_ratio * gpu_mem + offload) if gpu.kind == "gpu" else 0
+    ram = int(_round_up(ram, 64 * GIB)) if ram else 0
+
+    total = count_params(model).total
+    weights_disk = total * 2.0  # the bf16 release checkpoint users download
+    storage = weights_disk
+    if training:
+        full = workload.mode in (Mode.finetune, Mode.pretrain)
+        trained = total if full else lora_adapter_params(model, workload)  # the memory model's adapter count
+        ckpt = trained * r.checkpoint_bytes_per_param["full" if full else "adapter"] * r.checkpoints_kept
+        data = (workload.tokens or 0.0) * r.dataset_bytes_per_token
+        # checkpoints are written by each node's share in a sharded checkpoint; datasets live on every node
+        storage = weights_disk + ckpt / max(1, layout.nodes) + data
+    if memory.nvme_offload_bytes:
+        storage += per_node * memory.nvme_offload_bytes
+    storage = int(_round_up(storage * r.storage_headroom, 1e12 if storage > 2e12 else 1e11))
+
+    if layout.nodes > 1:
+        net = Network("rdma" if gpu.scaleout_gbps else "ethernet", gpu.scaleup, gpu.scaleout_gbps)
+    else:
+        net = Network("node" if per_node > 1 else "single", gpu.scaleup)
+
+    power = per_node * gpu.tdp_watts * (1 + r.system_power_overhead) if gpu.kind == "gpu" else gpu.tdp_watts
+    psu = _round_up(power * r.psu_headroom, 50)
+    ru = max(1, math.ceil(r.rack_units_per_8_gpu_node * per_node / 8)) if gpu.kind == "gpu" else 1
+    steps = (
+        Step("server.cpu_cores", cores, "count", {"gpus_per_node": per_node, "cores_per_gpu": cores_per_gpu},
+             str(r.cpu_cores_per_gpu.get("source", ""))),
+        Step("server.ram", ram, "bytes", {"gpu_memory_bytes": gpu_mem, "offload_bytes": offload,
+                                          "min_ram_bytes": r.min_ram_gib * GIB, "ratio": r.ram_per_gpu_memory_ratio},
+             r.ram_source),
+        Step("server.storage", storage, "bytes",
+             {"weights_bytes": weights_disk, "checkpoints_kept": r.checkpoints_kept, "headroom": r.storage_headroom},
+             r.checkpoint_source),
+        Step("server.power", power, "W", {"tdp_watts": gpu.tdp_watts, "overhead": r.system_power_overhead},
+             r.power_source),
+    )
+    return ServerSpec(per_node, cores, ram, storage, net, int(power), int(psu), ru, steps)
+
+
+__all__ = ["Network", "ServerSpec", "server_rules", "size_server"]

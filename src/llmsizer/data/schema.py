@@ -1,0 +1,311 @@
+"""The record schemas of the data files (``data/memory.yaml``, ``compute.yaml``, ``server.yaml``): frozen dataclasses
+that ``data/validation.py`` checks the YAML against, every field a number with a unit in its name or a ``source``.
+
+Imported only on a cache miss: ``data.load`` validates a file against its schema once, converts the records into
+plain namespaces (``data/__init__.py``) and keeps those in the disk cache, so a warm start-up never defines these
+classes. Cross-field rules live in ``__post_init__``; unknown keys are refused.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
+
+from llmsizer.workload.choices import Engine, Optimizer, Precision, Quant
+
+if TYPE_CHECKING:  # the records' annotation vocabulary, resolved by data/validation.py
+    from typing import Annotated
+
+    from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
+
+    from llmsizer.data.validation import Source
+
+
+class _Strict:
+    """Base of the records: an unknown key in a data file is an error."""
+
+    __pydantic_config__ = {"extra": "forbid"}
+
+
+# ================================================================================================ memory.yaml
+
+@dataclass(frozen=True, kw_only=True)
+class PrecisionBytes(_Strict):
+    weights: dict[str, PositiveFloat]
+    gradients: dict[str, PositiveFloat]
+    activations: dict[str, PositiveFloat]
+    inference_weights: dict[str, PositiveFloat]
+    source: Source
+
+    def __post_init__(self) -> None:
+        for name in ("weights", "gradients", "activations", "inference_weights"):
+            missing = [p.value for p in Precision if p.value not in getattr(self, name)]
+            if missing:
+                raise ValueError(f"{name} lacks {', '.join(missing)}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class QuantFormat(_Strict):
+    bits_per_weight: PositiveFloat
+    bits_per_output_row: NonNegativeFloat = 0.0
+    keep_16bit: tuple[Literal["embedding", "lm_head", "router"], ...] = ()
+    source: Source
+
+
+@dataclass(frozen=True, kw_only=True)
+class GgufBlock(_Strict):
+    block_bytes: PositiveInt
+    block_weights: PositiveInt
+
+
+GgufCondition = Literal["all", "use_more_bits", "first_2", "first_4", "first_eighth", "first_sixteenth", "gqa_ge_4"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class GgufMix(_Strict):
+    base: str
+    output: str
+    attn_v: tuple[tuple[GgufCondition, str], ...] = ()
+    ffn_down: tuple[tuple[GgufCondition, str], ...] = ()
+    attn_output: tuple[tuple[GgufCondition, str], ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class GgufData(_Strict):
+    block_types: dict[str, GgufBlock]
+    vector_type: str
+    block_source: Source
+    mixes: dict[str, GgufMix]
+    mix_source: Source
+
+    def __post_init__(self) -> None:
+        used = {self.vector_type}
+        for mix in self.mixes.values():
+            used |= {mix.base, mix.output}
+            for rules in (mix.attn_v, mix.ffn_down, mix.attn_output):
+                used |= {t for _, t in rules}
+        unknown = sorted(used - set(self.block_types))
+        if unknown:
+            raise ValueError(f"unknown GGUF block type(s): {', '.join(unknown)}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class OptimizerStates(_Strict):
+    master_bytes: NonNegativeFloat
+    state_bytes: NonNegativeFloat
+    factored_bytes: NonNegativeFloat = 0.0
+    source: Source
+
+
+@dataclass(frozen=True, kw_only=True)
+class LoraData(_Strict):
+    master_copy: bool
+    source: Source
+
+
+@dataclass(frozen=True, kw_only=True)
+class ActivationData(_Strict):
+    dropout_mask_bytes: PositiveFloat
+    softmax_lse_bytes: PositiveFloat
+    router_prob_bytes: PositiveFloat
+    logits_fp32_bytes: NonNegativeFloat
+    logits_16bit_bytes: NonNegativeFloat
+    source: Source
+    full_recompute_working_layers: NonNegativeInt
+    full_recompute_source: Source
+    pipeline_source: Source
+
+
+@dataclass(frozen=True, kw_only=True)
+class ZeroData(_Strict):
+    gathered_units: NonNegativeFloat
+    unsharded_grad_units: NonNegativeFloat
+    reduce_bucket_elements: NonNegativeFloat
+    source: Source
+
+
+@dataclass(frozen=True, kw_only=True)
+class OffloadData(_Strict):
+    host_gradient_bytes: PositiveFloat
+    source: Source
+
+
+@dataclass(frozen=True, kw_only=True)
+class RuntimeData(_Strict):
+    context_gib: dict[Literal["gpu", "unified", "cpu"], NonNegativeFloat]
+    context_source: Source
+    nccl_per_communicator_gib: NonNegativeFloat
+    nccl_source: Source
+    fragmentation_fraction: Annotated[float, Field(ge=0, lt=1)]
+    fragmentation_source: Source
+
+
+@dataclass(frozen=True, kw_only=True)
+class EngineData(_Strict):
+    memory_fraction: Annotated[float, Field(gt=0, le=1)]
+    memory_fraction_by_tp: tuple[tuple[PositiveInt, float], ...] = ()
+    context_in_reserve: bool = False
+    prefill_tokens: PositiveInt | None = None
+    prefill_tokens_small_gpu: PositiveInt | None = None
+    sampler_rows: PositiveInt | None = None
+    sampler_rows_small_gpu: PositiveInt | None = None
+    small_gpu_below_gib: PositiveFloat | None = None
+    small_gpu_ids: tuple[str, ...] = ()
+    non_torch_gib: NonNegativeFloat = 0.0
+    fragmentation: bool = False
+    source: Source
+
+
+@dataclass(frozen=True, kw_only=True)
+class MemoryData(_Strict):
+    """The validated contents of ``data/memory.yaml``."""
+
+    schema_version: Literal[1]
+    precision_bytes: PrecisionBytes
+    quantization: dict[str, QuantFormat]
+    gguf: GgufData
+    optimizers: dict[str, OptimizerStates]
+    lora: LoraData
+    activations: ActivationData
+    zero: ZeroData
+    offload: OffloadData
+    runtime: RuntimeData
+    engines: dict[str, EngineData]
+
+    def __post_init__(self) -> None:
+        problems = []
+        for q in Quant:
+            if q is not Quant.none and q.value not in self.quantization and q.value not in self.gguf.mixes:
+                problems.append(f"quant {q.value!r} is in neither quantization nor gguf.mixes")
+        problems += [f"optimizers lacks {o.value!r}" for o in Optimizer if o.value not in self.optimizers]
+        problems += [f"engines lacks {e.value!r}" for e in Engine if e.value not in self.engines]
+        if problems:
+            raise ValueError("; ".join(problems))
+
+
+# =============================================================================================== compute.yaml
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainingParams(_Strict):
+    step_efficiency: Annotated[float, Field(gt=0, le=1)]
+    step_efficiency_source: str
+    size_factor_k: Annotated[float, Field(ge=0)]
+    size_factor_source: str
+    fp8_speedup_vs_bf16: Annotated[float, Field(ge=1)]
+    fp8_source: str
+    moe_compute_efficiency: Annotated[float, Field(gt=0, le=1)]
+    moe_source: str
+    dequant_bandwidth_efficiency: Annotated[float, Field(gt=0, le=1)]
+    qlora_source: str
+    scaleup_bus_efficiency: Annotated[float, Field(gt=0, le=1)]
+    scaleout_bus_efficiency: Annotated[float, Field(gt=0, le=1)]
+    bus_efficiency_source: str
+    scaleup_latency_s: Annotated[float, Field(ge=0)]
+    scaleout_latency_s: Annotated[float, Field(ge=0)]
+    latency_source: str
+    dp_overlap: Annotated[float, Field(ge=0, le=1)]
+    tp_overlap: Annotated[float, Field(ge=0, le=1)]
+    moe_all_to_all_overlap: Annotated[float, Field(ge=0, le=1)]
+    overlap_source: str
+    offload_pcie_bytes_per_s: Annotated[float, Field(gt=0)]
+    cpu_adam_seconds_per_param: Annotated[float, Field(ge=0)]
+    nvme_bytes_per_s: Annotated[float, Field(gt=0)]
+    offload_source: str
+    interruptions_per_gpu_hour: Annotated[float, Field(ge=0)]
+    hours_lost_per_interruption: Annotated[float, Field(ge=0)]
+    goodput_source: str
+    activation_bytes: Annotated[float, Field(gt=0)]
+    power_fraction: Annotated[float, Field(gt=0, le=1)]
+    power_source: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class GpuClass(_Strict):
+    """A class of accelerators sharing a measured GEMM ceiling: by ``ids``, or by vendor/kind/scale-up/form factor."""
+
+    id: str
+    ids: tuple[str, ...] = ()
+    vendor: str | None = None
+    kind: str | None = None
+    scaleup: str | None = None
+    form_factor_contains: str | None = None
+    exclude_form_factor_contains: str | None = None
+    mamf_fraction: Annotated[float, Field(gt=0, le=1)]
+    source: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class EngineProfile(_Strict):
+    bandwidth_efficiency: Annotated[float, Field(gt=0, le=1)]
+    flop_efficiency: Annotated[float, Field(gt=0, le=1)]
+    quant_flop_efficiency: Annotated[float, Field(gt=0, le=1)]
+    quant_bandwidth_efficiency: Annotated[float, Field(gt=0, le=1)]
+    step_overhead_s: Annotated[float, Field(ge=0)]
+    step_overhead_s_by_kind: dict[str, float] = field(default_factory=dict)
+    layer_overhead_s: Annotated[float, Field(ge=0)]
+    allreduce_latency_s: Annotated[float, Field(ge=0)]
+    continuous_batching: bool
+    source: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class CostParams(_Strict):
+    inference_power_fraction: Annotated[float, Field(gt=0, le=1)]
+    inference_power_source: str
+    pue: Annotated[float, Field(ge=1)]
+    pue_source: str
+    amortization_years: Annotated[float, Field(gt=0)]
+    amortization_utilization: Annotated[float, Field(gt=0, le=1)]
+    electricity_usd_per_kwh: Annotated[float, Field(ge=0)]
+    amortization_source: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class CalibrationPoint(_Strict):
+    id: str
+    quantity: str
+    published: float
+    unit: str
+    source: Source
+    derivation: str | None = None
+    tolerance: Annotated[float, Field(gt=0)]
+    known_deviation: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ComputeData(_Strict):
+    """The validated content of ``data/compute.yaml``."""
+
+    schema_version: int
+    training: TrainingParams
+    gpu_classes: Annotated[tuple[GpuClass, ...], Field(min_length=1)]
+    engines: dict[str, EngineProfile]
+    cost: CostParams
+    calibration: tuple[CalibrationPoint, ...] = ()
+
+
+# ================================================================================================ server.yaml
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServerRules:
+    """The validated content of ``data/server.yaml`` (other keys are ignored)."""
+
+    cpu_cores_per_gpu: dict[str, float | str]
+    cpu_cores_per_gpu_offload_extra: float
+    min_cpu_cores: int
+    ram_per_gpu_memory_ratio: float
+    ram_source: str
+    min_ram_gib: float
+    checkpoints_kept: int
+    checkpoint_bytes_per_param: dict[str, float]
+    checkpoint_source: str
+    dataset_bytes_per_token: float
+    dataset_source: str
+    storage_headroom: float
+    system_power_overhead: float
+    power_source: str
+    psu_headroom: float
+    psu_source: str
+    rack_units_per_8_gpu_node: int

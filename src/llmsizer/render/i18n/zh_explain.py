@@ -1,0 +1,3 @@
+"""Chinese words of every ``plan --explain`` step (see ``en_explain.py``)."""
+
+EXPLAIN: dict = {}

@@ -1,0 +1,139 @@
+"""Search hardware x parallelism exhaustively, keep what fits, rank -> ``PlanResult``.
+
+- ``space.py``: the search space (GPU counts, tp, pp, dp, ep, interleaving, ZeRO, offload, recompute,
+  micro-batches) and which degrees a model allows;
+- ``bounds.py``: throughput bounds for branch and bound, built from the step model's own terms;
+- ``ranking.py``: prices and rank keys; ``evaluate.py``: one layout -> a ``Plan``;
+- ``engine.py``: the walk (best bound first, staircase over ZeRO x recompute, near misses);
+- ``advice.py``: what would make a job fit; ``result.py``: ``Plan``, ``PlanResult``, cloud offers.
+Only the best layout per (GPU type, GPU count) is kept, so the top plans show different hardware choices.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import replace
+
+from llmsizer.catalog import Catalog
+from llmsizer.compute.server import size_server
+from llmsizer.errors import InvalidInputError
+from llmsizer.search.advice import advise
+from llmsizer.search.engine import Search
+from llmsizer.search.result import CloudOffer, Plan, PlanResult, cloud_offers
+from llmsizer.search.space import gpu_counts
+from llmsizer.specs.gpu import GpuSpec
+from llmsizer.specs.model import ModelSpec
+from llmsizer.workload.choices import SortKey
+from llmsizer.workload.defaults import resolve_defaults
+from llmsizer.workload.job import NO_DEADLINE, Constraints, Workload
+
+
+def check_pins(model: ModelSpec, c: Constraints) -> None:
+    """Pinned degrees that cannot work together or with the model, as field-named errors."""
+    if c.gpu_count is not None:
+        pinned = [x for x in (c.tp, c.pp, c.dp) if x is not None]
+        if math.prod(pinned) and c.gpu_count % math.prod(pinned):
+            raise InvalidInputError(f"{{gpu_count}} {c.gpu_count} is not divisible by the pinned tp x pp x dp = "
+                                    f"{math.prod(pinned)}", fields=("gpu_count",))
+        if c.tp and c.pp and c.dp and c.tp * c.pp * c.dp != c.gpu_count:
+            raise InvalidInputError(f"{{tp}} {c.tp} x {{pp}} {c.pp} x {{dp}} {c.dp} = {c.tp * c.pp * c.dp}, not "
+                                    f"{{gpu_count}} {c.gpu_count}", fields=("tp", "pp", "dp", "gpu_count"))
+    if c.tp is not None and model.kv_heads % c.tp and c.tp % model.kv_heads:
+        raise InvalidInputError(
+            f"{{tp}} {c.tp} and the model's {model.kv_heads} KV heads do not divide one another; engines shard KV "
+            f"heads over tensor-parallel ranks (or replicate them), so use a tp that divides {model.kv_heads} "
+            "or a multiple of it", fields=("tp",))
+    if c.tp is not None and model.heads % c.tp:
+        raise InvalidInputError(f"{{tp}} {c.tp} does not divide the model's {model.heads} attention heads",
+                                fields=("tp",))
+    if c.pp is not None and c.pp > model.layers:
+        raise InvalidInputError(f"{{pp}} {c.pp} exceeds the model's {model.layers} layers", fields=("pp",))
+
+
+def plan(catalog: Catalog, model: ModelSpec, workload: Workload, constraints: Constraints | None = None, *,
+         explain: bool = False) -> PlanResult:
+    """Every configuration that fits, best first (``constraints.top`` of them), with the server and cloud offers.
+    The workload's and constraints' defaults are resolved first; their notes are the result's notes."""
+    t0 = time.perf_counter()
+    job = resolve_defaults(model, workload, constraints)
+    w, c = job.workload, job.constraints
+    gpus = [catalog.gpu(g) for g in c.gpu_ids] if c.gpu_ids else list(catalog.gpus.values())
+    check_pins(model, c)
+
+    search = Search(catalog, model, w, c)
+    search.memory_near_misses = not search.limits
+    search.run(gpus)
+    limit_misses: list[Plan] = []
+    if not search.best and search.limits and not c.include_unfit:
+        # nothing meets the deadline/budget: show the quickest (cheapest) layouts that fit in memory; only if
+        # none does are the memory near misses searched for
+        limit_misses = _closest_to_limits(catalog, model, w, c, gpus, search)
+        if not limit_misses:
+            evaluated = search.evaluated
+            search = Search(catalog, model, w, c)
+            search.run(gpus)
+            search.evaluated += evaluated
+
+    evaluated = search.evaluated  # what the search looked at (the winners' full evaluations below not counted)
+    # best first; equal keys in enumeration order (GPU list order, then GPU count)
+    fitting = sorted(search.best.values(), key=lambda v: (v[0], v[1][:2]))[: c.top]
+    final = [_finish(search, catalog, search.evaluate(gpu, layout, usable), explain=explain and i == 0)
+             for i, (_, _, gpu, layout, usable) in enumerate(fitting)]
+    winners = list(final)
+    near: list[Plan] = []
+    if c.include_unfit or not final:
+        near = [p for _, _, p in sorted(search.unfit.values(),
+                                        key=lambda v: (v[2].memory.total_bytes / v[2].usable_memory_bytes, v[1][:2]))]
+        shown = limit_misses or near[: c.top if c.include_unfit else 3]
+        final += [_finish(search, catalog, p, explain=False) for p in shown]
+    result = PlanResult(model, w, c, final, notes=list(job.notes), evaluated=evaluated)
+    if not winners:
+        result.suggestions = advise(w, c, [p for p in final if not p.fits])
+    result.search_seconds = time.perf_counter() - t0
+    return result
+
+
+def _closest_to_limits(catalog: Catalog, model: ModelSpec, w: Workload, c: Constraints, gpus: list[GpuSpec],
+                       search: Search) -> list[Plan]:
+    """When layouts fit in memory but every one misses the deadline or the budget, the near misses worth showing
+    are the quickest (deadline) or the cheapest (budget) of them, not the smallest: the same search without the
+    limit they miss, its plans evaluated against the limits (so they say by how much they miss)."""
+    # a deadline the user gave (or the pretraining default when it is the only limit) is relaxed and the quickest
+    # shown; a budget alone is relaxed within the default deadline, and the cheapest shown
+    relax_deadline = ("deadline_s" not in c.assumed) or c.budget_usd is None
+    relaxed = replace(c, deadline_s=NO_DEADLINE if relax_deadline else c.deadline_s, budget_usd=None,
+                      include_unfit=False, sort=SortKey.time if relax_deadline else SortKey.cost)
+    rs = Search(catalog, model, w, relaxed)
+    rs.run(gpus)
+    search.evaluated += rs.evaluated
+    best = sorted(rs.best.values(), key=lambda v: (v[0], v[1][:2]))[: min(c.top, 3)]
+    return [search.evaluate(gpu, layout, usable) for _, _, gpu, layout, usable in best]
+
+
+def _finish(search: Search, catalog: Catalog, p: Plan, *, explain: bool) -> Plan:
+    """Re-evaluate a plan with explanations, then add the server and the cloud offers."""
+    q = search.evaluate(p.gpu, p.layout, p.usable_memory_bytes, explain=explain)
+    q = replace(q, fits=p.fits, reasons=p.reasons) if q.fits != p.fits else q
+    server = size_server(search.model, q.gpu, search.w, q.layout, q.memory)
+    return replace(q, server=server, cloud=cloud_offers(q.gpu, q.layout, catalog))
+
+
+def search_space_size(catalog: Catalog, model: ModelSpec, workload: Workload,
+                      constraints: Constraints | None = None) -> int:
+    """How many layouts ``plan`` answers for: every (GPU, N, tp, pp, dp, ep, v, zero, offload, recompute,
+    micro-batch) in the search space, whether evaluated, pruned by a rule or bounded away (for benchmarks)."""
+    job = resolve_defaults(model, workload, constraints)
+    s = Search(catalog, model, job.workload, job.constraints)
+    c = job.constraints
+    gpus = [catalog.gpu(g) for g in c.gpu_ids] if c.gpu_ids else list(catalog.gpus.values())
+    total = 0
+    for gi, gpu in enumerate(gpus):
+        r = s.setup(gi, gpu)
+        per_cell = len(r.zeros) * len(r.offloads) * len(r.recomputes) * len(r.micros)
+        total += per_cell * sum(1 for n in r.counts for _ in s.cells(r, n))
+    return total
+
+
+__all__ = ["CloudOffer", "Constraints", "Plan", "PlanResult", "Search", "SortKey", "check_pins", "gpu_counts",
+           "plan", "search_space_size"]

@@ -1,0 +1,411 @@
+"""The exhaustive search over hardware x parallelism, with pruning that never drops a configuration that could
+change the answer (``search/__init__.py`` states the rules; docs/performance.md has the proofs and figures):
+
+* a cell whose smallest per-GPU footprint (highest ZeRO stage and offload allowed, full recompute, micro-batch 1)
+  does not fit is skipped whole;
+* for fixed (cell, micro-batch, ZeRO stage, offload) only the least recomputation that fits is timed:
+  recomputation adds FLOPs and TP all-reduces and saves no time anywhere. Every ZeRO stage that fits is timed:
+  how much of their traffic hides behind compute differs;
+* a larger micro-batch is tried only while the smaller one fits (activations grow with it);
+* branch and bound (training): (GPU, N) entries and cells are visited best bound first (``bounds.py``); one whose
+  bound ranks below the top-th best plan found so far cannot enter the answer; with a deadline or budget, what is
+  bounded to miss it can only be a near miss. Ties go to the first in enumeration order, as in the plain walk.
+Memory is checked with ``TrainingCell.total_bytes`` and throughput with ``StepCell.step``: the arithmetic
+``estimate_memory`` / ``estimate_training`` report, without building their result objects.
+"""
+
+from __future__ import annotations
+
+import bisect
+import heapq
+
+from llmsizer.catalog import Catalog
+from llmsizer.compute.training import StepCell, micro_batches_per_step, step_job, training_seconds
+from llmsizer.memory import TrainingCell, training_cell, usable_memory_bytes
+from llmsizer.search.bounds import MARGIN, CellBound, TrainingThroughputBound
+from llmsizer.search.evaluate import Evaluator
+from llmsizer.search.ranking import Price
+from llmsizer.search.result import Plan
+from llmsizer.search.space import (
+    MICRO_BATCHES,
+    Cell,
+    ep_options,
+    gpu_counts,
+    pp_all_divisors,
+    pp_options,
+    tp_options,
+    virtual_stage_options,
+)
+from llmsizer.specs.gpu import GpuSpec
+from llmsizer.specs.model import ModelSpec
+from llmsizer.units import HOUR_S
+from llmsizer.workload.choices import Mode, Offload, Recompute
+from llmsizer.workload.job import Constraints, Layout, Workload
+
+
+class GpuRun:
+    """One GPU type's part of the search: its options, resolved once."""
+
+    __slots__ = ("bound", "counts", "gi", "gpu", "micros", "offloads", "per_node", "price", "recomputes", "usable",
+                 "usable_by_tp", "zeros")
+
+    def __init__(self, gi: int, gpu: GpuSpec, per_node: int, counts: list[int], zeros: list[int],
+                 offloads: list[Offload], recomputes: list[Recompute], micros: list[int], price: Price,
+                 usable: float) -> None:
+        self.gi = gi  # position in the GPU list (equal plans: the earlier GPU wins, as in catalog order)
+        self.gpu, self.per_node, self.counts = gpu, per_node, counts
+        self.zeros, self.offloads, self.recomputes, self.micros = zeros, offloads, recomputes, micros
+        self.price = price
+        self.usable = usable  # training: every layout may fill this much
+        self.usable_by_tp: dict[int, float] = {}  # inference: the engine's reservation per tp
+        self.bound: TrainingThroughputBound | None = None
+
+    def usd_per_hour(self, n: int) -> float | None:
+        p = self.price.usd_per_gpu_hour
+        return p * n if p is not None else None
+
+
+class Search(Evaluator):
+    """One search: walks the cells of every GPU type, keeps the best fitting layout per (GPU type, GPU count) and
+    the near misses (the smallest layout that does not fit, met before the first that fits)."""
+
+    def __init__(self, catalog: Catalog, model: ModelSpec, w: Workload, c: Constraints) -> None:
+        super().__init__(catalog, model, w, c)
+        w, c = self.w, self.c
+        # (gpu id, N) -> (rank key, enumeration order, gpu, layout, usable): the best fitting layout found so far
+        self.best: dict[tuple[str, int], tuple] = {}
+        # (gpu id, N) -> (memory bytes, enumeration order, Plan): the near miss of that (GPU, N)
+        self.unfit: dict[tuple[str, int], tuple] = {}
+        self._has_fit: set[tuple[str, int]] = set()  # (gpu id, N) where a layout that fits was met
+        self._kth: tuple | None = None  # the top-th best rank key so far (branch and bound)
+        self._keys: list[tuple] = []  # the rank keys in ``best``, sorted
+        self._interleavable: dict[tuple[int, int], list[int]] = {}  # (pp, dp) -> micro-batches v > 1 can run
+        # a deadline or budget can turn away a layout that fits in memory (training with a token count only)
+        self.limits = self.training and w.tokens is not None and (c.deadline_s is not None or c.budget_usd is not None)
+        # when nothing fits: search what the deadline/budget bounds set aside, for the memory near misses
+        # (plan() turns this off while it first looks for layouts that only miss the deadline or budget)
+        self.memory_near_misses = True
+
+    # ----------------------------------------------------------------------------------------------- bounds
+    def bound_key(self, r: GpuRun, n: int, tokens_per_second_bound: float) -> tuple:
+        """A rank key that no training plan on ``n`` x ``r.gpu`` with at most this throughput can beat."""
+        return self.training_key(tokens_per_second_bound, n, r.usd_per_hour(n), r.price.owned)
+
+    def _beaten(self, r: GpuRun, n: int, tokens_per_second_bound: float) -> bool:
+        """Whether no plan on ``n`` x ``r.gpu`` with at most this throughput can change the result: it ranks below
+        the top-th plan found, or it misses the deadline/budget once near misses no longer matter."""
+        if self._kth is not None and self.bound_key(r, n, tokens_per_second_bound) > self._kth:
+            return True
+        return bool(self.best) and not self.c.include_unfit and self._past_limits(r, n, tokens_per_second_bound)
+
+    def _past_limits(self, r: GpuRun, n: int, tokens_per_second_bound: float) -> bool:
+        """Every plan on ``n`` GPUs with at most this throughput misses the deadline or exceeds the budget."""
+        if not self.limits or r.bound is None:
+            return False
+        seconds = r.bound.seconds_lower_bound(n, tokens_per_second_bound)
+        c = self.c
+        if c.deadline_s is not None and seconds > c.deadline_s * MARGIN:
+            return True
+        usd = r.usd_per_hour(n)
+        return c.budget_usd is not None and usd is not None and usd * seconds / HOUR_S > c.budget_usd * MARGIN
+
+    def _within_limits(self, r: GpuRun, n: int, tokens_per_second: float) -> bool:
+        """``evaluate``'s deadline and budget test of a training plan, from its throughput (the same arithmetic)."""
+        seconds = training_seconds(self.w.tokens, tokens_per_second, n)
+        if seconds is None:
+            return True
+        if self.c.deadline_s is not None and seconds > self.c.deadline_s:
+            return False
+        budget, usd = self.c.budget_usd, r.usd_per_hour(n)
+        return not (budget is not None and usd is not None and usd * seconds / HOUR_S > budget)
+
+    # ----------------------------------------------------------------------------------------------- offers
+    def _accept(self, key: tuple[str, int], k: tuple, order: tuple) -> bool:
+        cur = self.best.get(key)
+        return cur is None or (k, order) < (cur[0], cur[1])  # ties go to the first in enumeration order
+
+    def _set_best(self, key: tuple[str, int], k: tuple, order: tuple, gpu: GpuSpec, layout: Layout,
+                  usable: float) -> None:
+        old = self.best.get(key)
+        self.best[key] = (k, order, gpu, layout, usable)
+        keys = self._keys  # every (GPU, N)'s best rank key, sorted
+        if old is not None:
+            del keys[bisect.bisect_left(keys, old[0])]
+        bisect.insort(keys, k)
+        if len(keys) >= self.c.top:
+            self._kth = keys[self.c.top - 1]
+
+    def _near_miss_wanted(self, key: tuple[str, int], total_bytes: float, order: tuple) -> bool:
+        """Whether a layout that does not fit would become the near miss of its (GPU, N)."""
+        if key in self._has_fit or (self._kth is not None and not self.c.include_unfit):
+            return False  # near misses are shown with --all or when nothing fits; once kth is set, plans fit
+        prev = self.unfit.get(key)
+        return prev is None or (total_bytes, order) < (prev[0], prev[1])
+
+    def offer(self, plan: Plan, order: tuple = ()) -> None:
+        key = (plan.gpu.id, plan.gpu_count)
+        if plan.fits:
+            self._has_fit.add(key)
+            k = self.rank_key(plan)
+            if self._accept(key, k, order):
+                self._set_best(key, k, order, plan.gpu, plan.layout, plan.usable_memory_bytes)
+        elif key not in self._has_fit:
+            prev = self.unfit.get(key)
+            total = plan.memory.total_bytes
+            if total <= plan.usable_memory_bytes:
+                # it fits in memory and misses the deadline or budget: the quickest such plan is the near miss,
+                # and it beats every layout that does not fit in memory (scores below any byte count)
+                seconds = plan.training.seconds if plan.training is not None and plan.training.seconds else 0.0
+                total = -1e300 + seconds * 1e280
+            if prev is None or (total, order) < (prev[0], prev[1]):
+                self.unfit[key] = (total, order, plan)
+
+    # ------------------------------------------------------------------------------------------ enumeration
+    def setup(self, gi: int, gpu: GpuSpec) -> GpuRun:
+        c, w = self.c, self.w
+        per_node = c.gpus_per_node or gpu.gpus_per_node
+        max_gpus = c.max_gpus
+        if gpu.kind != "gpu" or not gpu.scaleout_gbps:
+            # Apple SoCs, CPU sockets and cards whose usual server has no scale-out fabric (GeForce: no RDMA NIC,
+            # catalog scaleout_gbps 0) are sized as single machines; a pinned GPU count still pins any count
+            max_gpus = min(max_gpus, per_node)
+        counts = [c.gpu_count] if c.gpu_count is not None else gpu_counts(per_node, max_gpus)
+        zeros = [c.zero] if c.zero is not None else ([0, 1, 2, 3] if self.training else [0])
+        if c.offload is not None:
+            offloads = [c.offload]
+        else:
+            offloads = [Offload.none, Offload.cpu] if self.training and gpu.kind == "gpu" else [Offload.none]
+        if w.recompute is not None:
+            recomputes = [w.recompute]
+        else:
+            recomputes = list(Recompute) if self.training else [Recompute.none]
+        micros = [w.micro_batch] if w.micro_batch is not None else (list(MICRO_BATCHES) if self.training else [1])
+        r = GpuRun(gi, gpu, per_node, counts, zeros, offloads, recomputes, micros, self.price(gpu),
+                   usable_memory_bytes(gpu, w))
+        if self.training:
+            r.bound = TrainingThroughputBound(self.model, gpu, w, recomputes, zeros, offloads, micros)
+        return r
+
+    def layouts_for(self, gpu: GpuSpec, n: int, per_node: int):
+        c = self.c
+        for tp in tp_options(self.model, gpu, n, per_node, c.tp):
+            pps = (pp_all_divisors(self.model, n, tp) if c.gpu_count is not None and c.pp is None
+                   else pp_options(self.model, n, tp, c.pp))
+            for pp in pps:
+                dp = n // (tp * pp)
+                if c.dp is not None and dp != c.dp:
+                    continue
+                if not self.training and dp > 1 and c.dp is None and c.gpu_count is None:
+                    continue  # inference: one replica serves the concurrency; replicas only multiply throughput
+                yield tp, pp, dp
+
+    def cells(self, r: GpuRun, n: int):
+        """The (tp, pp, dp, ep, v) cells on ``n`` GPUs, in enumeration order."""
+        for tp, pp, dp in self.layouts_for(r.gpu, n, r.per_node):
+            vs = virtual_stage_options(self.model, pp) if self.w.mode is Mode.pretrain else (1,)
+            for ep in ep_options(self.model, dp, self.c.ep):
+                for v in vs:
+                    yield tp, pp, dp, ep, v
+
+    def run(self, gpus: list[GpuSpec], *, prune: bool = True) -> None:
+        """Search ``gpus``; ``prune=False`` walks every cell in enumeration order without bounds (for tests)."""
+        runs = [self.setup(gi, g) for gi, g in enumerate(gpus)]
+        if self.training and prune and not self.c.include_unfit:
+            self._best_first(runs)
+            return
+        # every cell in enumeration order: inference spaces are small, and --all reports the near misses met
+        # before the first layout that fits on each (GPU, N), which depends on the order. Training cells are
+        # still bounded by the top-th plan (their floors are always checked, so the near misses are those of
+        # the full search) unless a deadline or budget can turn a layout that fits in memory away.
+        for r in runs:
+            for ni, n in enumerate(r.counts):
+                for ci, cell in enumerate(self.cells(r, n)):
+                    if not self.training:
+                        self._inference_cell(r, cell, (r.gi, ni, ci))
+                        continue
+                    bounds = self._cell_bound(r, cell) if prune and not self.limits else None
+                    self._training_cell(r, n, cell, bounds, (r.gi, ni, ci))
+
+    def _best_first(self, runs: list[GpuRun]) -> None:
+        """Branch and bound, best bound first: (GPU, N) entries by their compute ceiling, each expanded into cells
+        by a bound that adds the bubble and the communication; the search ends when the best bound left ranks
+        below the top-th plan found. Entries and cells that can only miss the deadline or budget are set aside,
+        and searched only if nothing fits (for the near misses)."""
+        heap: list[tuple] = []
+        for r in runs:
+            assert r.bound is not None
+            for ni, n in enumerate(r.counts):
+                tps = r.bound.per_gpu_count(n)
+                heap.append((self.bound_key(r, n, tps), (r.gi, ni), r, n, tps, None))
+        heapq.heapify(heap)
+        past_limits: list[tuple] = []
+        while heap:
+            item = heapq.heappop(heap)
+            k, order, r, n, tps, cell = item
+            if self._kth is not None and k > self._kth:
+                break  # every bound left is at least k: nothing left can enter the top plans
+            if self._past_limits(r, n, tps):
+                if not self.best:
+                    past_limits.append(item)
+                continue
+            if cell is None:
+                for ci, cl in enumerate(self.cells(r, n)):
+                    bounds = self._cell_bound(r, cl)
+                    ctps = bounds.best
+                    if not ctps > 0.0:
+                        continue  # an interleaved cell with no micro-batch count the schedule accepts
+                    ck = self.bound_key(r, n, ctps)
+                    if self._kth is None or not ck > self._kth:
+                        heapq.heappush(heap, (ck, order + (ci,), r, n, ctps, (cl, bounds)))
+            else:
+                self._training_cell(r, n, cell[0], cell[1], order)
+        if self.best or not self.memory_near_misses:
+            return
+        # nothing fits: what was set aside holds near misses too (nothing in it fits, so no pruning is lost)
+        for _, order, r, n, _, cell in sorted(past_limits, key=lambda it: it[1]):
+            if cell is not None:
+                self._training_cell(r, n, cell[0], None, order)
+            else:
+                for ci, cl in enumerate(self.cells(r, n)):
+                    self._training_cell(r, n, cl, None, order + (ci,))
+
+    def _cell_bound(self, r: GpuRun, cell: Cell) -> CellBound:
+        tp, pp, dp, ep, v = cell
+        assert r.bound is not None
+        return r.bound.cell(tp, pp, dp, ep, r.per_node, v, self._micros_for(r, cell))
+
+    def _micros_for(self, r: GpuRun, cell: Cell) -> list[int]:
+        """The micro-batch sizes a cell can run: all of them, except that Megatron-LM's interleaved schedule
+        (v > 1) needs the micro-batches per step to be a multiple of pp."""
+        _, pp, dp, _, v = cell
+        if v == 1:
+            return r.micros
+        key = (pp, dp)  # r.micros depends on the workload only, so it is the same list for every GPU type
+        micros = self._interleavable.get(key)
+        if micros is None:
+            micros = self._interleavable[key] = [b for b in r.micros
+                                                 if micro_batches_per_step(self.w, dp, b) % pp == 0]
+        return micros
+
+    # ------------------------------------------------------------------------------------------- one cell
+    def _training_cell(self, r: GpuRun, n: int, cell: Cell, bounds: CellBound | None, order: tuple) -> None:
+        """One (gpu, N, tp, pp, dp, ep, v) cell. For each micro-batch, a staircase walk over (ZeRO stage,
+        recompute) finds, for each stage, the least recomputation that fits; only those are timed. Offload is
+        searched like any other option. With ``bounds``, what cannot change the result is skipped."""
+        tp, pp, dp, ep, v = cell
+        gpu, usable = r.gpu, r.usable
+        zeros, offloads, recomputes = r.zeros, r.offloads, r.recomputes
+        micros = self._micros_for(r, cell)
+        if not micros:
+            return
+        mem = training_cell(self.model, gpu, self.w, tp, pp, dp, ep, True, v)
+        self.evaluated += 1
+        floor_bytes = mem.total_bytes(zeros[-1], offloads[-1], recomputes[-1], micros[0])
+        if not floor_bytes <= usable:
+            key = (gpu.id, n)
+            if self._near_miss_wanted(key, floor_bytes, order):
+                self.offer(self.evaluate(gpu, self._layout(r, cell, zeros[-1], offloads[-1], recomputes[-1],
+                                                           micros[0]), usable), order)
+            return
+        if not self.limits:
+            # the floor fits, so the staircase of (last offload, first micro-batch) times at least this layout
+            self._has_fit.add((gpu.id, n))
+        if bounds is not None and self._beaten(r, n, bounds.best):
+            return
+        step = step_job(self.model, gpu, self.w).cell(tp, pp, dp, ep, r.per_node)
+        for oi, offload in enumerate(offloads):
+            if offload is Offload.none:
+                # ZeRO shards over dp: with dp = 1 every stage equals stage 0
+                zs = [z for z in zeros if not (dp == 1 and z > 0 and len(zeros) > 1)] or zeros[:1]
+            else:
+                # offload needs ZeRO (ZeRO-Offload builds on stage 2, ZeRO-Infinity on 3); on one GPU too
+                zs = [z for z in zeros if z > 0 or len(zeros) == 1]
+            for mi, micro in enumerate(micros):
+                if bounds is not None and self._beaten(r, n, bounds.at(offload, micro)):
+                    if not self._any_fits(mem, usable, zs, offload, recomputes, micro):
+                        break  # as below: nothing fits at this micro-batch, so nothing larger does
+                    continue
+                hits = self._staircase(mem, usable, zs, offload, recomputes, micro)
+                for hi, (rc, z) in enumerate(hits):
+                    self._time(r, n, cell, mem, step, z, offload, rc, micro, order + (oi, mi, hi))
+                if not hits:
+                    break  # a larger micro-batch needs more memory still
+
+    def _staircase(self, mem: TrainingCell, usable: float, zs: list[int], offload: Offload,
+                   recomputes: list[Recompute], micro: int) -> list[tuple[Recompute, int]]:
+        """For each ZeRO stage in ``zs``, the least recomputation that fits. Memory falls as the stage rises, so
+        the least fitting recompute index never rises along ``zs``: at most len(zs) + len(recomputes) memory
+        evaluations."""
+        hits = []
+        ri = 0  # least recompute index that might fit at this stage
+        for z in zs:
+            ri = min(ri, len(recomputes) - 1)
+            fit = None
+            while True:  # walk down while a lighter recompute also fits, or up until one fits
+                self.evaluated += 1
+                if mem.total_bytes(z, offload, recomputes[ri], micro) <= usable:
+                    fit = ri
+                    if ri == 0:
+                        break
+                    ri -= 1
+                    continue
+                if fit is not None:
+                    ri = fit
+                    break
+                if ri + 1 >= len(recomputes):
+                    break
+                ri += 1
+            if fit is not None:
+                ri = fit
+                hits.append((recomputes[fit], z))
+            else:
+                ri = 0  # nothing fits at this stage; a higher stage starts from the lightest again
+        return hits
+
+    def _any_fits(self, mem: TrainingCell, usable: float, zs: list[int], offload: Offload,
+                  recomputes: list[Recompute], micro: int) -> bool:
+        """Whether ``_staircase`` would find anything, i.e. any (recompute, stage) fits; the most frugal first."""
+        for rc in reversed(recomputes):
+            for z in reversed(zs):
+                self.evaluated += 1
+                if mem.total_bytes(z, offload, rc, micro) <= usable:
+                    return True
+        return False
+
+    def _layout(self, r: GpuRun, cell: Cell, z: int, offload: Offload, rc: Recompute, micro: int) -> Layout:
+        tp, pp, dp, ep, v = cell
+        return Layout(tp=tp, pp=pp, dp=dp, ep=ep, zero=z, offload=offload, recompute=rc, micro_batch=micro,
+                      gpus_per_node=r.per_node, virtual_stages=v)
+
+    def _time(self, r: GpuRun, n: int, cell: Cell, mem: TrainingCell, step: StepCell, z: int, offload: Offload,
+              rc: Recompute, micro: int, order: tuple) -> None:
+        """Time a layout that fits in memory and offer it; a ``Layout`` (and, for a near miss, a ``Plan``) is built
+        only when the offer is taken."""
+        self.evaluated += 1
+        tps = step.step(z, offload, rc, micro, cell[4]).tokens_per_second
+        key = (r.gpu.id, n)
+        if self.limits and not self._within_limits(r, n, tps):
+            if self._near_miss_wanted(key, mem.total_bytes(z, offload, rc, micro), order):
+                self.offer(self.evaluate(r.gpu, self._layout(r, cell, z, offload, rc, micro), r.usable), order)
+            return
+        self._has_fit.add(key)
+        k = self.training_key(tps, n, r.usd_per_hour(n), r.price.owned)
+        if self._accept(key, k, order):
+            self._set_best(key, k, order, r.gpu, self._layout(r, cell, z, offload, rc, micro), r.usable)
+
+    def _inference_cell(self, r: GpuRun, cell: Cell, order: tuple) -> None:
+        """One inference cell: its single layout, fitted against the engine's reservation at this tp (SGLang
+        reserves less as tp grows)."""
+        from llmsizer.memory import estimate_memory
+
+        tp = cell[0]
+        usable = r.usable_by_tp.get(tp)
+        if usable is None:
+            usable = r.usable_by_tp[tp] = usable_memory_bytes(r.gpu, self.w, Layout(tp=tp))
+        layout = self._layout(r, cell, r.zeros[0], r.offloads[0], r.recomputes[0], r.micros[0])
+        mem = estimate_memory(self.model, r.gpu, self.w, layout)
+        if not mem.total_bytes <= usable and not self._near_miss_wanted((r.gpu.id, layout.gpu_count),
+                                                                         mem.total_bytes, order):
+            self.evaluated += 1
+            return  # does not fit, and would not be shown as a near miss: no need to time it
+        self.offer(self.evaluate(r.gpu, layout, usable, mem=mem), order)

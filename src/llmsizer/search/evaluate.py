@@ -1,0 +1,90 @@
+"""One layout -> a ``Plan``: memory, time, cost, and whether (and why not) it fits; and its rank key.
+
+The search evaluates only what it ranks or shows (``search/engine.py`` checks everything else with the fast paths
+``TrainingCell.total_bytes`` and ``StepCell.step``, the same arithmetic).
+"""
+
+from __future__ import annotations
+
+from llmsizer.catalog import Catalog
+from llmsizer.compute import CostEstimate, estimate_cost, estimate_inference, estimate_training
+from llmsizer.explain import Message, message
+from llmsizer.memory import MemoryBreakdown, estimate_memory
+from llmsizer.search.ranking import Price, Ranker, price_of
+from llmsizer.search.result import Plan
+from llmsizer.specs.gpu import GpuSpec
+from llmsizer.specs.model import ModelSpec
+from llmsizer.workload.defaults import resolve_defaults
+from llmsizer.workload.job import Constraints, Layout, Workload
+
+
+class Evaluator:
+    """Evaluates layouts of one (model, resolved workload, resolved constraints) and ranks the plans."""
+
+    def __init__(self, catalog: Catalog, model: ModelSpec, w: Workload, c: Constraints) -> None:
+        job = resolve_defaults(model, w, c)  # idempotent: a resolved job stays as it is
+        w, c = job.workload, job.constraints
+        self.catalog, self.model, self.w, self.c = catalog, model, w, c
+        self.training = w.mode.is_training
+        self.ranker = Ranker(c.sort, w.output_tokens)
+        self.evaluated = 0
+        self._prices: dict[str, Price] = {}
+
+    def price(self, gpu: GpuSpec) -> Price:
+        p = self._prices.get(gpu.id)
+        if p is None:
+            p = self._prices[gpu.id] = price_of(gpu, self.catalog, self.c)
+        return p
+
+    def evaluate(self, gpu: GpuSpec, layout: Layout, usable: float, explain: bool = False,
+                 mem: MemoryBreakdown | None = None) -> Plan:
+        self.evaluated += 1
+        if mem is None:
+            mem = estimate_memory(self.model, gpu, self.w, layout, explain=explain)
+        reasons: list[Message] = []
+        fits = mem.total_bytes <= usable
+        if not fits:
+            reasons.append(message("needs_memory", need_bytes=mem.total_bytes, usable_bytes=usable))
+        training = inference = None
+        price = self.price(gpu)
+        if self.training:
+            training = estimate_training(self.model, gpu, self.w, layout, explain=explain)
+            seconds = training.seconds
+            cost = self._cost(gpu, layout, seconds, None, price, explain)
+        else:
+            inference = estimate_inference(self.model, gpu, self.w, layout, mem, explain=explain)
+            if fits and inference.max_concurrency < 1:
+                fits = False
+                reasons.append(message("no_kv_room"))
+            seconds = None
+            cost = self._cost(gpu, layout, None, inference.tokens_per_second, price, explain)
+        c = self.c
+        if c.deadline_s is not None and seconds is not None and seconds > c.deadline_s:
+            fits = False
+            reasons.append(message("past_deadline", seconds=seconds, deadline_s=c.deadline_s))
+        if c.budget_usd is not None and cost is not None and cost.usd_total is not None and cost.usd_total > c.budget_usd:
+            fits = False
+            reasons.append(message("over_budget", usd=cost.usd_total, budget_usd=c.budget_usd))
+        return Plan(gpu, layout, fits, tuple(reasons), mem, usable, training, inference, cost)
+
+    def _cost(self, gpu: GpuSpec, layout: Layout, seconds: float | None, tps: float | None, price: Price,
+              explain: bool) -> CostEstimate | None:
+        if price.usd_per_gpu_hour is None:
+            return None
+        return estimate_cost(gpu, layout.gpu_count, seconds=seconds, price_usd_per_gpu_hour=price.usd_per_gpu_hour,
+                             output_tokens_per_second=tps, explain=explain, price_basis=price.basis,
+                             price_source=price.source)
+
+    def rank_key(self, p: Plan) -> tuple:
+        """Lower is better (``search/ranking.py``)."""
+        usd_per_hour = p.cost.usd_per_hour if p.cost is not None else None
+        owned = self.price(p.gpu).owned
+        if p.training is not None:
+            return self.ranker.training(p.training.tokens_per_second, p.gpu_count, usd_per_hour, owned)
+        assert p.inference is not None
+        i = p.inference
+        return self.ranker.inference(i.tpot_seconds, i.ttft_seconds, i.tokens_per_second, p.gpu_count, usd_per_hour,
+                                     owned)
+
+    def training_key(self, tokens_per_second: float, n: int, usd_per_hour: float | None, owned: bool = False) -> tuple:
+        return self.ranker.training(tokens_per_second, n, usd_per_hour, owned)

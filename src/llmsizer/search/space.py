@@ -1,0 +1,93 @@
+"""The search space, for every GPU type in scope:
+
+  GPU count N   -- 1, 2, 4, then whole nodes (1, 2, 3, 4, 6, 8, 12, 16, ... nodes) up to the GPU limit
+  tp            -- powers of two inside the node's scale-up (NVLink/xGMI) domain that divide the heads
+  pp            -- powers of two up to the layer count with tp x pp dividing N (every divisor of N / tp when the
+                   GPU count is pinned); dp = N / (tp x pp)
+  ep            -- MoE only: powers of two dividing dp and the expert count
+  v             -- pretraining with pp > 1: interleaved pipeline chunks per GPU, 1 (plain 1F1B) or 2-8 dividing
+                   a stage's layers (Megatron-LM), when the micro-batches per step are a multiple of pp
+  zero, offload -- ZeRO stage 0-3 (FSDP), offload none/cpu (training)
+  recompute     -- none / selective / full; micro-batch 1, 2, 4, 8, 16 (training)
+A (gpu, N, tp, pp, dp, ep, v) is a *cell*. Pinned constraints fix their dimension.
+"""
+
+from __future__ import annotations
+
+from llmsizer.specs.gpu import GpuSpec
+from llmsizer.specs.model import ModelSpec
+
+MICRO_BATCHES = (1, 2, 4, 8, 16)
+
+#: interleaved pipeline chunks per GPU the search tries (Megatron-LM's --num-layers-per-virtual-pipeline-stage);
+#: v must divide the layers of a stage, so every chunk has the same number of layers. Published runs use 2-8
+#: (Korthikanti et al. 2022: 3; Narayanan et al. 2021 sec. 5.4: 2-8); beyond 8 the bubble is already small and
+#: each chunk adds point-to-point traffic
+VIRTUAL_STAGES = (2, 3, 4, 5, 6, 7, 8)
+
+Cell = tuple[int, int, int, int, int]  # (tp, pp, dp, ep, v)
+
+
+def pow2_upto(n: int) -> list[int]:
+    out, x = [], 1
+    while x <= n:
+        out.append(x)
+        x *= 2
+    return out
+
+
+def gpu_counts(gpus_per_node: int, max_gpus: int) -> list[int]:
+    """1, 2, 4 (below a node), then whole nodes 1, 2, 3, 4, 6, 8, 12, 16, 24, ... (2^k and 3 x 2^k), up to
+    ``max_gpus``: steps of 1.33-1.5x, and counts that tensor and pipeline degrees divide."""
+    counts = {c for c in (1, 2, 4) if c < gpus_per_node and c <= max_gpus}
+    p2 = 1
+    while p2 * gpus_per_node <= max_gpus:
+        counts.add(p2 * gpus_per_node)
+        if 3 * p2 * gpus_per_node <= max_gpus:
+            counts.add(3 * p2 * gpus_per_node)
+        p2 *= 2
+    if not counts and max_gpus >= 1:
+        counts.add(max_gpus)
+    return sorted(counts)
+
+
+def tp_options(model: ModelSpec, gpu: GpuSpec, n: int, per_node: int, pinned: int | None) -> list[int]:
+    """Tensor-parallel degrees: heads split over tp, and KV heads too or replicated when tp is a multiple of them
+    (vLLM / Megatron refuse other combinations); never past the node's scale-up domain."""
+    if pinned is not None:
+        return [pinned] if n % pinned == 0 else []
+    limit = min(n, per_node, max(gpu.scaleup_domain, 1) if gpu.scaleup != "pcie" else per_node, 64)
+    kv = model.kv_heads
+    return [t for t in pow2_upto(limit) if model.heads % t == 0 and (kv % t == 0 or t % kv == 0)]
+
+
+def pp_options(model: ModelSpec, n: int, tp: int, pinned: int | None) -> list[int]:
+    if pinned is not None:
+        return [pinned] if n % (tp * pinned) == 0 and pinned <= model.layers else []
+    return [p for p in pow2_upto(min(model.layers, n // tp)) if n % (tp * p) == 0]
+
+
+def pp_all_divisors(model: ModelSpec, n: int, tp: int) -> list[int]:
+    """Every divisor of N / tp up to the layer count, for a pinned GPU count: 6 GPUs can run TP2 x PP3."""
+    if n % tp:
+        return []
+    q = n // tp
+    return [p for p in range(1, min(model.layers, q) + 1) if q % p == 0]
+
+
+def virtual_stage_options(model: ModelSpec, pp: int) -> tuple[int, ...]:
+    """1 (plain 1F1B), and for pp > 1 the interleaved v in ``VIRTUAL_STAGES`` that divide the stage's layers.
+    Searched for pretraining only: the interleaved schedule is Megatron-LM's (and NeMo's, torchtitan's) for large
+    pretraining runs; fine-tuning stacks (DeepSpeed, FSDP/accelerate, PEFT) run plain 1F1B if they pipeline."""
+    if pp == 1:
+        return (1,)
+    per_stage = -(-model.layers // pp)
+    return (1,) + tuple(v for v in VIRTUAL_STAGES if per_stage % v == 0)
+
+
+def ep_options(model: ModelSpec, dp: int, pinned: int | None) -> list[int]:
+    if model.moe is None:
+        return [1]
+    if pinned is not None:
+        return [pinned] if dp % pinned == 0 else []
+    return [e for e in pow2_upto(min(dp, model.moe.experts)) if dp % e == 0 and model.moe.experts % e == 0]

@@ -1,0 +1,242 @@
+"""The ``plan`` use case: a ``PlanRequest`` (the question in the user's terms) -> the model, the ``Workload`` and
+``Constraints``, the search, and every note on what was assumed or ignored.
+
+A request names everything by field (``micro_batch``, ``gpu_count``, ``deadline_s``); counts may be text with a
+unit suffix (``"7B"``, ``"1T"``, ``"2e12"``) and the deadline a duration (``"30d"``, ``"none"``). Every bad value is
+an ``InvalidInputError`` naming its field. Nothing here knows about Typer or prints anything.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from llmsizer.catalog import Catalog, load_catalog
+from llmsizer.errors import InvalidInputError, invalid, literal
+from llmsizer.explain import Message, message
+from llmsizer.search import PlanResult, plan
+from llmsizer.specs.model import ModelSpec
+from llmsizer.units import parse_count, parse_duration_s
+from llmsizer.workload.choices import Engine, LoraTargets, Mode, Offload, Optimizer, Precision, Quant, Recompute, SortKey
+from llmsizer.workload.job import NO_DEADLINE, Constraints, Workload
+
+_CHOICES = (("mode", Mode), ("precision", Precision), ("quant", Quant), ("optimizer", Optimizer),
+            ("recompute", Recompute), ("lora_targets", LoraTargets), ("engine", Engine), ("offload", Offload),
+            ("sort", SortKey))
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([bBmM])\s*$")
+KV_DTYPES = ("fp32", "bf16", "fp16", "fp8", "int8")
+
+
+@dataclass(frozen=True)
+class PlanRequest:
+    """``plan``'s question. ``None``: not given (a default, or searched)."""
+
+    # the model: a catalog id, size shorthand, file or Hub id; or a bare parameter count
+    model: str | None = None
+    params: str | float | None = None
+    # the job
+    mode: Mode = Mode.inference
+    precision: Precision = Precision.bf16
+    quant: Quant = Quant.none
+    optimizer: Optimizer | None = None
+    seq_len: int | None = None
+    micro_batch: int | None = None
+    global_batch_tokens: str | float | None = None
+    recompute: Recompute | None = None
+    lora_rank: int = 16
+    lora_targets: LoraTargets | None = None
+    tokens: str | float | None = None
+    dataset_tokens: str | float | None = None
+    epochs: float = 1.0
+    prompt_tokens: int = 1024
+    output_tokens: int = 512
+    context: int | None = None
+    concurrency: int = 16
+    engine: Engine | None = None
+    kv_dtype: str | None = None
+    # the hardware and its limits
+    gpu_ids: tuple[str, ...] = ()
+    gpu_count: int | None = None
+    tp: int | None = None
+    pp: int | None = None
+    dp: int | None = None
+    ep: int | None = None
+    zero: int | None = None
+    offload: Offload | None = None
+    max_gpus: int | None = None
+    gpus_per_node: int | None = None
+    deadline_s: str | float | None = None
+    budget_usd: float | None = None
+    price_usd_per_gpu_hour: float | None = None
+    # the answer
+    sort: SortKey = SortKey.cost
+    top: int = 5
+    include_unfit: bool = False
+    explain: bool = False
+    catalog_files: tuple[str | Path, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        # closed choices may come as plain strings (library callers); a bad one is an error naming the field
+        for name, enum in _CHOICES:
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, enum):
+                try:
+                    object.__setattr__(self, name, enum(value))
+                except ValueError:
+                    choices = ", ".join(e.value for e in enum)
+                    raise InvalidInputError(f"invalid {{{name}}} {literal(repr(value))}; use one of {choices}",
+                                            fields=(name,)) from None
+        if isinstance(self.gpu_ids, str):
+            object.__setattr__(self, "gpu_ids", (self.gpu_ids,))
+
+
+@dataclass
+class PlanOutcome:
+    """The answer to a ``PlanRequest``: the result (its notes include every assumption) and the catalog used."""
+
+    result: PlanResult
+    catalog: Catalog
+    loaded: Any = None  # the LoadedModel when the model came from a file or the Hub
+
+
+def positive_count(field_name: str, text: str | float | None) -> float | None:
+    """A count (``7B``, ``1T``, ``2e12``) as a positive number; ``InvalidInputError`` naming the field."""
+    if text is None:
+        return None
+    try:
+        v = parse_count(text)
+    except ValueError as e:
+        raise InvalidInputError("invalid {" + field_name + "} " + literal(str(e)), fields=(field_name,)) from None
+    if not v > 0:
+        raise invalid(field_name, f"must be positive, got {text!r}")
+    if v > 1e18:
+        raise invalid(field_name, f"{text!r} is absurdly large (limit 1e18)")
+    return v
+
+
+
+def resolve_model(cat: Catalog, model: str | None, params: str | float | None) -> tuple[ModelSpec, list[Message], Any]:
+    """``model`` (catalog name, size shorthand, file, Hub id) or ``params`` -> a ModelSpec, how it was found, and
+    the ``LoadedModel`` when it came from a file or the Hub (else None)."""
+    if model is not None and params is not None:
+        raise InvalidInputError("give either {model} or {params}, not both", fields=("model", "params"))
+    if model is None and params is None:
+        raise InvalidInputError("missing {model} (e.g. llama-3.1-8b, 70b) or {params} (e.g. 7e9)",
+                                fields=("model", "params"))
+    if params is not None:
+        from llmsizer.catalog.derive import derive_from_params
+
+        m, note = derive_from_params(positive_count("params", params))  # type: ignore[arg-type]
+        return m, [note], None
+    assert model is not None
+    if not model.strip():
+        raise InvalidInputError("empty {model}; run 'llmsizer models' to see the catalog", fields=("model",))
+    if cat.has_model(model):
+        return cat.model(model), [], None
+    size = _SIZE.match(model)
+    if size:
+        m, note = cat.reference_for_size(float(size.group(1)) * (1e9 if size.group(2).lower() == "b" else 1e6))
+        return m, [note], None
+    path = Path(model).expanduser()
+    if path.exists() or model.endswith((".json", ".gguf", ".safetensors")) or model.startswith((".", "/", "~")):
+        from llmsizer.catalog.modelfiles import load_model_file
+
+        loaded = load_model_file(path)
+        return loaded.spec, list(loaded.notes), loaded
+    from llmsizer.catalog.hub import is_repo_id
+
+    if is_repo_id(model):
+        from llmsizer.catalog.hub import load_hub_model
+
+        loaded = load_hub_model(model)
+        return loaded.spec, list(loaded.notes), loaded
+    return cat.model(model), [], None  # raises UnknownNameError with suggestions
+
+
+def build_workload(r: PlanRequest) -> tuple[Workload, list[Message]]:
+    """The ``Workload`` of a request, and notes on the options it ignores."""
+    notes: list[Message] = []
+    if r.kv_dtype is not None and r.kv_dtype not in KV_DTYPES:
+        raise InvalidInputError(f"unknown {{kv_dtype}} '{r.kv_dtype}'; use one of {', '.join(KV_DTYPES)}",
+                                fields=("kv_dtype",))
+    tokens = positive_count("tokens", r.tokens)
+    dataset = positive_count("dataset_tokens", r.dataset_tokens)
+    if dataset is not None:
+        if tokens is not None:
+            raise InvalidInputError("give {tokens} or {dataset_tokens} with {epochs}, not both",
+                                    fields=("tokens", "dataset_tokens", "epochs"))
+        tokens = dataset * r.epochs
+    gb = positive_count("global_batch_tokens", r.global_batch_tokens)
+    kw: dict[str, Any] = dict(
+        mode=r.mode, precision=r.precision, quant=r.quant, seq_len=r.seq_len, micro_batch=r.micro_batch,
+        global_batch_tokens=int(gb) if gb else None, recompute=r.recompute, lora_rank=r.lora_rank, tokens=tokens,
+        prompt_tokens=r.prompt_tokens, output_tokens=r.output_tokens, context=r.context, concurrency=r.concurrency,
+        kv_dtype=r.kv_dtype)
+    for name in ("optimizer", "lora_targets", "engine"):
+        if getattr(r, name) is not None:
+            kw[name] = getattr(r, name)
+    w = Workload(**kw)
+    if not w.mode.is_training:
+        ignored = [f for f, given in (("optimizer", r.optimizer not in (None, Optimizer.adamw)),
+                                      ("micro_batch", r.micro_batch), ("recompute", r.recompute),
+                                      ("zero", r.zero is not None), ("offload", r.offload), ("tokens", r.tokens))
+                   if given]
+        if ignored:
+            notes.append(message("ignored_for_inference", fields=tuple(ignored)))
+    else:
+        ignored = [f for f, given in (("context", r.context), ("engine", r.engine not in (None, Engine.vllm)))
+                   if given]
+        if ignored:
+            notes.append(message("ignored_for_training", fields=tuple(ignored)))
+        if w.mode in (Mode.finetune, Mode.pretrain) and w.quant is not Quant.none:
+            notes.append(message("quant_ignored_full_training"))
+    return w, notes
+
+
+def deadline_seconds(text: str | float | None) -> float | None:
+    """The deadline in seconds: ``None`` (the mode's default), ``NO_DEADLINE`` for "none"/"no"/"off"."""
+    if text is None:
+        return None
+    if isinstance(text, (int, float)):
+        return float(text)
+    if text.strip().lower() in ("none", "no", "off"):
+        return NO_DEADLINE
+    try:
+        return parse_duration_s(text)
+    except ValueError as e:
+        raise InvalidInputError("{deadline_s}: " + literal(str(e)), fields=("deadline_s",)) from None
+
+
+def build_constraints(r: PlanRequest, cat: Catalog) -> Constraints:
+    gpu_ids: list[str] = []
+    for g in r.gpu_ids:
+        gpu_ids += [x.strip() for x in g.split(",") if x.strip()]
+    for g in gpu_ids:
+        cat.gpu(g)  # unknown names fail early with suggestions
+    return Constraints(
+        gpu_ids=tuple(gpu_ids), gpu_count=r.gpu_count, tp=r.tp, pp=r.pp, dp=r.dp, ep=r.ep, zero=r.zero,
+        offload=r.offload, max_gpus=r.max_gpus, gpus_per_node=r.gpus_per_node, deadline_s=deadline_seconds(r.deadline_s),
+        budget_usd=r.budget_usd, price_usd_per_gpu_hour=r.price_usd_per_gpu_hour, sort=r.sort, top=r.top,
+        include_unfit=r.include_unfit)
+
+
+def plan_request(r: PlanRequest) -> PlanOutcome:
+    """Answer ``r``: resolve the model, build the job, search; the result's notes say every assumption, in order."""
+    cat = load_catalog(tuple(r.catalog_files))
+    model, notes, loaded = resolve_model(cat, r.model, r.params)
+    if loaded is not None and loaded.quant and r.quant is Quant.none and r.mode is Mode.inference:
+        r = replace(r, quant=Quant(loaded.quant))
+        notes.append(message("file_quant", quant=loaded.quant))
+    workload, ignored = build_workload(r)
+    result = plan(cat, model, workload, build_constraints(r, cat), explain=r.explain)
+    hardware: list[Message] = []
+    top = next((p for p in result.plans if p.fits), None)
+    prec = result.workload.precision.value
+    if top is not None and prec not in top.gpu.dense_tflops and prec != "fp32":
+        hardware.append(message("no_tensor_cores", gpu_id=top.gpu.id, precision=prec,
+                                dtypes=", ".join(sorted(top.gpu.dense_tflops))))
+    # how the model was found, the options ignored, what the defaults assumed (the search's), the hardware's
+    result.notes = notes + ignored + result.notes + hardware
+    return PlanOutcome(result, cat, loaded)

@@ -1,0 +1,91 @@
+"""The closed choices of a job: what to do, in which precision, on which engine, ranked how (``str`` enums).
+
+The CLI offers exactly these values; a library caller may pass the plain strings (``"lora"``, ``"nf4"``).
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+
+class Mode(str, Enum):
+    inference = "inference"
+    finetune = "finetune"
+    lora = "lora"
+    qlora = "qlora"
+    pretrain = "pretrain"
+
+    @property
+    def is_training(self) -> bool:
+        return self is not Mode.inference
+
+    @property
+    def is_adapter(self) -> bool:
+        return self is Mode.lora or self is Mode.qlora
+
+
+class Precision(str, Enum):
+    fp32 = "fp32"
+    bf16 = "bf16"
+    fp16 = "fp16"
+    fp8 = "fp8"
+
+
+class Quant(str, Enum):
+    """Weight storage formats. GGUF names follow llama.cpp (``q4_k_m``...)."""
+
+    none = "none"
+    int8 = "int8"
+    int4 = "int4"  # GPTQ / AWQ, group size 128
+    nf4 = "nf4"  # bitsandbytes NF4 with double quantization (QLoRA)
+    fp8 = "fp8"
+    q8_0 = "q8_0"
+    q6_k = "q6_k"
+    q5_k_m = "q5_k_m"
+    q5_0 = "q5_0"
+    q4_k_m = "q4_k_m"
+    q4_k_s = "q4_k_s"
+    q4_0 = "q4_0"
+    q3_k_m = "q3_k_m"
+    q2_k = "q2_k"
+
+
+class Optimizer(str, Enum):
+    adamw = "adamw"  # mixed precision: fp32 master weights + fp32 m and v
+    adamw_bf16 = "adamw-bf16"  # pure bf16 weights and moments, no master copy
+    adamw_8bit = "adamw-8bit"  # bitsandbytes 8-bit blockwise moments
+    adafactor = "adafactor"
+    sgd = "sgd"  # with momentum
+
+
+class Recompute(str, Enum):
+    none = "none"
+    selective = "selective"
+    full = "full"
+
+
+class Offload(str, Enum):
+    none = "none"
+    cpu = "cpu"
+    nvme = "nvme"
+
+
+class Engine(str, Enum):
+    vllm = "vllm"
+    sglang = "sglang"
+    trt_llm = "trt-llm"
+    llama_cpp = "llama.cpp"
+    transformers = "transformers"
+
+
+class LoraTargets(str, Enum):
+    all_linear = "all"  # q, k, v, o, gate, up, down (QLoRA paper default)
+    qv = "qv"  # q and v projections only (the original LoRA paper)
+
+
+class SortKey(str, Enum):
+    """How plans are ranked: total cost (per token), total time, or fewest GPUs."""
+
+    cost = "cost"
+    time = "time"
+    gpus = "gpus"

@@ -1,0 +1,125 @@
+"""Every default of a job, in one place: ``resolve_defaults(model, workload, constraints)`` fills in what was not
+given and says so (``Message`` notes), so that the CLI, ``llmsizer.plan`` and ``estimate_memory`` size the same job
+the same way.
+
+The defaults are policies with a source, not hardware or model numbers:
+- sequence length: 2,048 tokens (the Alpaca / QLoRA fine-tuning setting, Dettmers et al. 2023 sec. 4), 4,096 for
+  pretraining (Llama 2's context, Touvron et al. 2023 sec. 2.2); never past the model's own context unless given;
+- global batch: 4M tokens for pretraining (Llama 2, Touvron et al. 2023 sec. 2.2), 128 sequences otherwise
+  (Stanford Alpaca's train.py; Llama 2 SFT used 64 x 4096 tokens, sec. 3.1);
+- QLoRA's frozen base in NF4 with double quantization (Dettmers et al. 2023 sec. 3);
+- pretraining tokens: the Chinchilla-optimal 20 per parameter (Hoffmann et al. 2022, Table 3);
+- pretraining deadline: a year (a run that takes decades is not a plan worth ranking first because it is cheapest
+  per token; ``NO_DEADLINE`` lifts it); GPUs searched: up to 64 (inference, LoRA, QLoRA), 512 (full fine-tuning),
+  16,384 (pretraining: Llama 3 405B's cluster, Dubey et al. 2024 sec. 3.3).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from llmsizer.explain import Message, message
+from llmsizer.specs.architecture import count_params
+from llmsizer.specs.model import ModelSpec
+from llmsizer.units import DAY_S
+from llmsizer.workload.choices import Mode, Quant
+from llmsizer.workload.job import NO_DEADLINE, Constraints, Workload
+
+SEQ_LEN = 2048
+PRETRAIN_SEQ_LEN = 4096
+PRETRAIN_GLOBAL_BATCH_TOKENS = 4 * 2**20
+FINETUNE_GLOBAL_BATCH_SEQUENCES = 128
+GLOBAL_BATCH_SOURCE = ("Pretraining: Llama 2 used a global batch of 4M tokens (Touvron et al. 2023, sec. 2.2). "
+                       "Fine-tuning: Stanford Alpaca used 128 sequences per step (github.com/tatsu-lab/stanford_alpaca,"
+                       " train.py hyperparameters); Llama 2 SFT used 64 x 4096 tokens (Touvron et al. 2023, sec. 3.1).")
+QLORA_QUANT = Quant.nf4
+CHINCHILLA_TOKENS_PER_PARAM = 20.0
+PRETRAIN_DEADLINE_S = 365 * DAY_S
+MAX_GPUS = {Mode.inference: 64, Mode.lora: 64, Mode.qlora: 64, Mode.finetune: 512, Mode.pretrain: 16384}
+
+
+@dataclass(frozen=True)
+class Job:
+    """A job with every default filled in, and the notes that say which."""
+
+    workload: Workload
+    constraints: Constraints
+    notes: tuple[Message, ...]
+
+
+def default_global_batch_tokens(mode: Mode, seq_len: int) -> int:
+    """Tokens per optimizer step when none is given: 4M tokens for pretraining, 128 sequences otherwise."""
+    if mode is Mode.pretrain:
+        return PRETRAIN_GLOBAL_BATCH_TOKENS
+    return FINETUNE_GLOBAL_BATCH_SEQUENCES * seq_len
+
+
+def resolve_workload(model: ModelSpec, w: Workload) -> tuple[Workload, tuple[Message, ...]]:
+    """``w`` with its defaults filled in for ``model`` (idempotent), and the notes that say what was assumed."""
+    changes: dict[str, object] = {}
+    notes: list[Message] = []
+    if w.mode is Mode.qlora and w.quant is Quant.none:
+        changes["quant"] = QLORA_QUANT
+    seq_len = w.seq_len
+    if seq_len is None:
+        seq_len = PRETRAIN_SEQ_LEN if w.mode is Mode.pretrain else SEQ_LEN
+        if w.mode.is_training and seq_len > model.max_context:
+            seq_len = model.max_context
+            notes.append(message("seq_len_capped", model_id=model.id, max_context=model.max_context))
+        changes["seq_len"] = seq_len
+    elif w.mode.is_training and seq_len > model.max_context and "seq_len" not in w.assumed:
+        notes.append(message("seq_len_exceeds_context", seq_len=seq_len, model_id=model.id,
+                             max_context=model.max_context))
+    if w.mode.is_training and w.global_batch_tokens is None:
+        changes["global_batch_tokens"] = default_global_batch_tokens(w.mode, seq_len)
+    if w.mode is Mode.pretrain and w.tokens is None:
+        tokens = CHINCHILLA_TOKENS_PER_PARAM * count_params(model).total
+        changes["tokens"] = tokens
+        notes.append(message("tokens_chinchilla", tokens=tokens, tokens_per_param=CHINCHILLA_TOKENS_PER_PARAM))
+    if not w.mode.is_training and w.context_tokens > model.max_context:
+        notes.append(message("context_exceeds", context=w.context_tokens, model_id=model.id,
+                             max_context=model.max_context))
+    if not changes:
+        return w, tuple(notes)
+    return w.with_(**changes, assumed=tuple(sorted(set(w.assumed) | set(changes)))), tuple(notes)
+
+
+def resolve_constraints(w: Workload, c: Constraints) -> tuple[Constraints, tuple[Message, ...]]:
+    """``c`` with the mode's GPU limit and (pretraining) deadline filled in; ``NO_DEADLINE`` becomes no limit
+    (idempotent: a field in ``c.assumed`` is already resolved)."""
+    changes: dict[str, object] = {}
+    notes: list[Message] = []
+    if c.max_gpus is None:
+        changes["max_gpus"] = MAX_GPUS[w.mode]
+    if c.deadline_s == NO_DEADLINE:
+        changes["deadline_s"] = None  # and "deadline_s" is marked resolved: no default is applied again
+    elif c.deadline_s is None and w.mode is Mode.pretrain and "deadline_s" not in c.assumed:
+        changes["deadline_s"] = PRETRAIN_DEADLINE_S
+        notes.append(message("deadline_default", deadline_s=PRETRAIN_DEADLINE_S))
+    if not changes:
+        return c, tuple(notes)
+    return c.with_(**changes, assumed=tuple(sorted(set(c.assumed) | set(changes)))), tuple(notes)
+
+
+def resolve_defaults(model: ModelSpec, w: Workload, c: Constraints | None = None) -> Job:
+    """The job as llmsizer sizes it: every default filled in, with a note for each assumption a user should see."""
+    workload, notes = resolve_workload(model, w)
+    constraints, cnotes = resolve_constraints(workload, c or Constraints())
+    return Job(workload, constraints, notes + cnotes)
+
+
+_RESOLVED: dict[tuple[int, int], tuple[ModelSpec, Workload, Workload]] = {}
+
+
+def resolved(model: ModelSpec, w: Workload) -> Workload:
+    """``resolve_workload(model, w)[0]``, memoized by identity (the estimators call this on every evaluation)."""
+    key = (id(model), id(w))
+    hit = _RESOLVED.get(key)
+    if hit is not None and hit[0] is model and hit[1] is w:
+        return hit[2]
+    if len(_RESOLVED) > 4096:
+        _RESOLVED.clear()
+    r = resolve_workload(model, w)[0]
+    _RESOLVED[key] = (model, w, r)
+    _RESOLVED[(id(model), id(r))] = (model, r, r)
+    return r

@@ -1,0 +1,146 @@
+"""What the user wants to do (``Workload``), within which limits (``Constraints``), and one way to lay it out on GPUs
+(``Layout``). Plain frozen dataclasses: the CLI (or a library caller) builds the first two, ``resolve_defaults``
+fills in what was not given, the search enumerates ``Layout``s, and ``memory`` / ``compute`` are pure functions of
+(model, gpu, workload, layout).
+
+Errors name fields (``micro_batch``), never flags: ``cli/options.py`` says which flag each field is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from llmsizer.errors import InvalidInputError, invalid
+from llmsizer.workload.choices import Engine, LoraTargets, Mode, Offload, Optimizer, Precision, Quant, Recompute, SortKey
+
+_CHOICES = (("mode", Mode), ("precision", Precision), ("quant", Quant), ("optimizer", Optimizer), ("engine", Engine),
+            ("lora_targets", LoraTargets))
+
+
+@dataclass(frozen=True)
+class Workload:
+    """The job, independent of hardware. ``None`` means "not given": filled in by ``resolve_defaults`` (or, for
+    ``micro_batch`` and ``recompute``, searched). ``assumed`` lists the fields ``resolve_defaults`` filled in."""
+
+    mode: Mode
+    precision: Precision = Precision.bf16
+    quant: Quant = Quant.none  # QLoRA without one: nf4 (resolve_defaults)
+    optimizer: Optimizer = Optimizer.adamw
+    # training
+    seq_len: int | None = None  # tokens per sequence; default by mode (resolve_defaults)
+    micro_batch: int | None = None  # sequences per GPU per micro-batch; None: searched
+    global_batch_tokens: int | None = None  # tokens per optimizer step across all replicas; default by mode
+    recompute: Recompute | None = None  # None: searched
+    lora_rank: int = 16
+    lora_targets: LoraTargets = LoraTargets.all_linear
+    tokens: float | None = None  # training tokens (pretrain) or tokens seen (finetune: dataset x epochs)
+    flash_attention: bool = True
+    # inference
+    prompt_tokens: int = 1024
+    output_tokens: int = 512
+    context: int | None = None  # KV tokens per sequence; default prompt + output
+    concurrency: int = 16
+    engine: Engine = Engine.vllm
+    kv_dtype: str | None = None  # None: the compute precision
+    assumed: tuple[str, ...] = ()  # fields filled in by resolve_defaults (so the output can say "assumed")
+
+    def __post_init__(self) -> None:
+        # accept plain strings for the closed choices ("lora", "nf4"...): library users and YAML cases pass them
+        for name, enum in _CHOICES:
+            value = getattr(self, name)
+            if not isinstance(value, enum):
+                try:
+                    object.__setattr__(self, name, enum(value))
+                except ValueError:
+                    choices = ", ".join(e.value for e in enum)
+                    raise InvalidInputError(f"invalid {{{name}}} {value!r}; use one of {choices}",
+                                            fields=(name,)) from None
+        if self.recompute is not None and not isinstance(self.recompute, Recompute):
+            object.__setattr__(self, "recompute", Recompute(self.recompute))
+        for name in ("lora_rank", "prompt_tokens", "output_tokens", "concurrency"):
+            if getattr(self, name) < 1:
+                raise invalid(name, f"must be at least 1, got {getattr(self, name)}")
+        for name in ("seq_len", "micro_batch", "context", "global_batch_tokens"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise invalid(name, f"must be at least 1, got {value}")
+        if self.tokens is not None and not self.tokens > 0:
+            raise invalid("tokens", f"must be positive, got {self.tokens}")
+
+    @property
+    def context_tokens(self) -> int:
+        """Tokens per sequence held in the KV cache."""
+        return self.context if self.context is not None else self.prompt_tokens + self.output_tokens
+
+    @property
+    def kv_cache_dtype(self) -> str:
+        return self.kv_dtype or ("bf16" if self.precision is Precision.fp8 else self.precision.value)
+
+    def with_(self, **changes: object) -> Workload:
+        return replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class Constraints:
+    """What the user pinned or bounded; ``None`` means searched (or, for ``max_gpus`` and ``deadline_s``, the
+    mode's default: ``resolve_defaults``). ``deadline_s = NO_DEADLINE`` lifts the pretraining default."""
+
+    gpu_ids: tuple[str, ...] = ()  # GPU types in scope; empty = the whole catalog
+    gpu_count: int | None = None
+    tp: int | None = None
+    pp: int | None = None
+    dp: int | None = None
+    ep: int | None = None
+    zero: int | None = None
+    offload: Offload | None = None
+    max_gpus: int | None = None
+    gpus_per_node: int | None = None
+    deadline_s: float | None = None
+    budget_usd: float | None = None
+    price_usd_per_gpu_hour: float | None = None
+    sort: SortKey = SortKey.cost
+    top: int = 5
+    include_unfit: bool = False
+    assumed: tuple[str, ...] = ()  # fields filled in by resolve_defaults
+
+    def with_(self, **changes: object) -> Constraints:
+        return replace(self, **changes)
+
+
+NO_DEADLINE = float("inf")
+
+
+@dataclass(frozen=True)
+class Layout:
+    """One way to lay a workload out on ``gpu_count = dp * tp * pp`` GPUs of one type.
+
+    ``ep`` (expert parallelism) divides the data-parallel group for MoE experts and does not add GPUs.
+    ``zero`` is the ZeRO stage (FSDP full-shard = 3, shard-grad-op = 2), sharding over ``dp``.
+    ``virtual_stages`` (v) > 1 is the interleaved 1F1B pipeline schedule (Narayanan et al. 2021 sec. 2.2.2,
+    Megatron-LM ``--num-layers-per-virtual-pipeline-stage``): each GPU holds v chunks of its stage's layers, which
+    divides the bubble by v and multiplies the pipeline's point-to-point traffic by v.
+    """
+
+    tp: int = 1
+    pp: int = 1
+    dp: int = 1
+    ep: int = 1
+    zero: int = 0
+    offload: Offload = Offload.none
+    recompute: Recompute = Recompute.none
+    micro_batch: int = 1
+    gpus_per_node: int = 8
+    sequence_parallel: bool = True  # Megatron SP whenever tp > 1
+    virtual_stages: int = 1  # interleaved pipeline chunks per GPU; 1 = plain 1F1B (always when pp = 1)
+    extras: dict = field(default_factory=dict, compare=False, hash=False)
+
+    # No __post_init__ validation: the search builds many of these, and every degree it builds is >= 1 by
+    # construction; pinned degrees are range-checked where they enter (the CLI's ranges, search.plan).
+
+    @property
+    def gpu_count(self) -> int:
+        return self.dp * self.tp * self.pp
+
+    @property
+    def nodes(self) -> int:
+        return -(-self.gpu_count // self.gpus_per_node)
