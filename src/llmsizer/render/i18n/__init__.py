@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from llmsizer.render.i18n import en, en_explain, zh, zh_explain
+from llmsizer.render.i18n import en, en_explain, en_files, zh, zh_explain, zh_files
 
 LANGS = ("en", "zh")
 LABELS = {"en": en.LABELS, "zh": zh.LABELS}
-MESSAGES = {"en": en.MESSAGES, "zh": zh.MESSAGES}
+MESSAGES = {"en": {**en.MESSAGES, **en_files.MESSAGES}, "zh": {**zh.MESSAGES, **zh_files.MESSAGES}}
 NETWORK = {"en": en.NETWORK, "zh": zh.NETWORK}
 EXPLAIN = {"en": en_explain.EXPLAIN, "zh": zh_explain.EXPLAIN}
 
@@ -43,8 +43,7 @@ def say(msg: Any, lang: str = "en", name: Namer | None = None) -> str:
 
     if isinstance(msg, str):  # text that is already words (a catalog's own wording)
         return msg
-    table = MESSAGES.get(lang, {})
-    render = table.get(msg.code) or en.MESSAGES[msg.code]
+    render = MESSAGES.get(lang, {}).get(msg.code) or MESSAGES["en"][msg.code]
     return render(msg.params, name or _field, fmt)
 
 
