@@ -9,7 +9,7 @@ change that moves the estimate away from reality -- or above it -- fails.
 
 from __future__ import annotations
 
-from dataclasses import fields
+from llmsizer.record import fields
 from pathlib import Path
 
 import pytest

@@ -9,10 +9,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from llmsizer.record import field, record
 
 
-@dataclass(frozen=True)
+@record
 class Step:
     """One figure: ``value`` = the formula of ``key`` over ``inputs``."""
 
@@ -24,7 +24,7 @@ class Step:
     variant: str = ""  # which form of the formula applies (e.g. "adapter", "interleaved"), for render/i18n
 
 
-@dataclass(frozen=True)
+@record
 class Message:
     """A note, advice or reason: ``code`` (render/i18n words it) and ``params`` (unit-named keys, raw values)."""
 

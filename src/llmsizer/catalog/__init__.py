@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 import zlib
-from dataclasses import dataclass, field
+from llmsizer.record import field, record
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +56,7 @@ def _validate_entries(path: Path, raw: Any, key: str, model: type) -> tuple[list
     return good, problems
 
 
-@dataclass
+@record(mutable=True)
 class Catalog:
     """Validated GPUs, models and cloud instances, indexed by lower-cased id and alias."""
 

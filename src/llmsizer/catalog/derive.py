@@ -11,7 +11,7 @@ sizing, but it does change the activation and KV-cache terms, which the output s
 from __future__ import annotations
 
 import math
-from dataclasses import replace
+from llmsizer.record import replace
 
 from llmsizer.errors import invalid
 from llmsizer.explain import Message, message

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from llmsizer.record import record
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ from llmsizer.cli.options import flag
 from llmsizer.errors import EXIT_OK, EXIT_USAGE, InvalidInputError, LlmsizerError, literal
 
 
-@dataclass(frozen=True)
+@record
 class Root:
     debug: bool = False
     quiet: bool = False

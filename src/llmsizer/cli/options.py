@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from llmsizer.record import fields, record
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,7 @@ def flag(field: str) -> str:
     return PARAM_FLAGS.get(param) or "--" + param.rstrip("_").replace("_", "-")
 
 
-@dataclass(frozen=True)
+@record
 class OutputOptions:
     """How ``plan`` shows its answer: a format, a label language, a file, or a launch config instead."""
 

@@ -12,7 +12,7 @@ MFU uses model FLOPs, HFU hardware FLOPs, both over the dense peak of the precis
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from llmsizer.record import record
 
 from llmsizer.compute.cost import CostEstimate, amortized_price_usd_per_gpu_hour, estimate_cost, gpu_energy_kwh
 from llmsizer.compute.flops import training_flops
@@ -29,7 +29,7 @@ from llmsizer.workload.defaults import resolved
 from llmsizer.workload.job import Layout, Workload
 
 
-@dataclass(frozen=True)
+@record
 class TrainingEstimate:
     tokens_per_second: float  # whole plan
     mfu: float
@@ -83,7 +83,7 @@ def estimate_training(model: ModelSpec, gpu: GpuSpec, workload: Workload, layout
         facility_energy_kwh=facility, goodput=good,
     )
     if explain:
-        from dataclasses import replace
+        from llmsizer.record import replace
 
         from llmsizer.compute.explain import training_steps
 

@@ -6,7 +6,7 @@ Excludes storage, networking and staff; energy is the GPU boards' at a fraction 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from llmsizer.record import record
 
 from llmsizer.compute.hardware import compute_data
 from llmsizer.explain import Step
@@ -14,7 +14,7 @@ from llmsizer.specs.gpu import GpuSpec
 from llmsizer.units import HOUR_S
 
 
-@dataclass(frozen=True)
+@record
 class CostEstimate:
     usd_per_hour: float
     usd_total: float | None

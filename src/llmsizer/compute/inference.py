@@ -15,7 +15,7 @@ Deliberately ignores: speculative decoding, prefix caching, chunked-prefill tuni
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from llmsizer.record import record
 
 from llmsizer.compute.flops import forward_flops
 from llmsizer.compute.hardware import GpuFacts, achieved_rate, compute_data, gpu_facts
@@ -31,7 +31,7 @@ from llmsizer.workload.defaults import resolved
 from llmsizer.workload.job import Layout, Workload
 
 
-@dataclass(frozen=True)
+@record
 class InferenceEstimate:
     ttft_seconds: float
     tpot_seconds: float

@@ -7,7 +7,7 @@ what it is (``Network``); ``render/`` says it in words.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from llmsizer.record import record
 from functools import cache
 from typing import Any
 
@@ -29,7 +29,7 @@ def server_rules() -> Any:
     return load("server")
 
 
-@dataclass(frozen=True)
+@record
 class Network:
     """How a node's GPUs talk: ``kind`` single (one GPU), node (one node's scale-up fabric), rdma (nodes joined by
     ``scaleout_gbps`` InfiniBand/RoCE per GPU) or ethernet (nodes without an RDMA fabric in the usual server)."""
@@ -39,7 +39,7 @@ class Network:
     scaleout_gbps: float = 0.0
 
 
-@dataclass(frozen=True)
+@record
 class ServerSpec:
     """One node of a plan (CONTRACT.md ``server``)."""
 

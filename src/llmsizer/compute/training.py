@@ -20,7 +20,7 @@ context parallelism, data loading, stragglers, the optimizer step on the GPU (me
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from llmsizer.record import record
 from typing import Any
 
 from llmsizer.compute.flops import training_flops
@@ -76,7 +76,7 @@ def exposed(t: float, hidden_by: float, overlap: float) -> float:
     return max(t * (1.0 - overlap), t - hidden_by)
 
 
-@dataclass(slots=True)
+@record(mutable=True)
 class StepTimes:
     """One layout's step: seconds per micro-batch (``*_s``) unless per step (``*_step_s``), FLOPs and tokens."""
 

@@ -14,7 +14,7 @@ the CLI does.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from llmsizer.record import record
 
 from llmsizer.explain import Step
 from llmsizer.memory.activations import per_layer_bytes
@@ -31,7 +31,7 @@ from llmsizer.workload.defaults import resolved
 from llmsizer.workload.job import Layout, Workload
 
 
-@dataclass(frozen=True)
+@record
 class MemoryBreakdown:
     """Bytes each GPU holds. ``total_bytes`` is the sum of the six parts (CONTRACT.md ``memory_per_gpu``).
 

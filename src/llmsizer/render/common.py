@@ -6,7 +6,7 @@ all of them with the same unit and rounding.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from llmsizer.record import record
 from typing import TYPE_CHECKING
 
 from llmsizer.specs.architecture import count_params
@@ -19,7 +19,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from llmsizer.specs import GpuSpec, ModelSpec
 
 
-@dataclass(frozen=True)
+@record
 class Part:
     """One segment of a memory bar."""
 
@@ -143,7 +143,7 @@ def usd_per_mtok_cell(plan: Plan) -> str:
     return fmt.usd(c.usd_per_million_output_tokens)
 
 
-@dataclass(frozen=True)
+@record
 class PlanTable:
     headers: list[str]
     rows: list[list[str]]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import replace
+from llmsizer.record import replace
 
 from llmsizer.catalog import Catalog
 from llmsizer.compute.server import size_server

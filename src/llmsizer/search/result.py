@@ -4,7 +4,7 @@ and ``PlanResult`` (the ranked plans, the notes, the advice when nothing fits)."
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from llmsizer.record import field, record
 
 from llmsizer.catalog import Catalog
 from llmsizer.compute import CostEstimate, InferenceEstimate, TrainingEstimate
@@ -16,7 +16,7 @@ from llmsizer.specs.model import ModelSpec
 from llmsizer.workload.job import Constraints, Layout, Workload
 
 
-@dataclass(frozen=True)
+@record
 class CloudOffer:
     provider: str
     instance: str
@@ -27,7 +27,7 @@ class CloudOffer:
     price_source: str
 
 
-@dataclass(frozen=True)
+@record
 class Plan:
     gpu: GpuSpec
     layout: Layout
@@ -50,7 +50,7 @@ class Plan:
         return self.layout.nodes
 
 
-@dataclass
+@record(mutable=True)
 class PlanResult:
     model: ModelSpec
     workload: Workload  # resolved: every default filled in (``workload.assumed`` says which)

@@ -24,7 +24,7 @@ sbh(34 + 5as/h) exactly (tests/test_memory.py).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from llmsizer.record import record
 from functools import lru_cache
 
 from llmsizer.specs.model import ModelSpec
@@ -32,7 +32,7 @@ from llmsizer.specs.model import ModelSpec
 # ------------------------------------------------------------------------------------------------ the records
 
 
-@dataclass(frozen=True)
+@record
 class Matrix:
     """``count`` copies of an ``in_features x out_features`` weight matrix; ``active_count`` of them per token.
 
@@ -69,7 +69,7 @@ class Matrix:
         return (4 if trained else 2) * self.active_params
 
 
-@dataclass(frozen=True)
+@record
 class Vector:
     """Norm parameters: ``count`` copies of ``elements`` (gain, + bias for LayerNorm); ``final``: outside the layers."""
 
@@ -83,7 +83,7 @@ class Vector:
         return self.elements * self.count
 
 
-@dataclass(frozen=True)
+@record
 class Saved:
     """``elements`` per token of a ``dtype`` class kept for backward, in each of ``layers`` layers.
 
@@ -102,7 +102,7 @@ class Saved:
     stage: str = "layer"
 
 
-@dataclass(frozen=True)
+@record
 class ParamCount:
     """Parameters by part; ``total`` is their sum and ``active`` what one token uses."""
 
@@ -125,7 +125,7 @@ class ParamCount:
         )
 
 
-@dataclass(frozen=True)
+@record
 class Ledger:
     """Everything memory and compute need to know about a model's shape, counted once (``ledger(model)``).
 
@@ -433,7 +433,7 @@ def is_lora_target(x: Matrix, targets: object) -> bool:
     return x.kind in ("attn", "mlp", "expert", "shared_expert")
 
 
-@dataclass(frozen=True)
+@record
 class Adapters:
     """LoRA on a model: ``r (d_in + d_out)`` parameters per adapted matrix (Hu et al. 2021, sec. 4)."""
 

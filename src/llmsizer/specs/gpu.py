@@ -12,7 +12,7 @@ unit. Nothing outside ``specs/`` and ``render/`` should ever see a GB or a TFLOP
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from llmsizer.record import record
 from typing import TYPE_CHECKING, Literal
 
 from llmsizer.units import GB, GIB, TERA
@@ -34,7 +34,7 @@ class _Frozen:
 # --------------------------------------------------------------------------------------------------------- GPUs
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class GpuSpec(_Frozen):
     """One accelerator (or a CPU socket / Apple SoC used as one), as its datasheet describes it."""
 
@@ -130,7 +130,7 @@ class GpuSpec(_Frozen):
         return self.tdp_watts
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class CloudInstance(_Frozen):
     """A rentable server: which GPUs, how many, at what on-demand price."""
 

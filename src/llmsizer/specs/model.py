@@ -7,7 +7,7 @@ tensors that memory and compute both read.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from llmsizer.record import record
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:  # the annotations' vocabulary, resolved by data/validation.py when a record is validated
@@ -22,7 +22,7 @@ class _Frozen:
     __pydantic_config__ = {"extra": "forbid"}  # an unknown key in a catalog entry is an error, not ignored
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class MlaSpec(_Frozen):
     """Multi-head latent attention (DeepSeek-V2/V3): low-rank compressed K/V (and optionally Q)."""
 
@@ -33,7 +33,7 @@ class MlaSpec(_Frozen):
     v_head_dim: PositiveInt
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class MoeSpec(_Frozen):
     """Mixture-of-experts feed-forward layers."""
 
@@ -51,7 +51,7 @@ class MoeSpec(_Frozen):
             raise ValueError("experts_per_token exceeds experts")
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class ModelSpec(_Frozen):
     """A transformer's architecture, enough to count its parameters and size its memory and FLOPs."""
 

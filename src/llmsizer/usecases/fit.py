@@ -7,7 +7,7 @@ that fits with the longest context it allows.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from llmsizer.record import record
 
 from llmsizer.catalog import Catalog, load_catalog
 from llmsizer.errors import InvalidInputError
@@ -21,7 +21,7 @@ _INFERENCE_TRIES = ((Precision.bf16, Quant.none), (Precision.bf16, Quant.fp8), (
 _TRAIN_SEQ = (512, 1024, 2048, 4096, 8192, 16384, 32768, 65536, 131072)
 
 
-@dataclass(frozen=True)
+@record
 class FitRow:
     model: ModelSpec
     fits: bool
@@ -77,7 +77,7 @@ def fit(cat: Catalog, gpu: GpuSpec, gpus: int, base: Workload, models: list[Mode
     return rows
 
 
-@dataclass(frozen=True)
+@record
 class FitResult:
     """``llmsizer fit``'s answer: the hardware asked about and one row per model, smallest first."""
 

@@ -9,7 +9,7 @@ an ``InvalidInputError`` naming its field. Nothing here knows about Typer or pri
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, replace
+from llmsizer.record import field, record, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,7 @@ _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([bBmM])\s*$")
 KV_DTYPES = ("fp32", "bf16", "fp16", "fp8", "int8")
 
 
-@dataclass(frozen=True)
+@record
 class PlanRequest:
     """``plan``'s question. ``None``: not given (a default, or searched)."""
 
@@ -92,7 +92,7 @@ class PlanRequest:
             object.__setattr__(self, "gpu_ids", (self.gpu_ids,))
 
 
-@dataclass
+@record(mutable=True)
 class PlanOutcome:
     """The answer to a ``PlanRequest``: the result (its notes include every assumption) and the catalog used."""
 

@@ -9,7 +9,7 @@ estimate is off, the model is what gets fixed.
 from __future__ import annotations
 
 import statistics
-from dataclasses import dataclass
+from llmsizer.record import record
 from typing import Any
 
 from llmsizer.catalog import Catalog, load_catalog
@@ -36,7 +36,7 @@ from llmsizer.workload.defaults import PRETRAIN_SEQ_LEN, SEQ_LEN
 DEFAULT_GPU = "h100-sxm"  # for memory-only cases that name no GPU: model states do not depend on it
 
 
-@dataclass(frozen=True)
+@record
 class CaseResult:
     id: str
     category: str

@@ -16,7 +16,7 @@ The defaults are policies with a source, not hardware or model numbers:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from llmsizer.record import record
 
 from llmsizer.explain import Message, message
 from llmsizer.specs.architecture import count_params
@@ -38,7 +38,7 @@ PRETRAIN_DEADLINE_S = 365 * DAY_S
 MAX_GPUS = {Mode.inference: 64, Mode.lora: 64, Mode.qlora: 64, Mode.finetune: 512, Mode.pretrain: 16384}
 
 
-@dataclass(frozen=True)
+@record
 class Job:
     """A job with every default filled in, and the notes that say which."""
 

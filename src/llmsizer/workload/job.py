@@ -8,7 +8,7 @@ Errors name fields (``micro_batch``), never flags: ``cli/options.py`` says which
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from llmsizer.record import record, replace
 
 from llmsizer.errors import InvalidInputError, invalid
 from llmsizer.workload.choices import Engine, LoraTargets, Mode, Offload, Optimizer, Precision, Quant, Recompute, SortKey
@@ -17,7 +17,7 @@ _CHOICES = (("mode", Mode), ("precision", Precision), ("quant", Quant), ("optimi
             ("lora_targets", LoraTargets))
 
 
-@dataclass(frozen=True)
+@record
 class Workload:
     """The job, independent of hardware. ``None`` means "not given": filled in by ``resolve_defaults`` (or, for
     ``micro_batch`` and ``recompute``, searched). ``assumed`` lists the fields ``resolve_defaults`` filled in."""
@@ -80,7 +80,7 @@ class Workload:
         return replace(self, **changes)
 
 
-@dataclass(frozen=True)
+@record
 class Constraints:
     """What the user pinned or bounded; ``None`` means searched (or, for ``max_gpus`` and ``deadline_s``, the
     mode's default: ``resolve_defaults``). ``deadline_s = NO_DEADLINE`` lifts the pretraining default."""
@@ -110,7 +110,7 @@ class Constraints:
 NO_DEADLINE = float("inf")
 
 
-@dataclass(frozen=True)
+@record
 class Layout:
     """One way to lay a workload out on ``gpu_count = dp * tp * pp`` GPUs of one type.
 
@@ -132,7 +132,6 @@ class Layout:
     gpus_per_node: int = 8
     sequence_parallel: bool = True  # Megatron SP whenever tp > 1
     virtual_stages: int = 1  # interleaved pipeline chunks per GPU; 1 = plain 1F1B (always when pp = 1)
-    extras: dict = field(default_factory=dict, compare=False, hash=False)
 
     # No __post_init__ validation: the search builds many of these, and every degree it builds is >= 1 by
     # construction; pinned degrees are range-checked where they enter (the CLI's ranges, search.plan).
