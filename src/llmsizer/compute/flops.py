@@ -15,7 +15,8 @@ sec. 5). Megatron's ``96 B s l h^2 (1 + s/6h + V/16lh)`` per iteration is the fu
 
 from __future__ import annotations
 
-from llmsizer.specs.architecture import Ledger, lora_adapters
+from llmsizer.specs.architecture import lora_adapters
+from llmsizer.specs.ledger import Ledger
 from llmsizer.workload.choices import Recompute
 from llmsizer.workload.job import Workload
 

@@ -74,7 +74,7 @@ class MemoryConstants:
         self.data = d
 
     def dtype_bytes(self, act_bytes: float) -> dict[str, float]:
-        """Bytes of each saved-tensor dtype class of the ledger (``specs/architecture.py`` ``Saved.dtype``)."""
+        """Bytes of each saved-tensor dtype class of the ledger (``specs/ledger.py`` ``Saved.dtype``)."""
         return {"act": act_bytes, "mask": self.mask_bytes, "lse": self.lse_bytes, "router": self.router_bytes,
                 "logits": self.logit_bytes}
 

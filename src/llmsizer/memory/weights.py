@@ -13,7 +13,8 @@ from functools import lru_cache
 from typing import Any
 
 from llmsizer.memory.constants import constants
-from llmsizer.specs.architecture import Matrix, ledger
+from llmsizer.specs.architecture import ledger
+from llmsizer.specs.ledger import Matrix
 from llmsizer.specs.model import ModelSpec
 from llmsizer.units import DTYPE_BYTES
 from llmsizer.workload.choices import Mode, Precision, Quant
