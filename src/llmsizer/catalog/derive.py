@@ -52,7 +52,7 @@ def derive_from_params(n: float) -> tuple[ModelSpec, Message]:
         want = ((n - emb - h) / layers - attn) / (3 * h)
         ffn = int(min(max(round(want / 128) * 128, 0.8 * ffn), 1.2 * ffn)) // 128 * 128 or ffn
         spec = ModelSpec(
-            id="derived", name=f"Llama-style {n / 1e9:.3g}B (derived from a parameter count)", family="llama",
+            id="derived", name=f"Llama-style {n / 1e9:.3g}B", family="llama",
             published_params=float(n), layers=layers, hidden_size=h, heads=heads, kv_heads=kv,
             head_dim=_HEAD_DIM, ffn_size=ffn, vocab_size=_VOCAB, max_context=131072,
             attention="gqa" if kv < heads else "mha",

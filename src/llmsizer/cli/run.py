@@ -9,20 +9,22 @@ from typing import Any
 from llmsizer.cli.edge import Root, color, emit, note
 from llmsizer.cli.options import flag, plan_request
 from llmsizer.errors import EXIT_NO_FIT, EXIT_OK
+from llmsizer.explain import message
 
 
 def run_plan(options: dict[str, Any], root: Root) -> int:
     """``plan``: search, print the notes on stderr, the plans (or a launch config) on stdout."""
     from llmsizer.render import render_plan
-    from llmsizer.render.i18n import say
+    from llmsizer.render.i18n import label, say
     from llmsizer.usecases.plan import plan_request as answer
 
     request, out = plan_request(options)
     result = answer(request).result
+    prefix = label("note", out.lang)
     for n in result.notes:
-        note(root, f"note: {say(n, 'en', flag)}")
+        note(root, f"{prefix}: {say(n, out.lang, flag)}")
     if root.verbose:
-        note(root, f"searched {result.evaluated:,} configurations in {result.search_seconds * 1000:.0f} ms")
+        note(root, say(message("searched", evaluated=result.evaluated, ms=result.search_seconds * 1000), out.lang))
     code = EXIT_OK if result.any_fit else EXIT_NO_FIT
     if out.export:
         from llmsizer.render.export import export_notes, export_plan

@@ -261,9 +261,10 @@ def server_line(plan: Plan, lang: str) -> str:
     s = plan.server
     if s is None:
         return ""
-    return (f"{s.gpus} × {plan.gpu.name} · {s.cpu_cores} {label('cpu_cores', lang)} · {fmt.ram(s.ram_bytes)} RAM · "
-            f"{fmt.storage(s.storage_bytes)} NVMe · {fmt.watts(s.power_watts)} ({label('psu', lang)} "
-            f"{fmt.watts(s.psu_watts)}) · {s.rack_units}U")
+    return (f"{s.gpus} × {plan.gpu.name} · {s.cpu_cores} {label('cpu_cores', lang)} · "
+            f"{fmt.ram(s.ram_bytes)} {label('ram_short', lang)} · "
+            f"{fmt.storage(s.storage_bytes)} {label('local_storage', lang)} · "
+            f"{fmt.watts(s.power_watts)} ({label('psu', lang)} {fmt.watts(s.psu_watts)}) · {s.rack_units}U")
 
 
 def cloud_headers(lang: str) -> list[str]:

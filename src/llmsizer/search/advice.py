@@ -30,8 +30,10 @@ def advise(w: Workload, c: Constraints, near_misses: list[Plan]) -> list[Message
                            ratio=best.memory.total_bytes / best.usable_memory_bytes))
     if given(c, "gpu_count") or given(c, "max_gpus"):
         out.append(message("more_gpus"))
-    if w.mode.is_training and c.offload in (None, Offload.none):
+    if w.mode.is_training and c.offload is Offload.none:
         out.append(message("offload"))
+    elif w.mode.is_training and c.offload in (None, Offload.cpu):  # the search already tried CPU offload
+        out.append(message("offload_nvme"))
     if w.mode is Mode.finetune:
         out.append(message("adapters"))
     if w.mode is Mode.lora:

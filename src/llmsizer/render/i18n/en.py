@@ -110,6 +110,9 @@ LABELS = {
     'network': 'Network',
     'power': 'Power',
     'psu': 'PSU',
+    'ram_short': 'RAM',
+    'local_storage': 'NVMe',
+    'note': 'note',
     'rack_units': 'Rack units',
     'item': 'Item',
     'value': 'Value',
@@ -187,6 +190,7 @@ MESSAGES = {
         f"{p['total_params'] / 1e9:.3f}B parameters ({p['total_params'] / p['params'] - 1:+.1%} vs requested)"),
     "file_quant": lambda p, n, f: f"weights are stored as {p['quant']} in the file: sizing with {n('quant')} {p['quant']}",
     "text": lambda p, n, f: p["text"],
+    "searched": lambda p, n, f: f"searched {p['evaluated']:,} configurations in {p['ms']:.0f} ms",
     # options ignored
     "ignored_for_inference": lambda p, n, f: f"ignored for inference: {_fields(p, n)}",
     "ignored_for_training": lambda p, n, f: f"ignored for training: {_fields(p, n)}",
@@ -221,6 +225,9 @@ MESSAGES = {
     "closest_memory": lambda p, n, f: f"closest: {p['gpu_count']}x {p['gpu_id']} needs {p['ratio']:.1f}x the usable memory per GPU",
     "more_gpus": lambda p, n, f: f"allow more GPUs ({n('max_gpus')}, or drop {n('gpu_count')})",
     "offload": lambda p, n, f: f"offload optimizer state to CPU ({n('offload')} cpu with {n('zero')} 2 or 3)",
+    "offload_nvme": lambda p, n, f: (
+        f"offload parameters and optimizer state to NVMe ({n('offload')} nvme with {n('zero')} 3, ZeRO-Infinity): "
+        "slower, but bounded by the drive rather than host RAM"),
     "adapters": lambda p, n, f: f"train adapters instead: {n('mode')} lora, or {n('mode')} qlora for a 4-bit base",
     "qlora": lambda p, n, f: f"quantize the frozen base: {n('mode')} qlora",
     "quantize": lambda p, n, f: f"quantize the weights: {n('quant')} int8, int4 or q4_k_m",

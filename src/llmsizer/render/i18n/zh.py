@@ -103,6 +103,9 @@ LABELS = {
     'network': '网络',
     'power': '功耗',
     'psu': '电源',
+    'ram_short': '内存',
+    'local_storage': 'NVMe 存储',
+    'note': '注',
     'rack_units': '机架单位',
     'item': '项目',
     'value': '数值',
@@ -160,6 +163,76 @@ LABELS = {
     'gpu_hours_unit': 'GPU 小时',
 }
 
-MESSAGES: dict = {}
 
-NETWORK: dict = {}
+def _fields(p, n):
+    return "、".join(n(f) for f in p["fields"])
+
+
+def _when(p, f):
+    return f"，耗时 {f.days(p['seconds'], 'zh')}" if p.get("seconds") else ""
+
+
+MESSAGES = {
+    # 模型是如何确定的
+    "size_reference": lambda p, n, f: f"'{p['size']}' 解析为参考架构 {p['model_id']}（{p['model_name']}）",
+    "size_nearest": lambda p, n, f: f"'{p['size']}' 解析为 {p['model_id']}（{p['model_name']}），即目录中参数量最接近的稠密模型",
+    "derived_architecture": lambda p, n, f: (
+        f"由 {n('params')} {p['params']:.4g} 推导出的架构：Llama 式结构，{p['layers']} 层 x 隐藏维度 "
+        f"{p['hidden']}，{p['heads']} 个注意力头（{p['kv_heads']} 个 KV 头），SwiGLU FFN 中间维度 {p['ffn']}，词表 {p['vocab']}；"
+        f"共 {p['total_params'] / 1e9:.3f}B 参数（相对请求值 {p['total_params'] / p['params'] - 1:+.1%}）"),
+    "file_quant": lambda p, n, f: f"文件中的权重以 {p['quant']} 格式存储：按 {n('quant')} {p['quant']} 估算",
+    "text": lambda p, n, f: p["text"],
+    "searched": lambda p, n, f: f"共评估 {p['evaluated']:,} 种配置，耗时 {p['ms']:.0f} ms",
+    # 被忽略的选项
+    "ignored_for_inference": lambda p, n, f: f"推理时忽略：{_fields(p, n)}",
+    "ignored_for_training": lambda p, n, f: f"训练时忽略：{_fields(p, n)}",
+    "quant_ignored_full_training": lambda p, n, f: f"已忽略 {n('quant')}：全参数训练时可训练权重保持训练精度",
+    # 默认值所作的假设
+    "seq_len_capped": lambda p, n, f: f"序列长度设为 {p['model_id']} 的上下文长度 {p['max_context']:,} token",
+    "seq_len_exceeds_context": lambda p, n, f: (
+        f"{n('seq_len')} {p['seq_len']:,} 超过 {p['model_id']} 的上下文长度 {p['max_context']:,} token（按所给值估算；"
+        "模型需先扩展上下文才能在该长度上训练）"),
+    "context_exceeds": lambda p, n, f: (
+        f"上下文 {p['context']:,} token 超过 {p['model_id']} 的 {p['max_context']:,}；按所给值估算（除非扩展了模型的上下文，"
+        "推理引擎会拒绝超出模型上下文的序列）"),
+    "tokens_chinchilla": lambda p, n, f: (
+        f"未指定 {n('tokens')}：按 Chinchilla 最优比例每个参数 {p['tokens_per_param']:g} 个 token 计算，共 "
+        f"{p['tokens'] / 1e9:,.0f}B token（Hoffmann et al. 2022, Table 3）"),
+    "deadline_default": lambda p, n, f: (
+        f"未指定 {n('deadline_s')}：预训练方案须在 {p['deadline_s'] / 86400:.0f} 天内完成"
+        f"（{n('deadline_s')} none 可取消该限制）"),
+    "no_tensor_cores": lambda p, n, f: (
+        f"{p['gpu_id']} 没有 {p['precision']} 张量核心：其算力按它支持的最接近的类型计"
+        f"（{p['dtypes']}）"),
+    # 方案不可行的原因
+    "needs_memory": lambda p, n, f: f"每卡需要 {p['need_bytes'] / 2**30:.1f} GiB，可用 {p['usable_bytes'] / 2**30:.1f} GiB",
+    "no_kv_room": lambda p, n, f: "剩余显存放不下一条序列的 KV 缓存",
+    "past_deadline": lambda p, n, f: f"耗时 {f.days(p['seconds'], 'zh')}，超过期限 {f.days(p['deadline_s'], 'zh')}",
+    "over_budget": lambda p, n, f: f"费用 ${p['usd']:,.0f}，超出预算 ${p['budget_usd']:,.0f}",
+    # 怎样才能可行
+    "closest_in_memory": lambda p, n, f: f"最接近的方案：{p['gpu_count']}x {p['gpu_id']} 显存放得下，可以完成训练{_when(p, f)}",
+    "relax_time_or_money": lambda p, n, f: (
+        f"允许更多 GPU（{n('max_gpus')}，或去掉 {n('gpu_count')}）、换更快的 GPU、减少 {n('tokens')}，或放宽 "
+        f"{n('deadline_s')} / {n('budget_usd')}（{n('deadline_s')} none 可取消预训练的默认期限）"),
+    "closest_memory": lambda p, n, f: f"最接近的方案：{p['gpu_count']}x {p['gpu_id']} 所需显存为每卡可用显存的 {p['ratio']:.1f} 倍",
+    "more_gpus": lambda p, n, f: f"允许更多 GPU（{n('max_gpus')}，或去掉 {n('gpu_count')}）",
+    "offload": lambda p, n, f: f"将优化器状态卸载到 CPU（{n('offload')} cpu，配合 {n('zero')} 2 或 3）",
+    "offload_nvme": lambda p, n, f: (
+        f"将参数和优化器状态卸载到 NVMe（{n('offload')} nvme，配合 {n('zero')} 3，即 ZeRO-Infinity）："
+        "速度更慢，但容量取决于硬盘而非主机内存"),
+    "adapters": lambda p, n, f: f"改为训练适配器：{n('mode')} lora，或 {n('mode')} qlora（基座量化为 4 比特）",
+    "qlora": lambda p, n, f: f"量化冻结的基座模型：{n('mode')} qlora",
+    "quantize": lambda p, n, f: f"量化权重：{n('quant')} int8、int4 或 q4_k_m",
+    "shorter_context": lambda p, n, f: f"缩短 {n('context')} 或降低 {n('concurrency')}（KV 缓存随两者增长）",
+    "lower_batch": lambda p, n, f: f"降低 {n('micro_batch')}",
+    "recompute_full": lambda p, n, f: f"对激活值做重计算：{n('recompute')} full",
+    "other_gpus": lambda p, n, f: f"尝试其他 GPU 型号（去掉 {n('gpu_ids')}）",
+    "relax_limits": lambda p, n, f: f"放宽 {n('deadline_s')} 或 {n('budget_usd')}",
+}
+
+NETWORK = {
+    "single": lambda p, n, f: "单卡；10-25 Gb/s 以太网上行链路",
+    "node": lambda p, n, f: f"节点内 GPU 之间通过 {p['scaleup']} 互联；25 Gb/s 以太网上行链路",
+    "rdma": lambda p, n, f: f"节点内 {p['scaleup']} 互联；节点间每卡 {p['scaleout_gbps']:g} Gb/s InfiniBand/RoCE",
+    "ethernet": lambda p, n, f: f"节点内 {p['scaleup']} 互联；节点间 100+ Gb/s 以太网（常见服务器没有 RDMA 网络）",
+}
