@@ -9,13 +9,13 @@ change that moves the estimate away from reality -- or above it -- fails.
 
 from __future__ import annotations
 
-from llmsizer.record import fields
 from pathlib import Path
 
 import pytest
 import yaml
 
 from llmsizer.memory import activation_bytes_per_layer, kv_cache_bytes_per_token
+from llmsizer.record import fields
 from llmsizer.specs import ModelSpec, MoeSpec
 from llmsizer.workload import Layout, Mode, Recompute, Workload
 

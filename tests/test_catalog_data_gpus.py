@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from llmsizer.specs import CloudInstance, GpuSpec
 from llmsizer.data.validation import validate
+from llmsizer.specs import CloudInstance, GpuSpec
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 

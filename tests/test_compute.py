@@ -15,9 +15,9 @@ import time
 import pytest
 
 from llmsizer import compute as C
-from llmsizer.specs.architecture import count_params
 from llmsizer.memory import MemoryBreakdown
 from llmsizer.specs import GpuSpec, MlaSpec, ModelSpec, MoeSpec
+from llmsizer.specs.architecture import count_params
 from llmsizer.units import DAY_S, GIB
 from llmsizer.workload import Engine, Layout, LoraTargets, Mode, Offload, Precision, Quant, Recompute, Workload
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from llmsizer.specs.architecture import count_params
 from llmsizer.catalog.derive import derive_from_params
 from llmsizer.errors import InvalidInputError
 from llmsizer.render.i18n import say
+from llmsizer.specs.architecture import count_params
 
 
 @pytest.mark.parametrize("n", [1.2e8, 1e9, 3e9, 7e9, 7.5e9, 13e9, 34e9, 72e9, 175e9, 405e9, 1e12])

@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 import yaml
 
-from llmsizer.specs.architecture import count_params
-from llmsizer.specs import ModelSpec
 from llmsizer.data.validation import validate
+from llmsizer.specs import ModelSpec
+from llmsizer.specs.architecture import count_params
 
 PATH = Path(__file__).resolve().parents[1] / "data" / "measurements" / "cpu-saved-tensors.yaml"
 DTYPE_BYTES = {"fp32": 4, "bf16": 2, "fp16": 2}

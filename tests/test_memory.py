@@ -16,7 +16,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from llmsizer import memory
-from llmsizer.specs.architecture import count_params
 from llmsizer.errors import CatalogError, InvalidInputError
 from llmsizer.memory import (
     MemoryBreakdown,
@@ -29,6 +28,7 @@ from llmsizer.memory import (
     usable_memory_bytes,
 )
 from llmsizer.specs import GpuSpec, MlaSpec, ModelSpec, MoeSpec
+from llmsizer.specs.architecture import count_params
 from llmsizer.workload import (
     Engine,
     Layout,

@@ -15,9 +15,9 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from llmsizer.specs.architecture import count_params
-from llmsizer.specs import ModelSpec
 from llmsizer.data.validation import validate
+from llmsizer.specs import ModelSpec
+from llmsizer.specs.architecture import count_params
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 TOLERANCE = 0.01  # relative; published counts are given to at least 3 significant figures

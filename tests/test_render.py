@@ -17,11 +17,10 @@ import jsonschema
 import pytest
 
 import llmsizer
-from llmsizer.specs.architecture import count_params
 from llmsizer.compute import CostEstimate, InferenceEstimate, TrainingEstimate
+from llmsizer.compute.server import Network, ServerSpec
 from llmsizer.explain import Step
 from llmsizer.memory import MemoryBreakdown
-from llmsizer.search import CloudOffer, Constraints, Plan, PlanResult
 from llmsizer.render import (
     fmt,
     load_schema,
@@ -35,8 +34,9 @@ from llmsizer.render import (
     render_validate,
 )
 from llmsizer.render.common import bar_cells
-from llmsizer.compute.server import Network, ServerSpec
+from llmsizer.search import CloudOffer, Constraints, Plan, PlanResult
 from llmsizer.specs import CloudInstance, GpuSpec, ModelSpec
+from llmsizer.specs.architecture import count_params
 from llmsizer.workload import Layout, Mode, Offload, Recompute, Workload
 
 GOLDEN = Path(__file__).parent / "golden"

@@ -22,9 +22,9 @@ import sys
 import pytest
 
 from llmsizer import catalog as catalog_mod
-from llmsizer.data import cache as diskcache
 from llmsizer.catalog import load_catalog
 from llmsizer.compute import estimate_training, step_cell, training_seconds
+from llmsizer.data import cache as diskcache
 from llmsizer.memory import estimate_memory, training_cell
 from llmsizer.search import Constraints, Search, SortKey, plan
 from llmsizer.search.bounds import TrainingThroughputBound

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import re
 import zlib
-from llmsizer.record import field, record
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ from llmsizer.data import data_dir, display_name, read_yaml
 from llmsizer.data.cache import cached
 from llmsizer.errors import CatalogError, UnknownNameError
 from llmsizer.explain import Message, message
+from llmsizer.record import field, record
 from llmsizer.specs import CloudInstance, GpuSpec, ModelSpec
 
 

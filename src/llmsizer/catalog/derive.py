@@ -11,10 +11,10 @@ sizing, but it does change the activation and KV-cache terms, which the output s
 from __future__ import annotations
 
 import math
-from llmsizer.record import replace
 
 from llmsizer.errors import invalid
 from llmsizer.explain import Message, message
+from llmsizer.record import replace
 from llmsizer.specs import ModelSpec
 from llmsizer.specs.architecture import count_params
 

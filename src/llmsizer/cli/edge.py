@@ -10,12 +10,12 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
-from llmsizer.record import record
 from pathlib import Path
 from typing import Any
 
 from llmsizer.cli.options import flag
 from llmsizer.errors import EXIT_OK, EXIT_USAGE, InvalidInputError, LlmsizerError, literal
+from llmsizer.record import record
 
 
 @record

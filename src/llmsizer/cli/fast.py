@@ -19,7 +19,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
-
 # ------------------------------------------------------------------------------------------------ fast path
 
 

@@ -8,10 +8,10 @@
 
 from __future__ import annotations
 
-from llmsizer.record import fields, record
 from pathlib import Path
 from typing import Any
 
+from llmsizer.record import fields, record
 from llmsizer.usecases.plan import PlanRequest
 
 #: Typer parameter name -> the core field it sets, where the two differ

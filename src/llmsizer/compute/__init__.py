@@ -12,14 +12,13 @@ MFU uses model FLOPs, HFU hardware FLOPs, both over the dense peak of the precis
 
 from __future__ import annotations
 
-from llmsizer.record import record
-
 from llmsizer.compute.cost import CostEstimate, amortized_price_usd_per_gpu_hour, estimate_cost, gpu_energy_kwh
 from llmsizer.compute.flops import training_flops
 from llmsizer.compute.hardware import compute_data
 from llmsizer.compute.inference import InferenceEstimate, engine_profile, estimate_inference, expected_experts_touched
 from llmsizer.compute.training import StepCell, goodput, micro_batches_per_step, step_job, training_seconds
 from llmsizer.explain import Step
+from llmsizer.record import record
 from llmsizer.specs.architecture import ledger
 from llmsizer.specs.gpu import GpuSpec
 from llmsizer.specs.model import ModelSpec
@@ -83,9 +82,8 @@ def estimate_training(model: ModelSpec, gpu: GpuSpec, workload: Workload, layout
         facility_energy_kwh=facility, goodput=good,
     )
     if explain:
-        from llmsizer.record import replace
-
         from llmsizer.compute.explain import training_steps
+        from llmsizer.record import replace
 
         e = replace(e, steps=training_steps(model, w, layout, cell, st, e))
     return e
@@ -98,7 +96,8 @@ def training_flops_per_token(m: ModelSpec, w: Workload, recompute: Recompute) ->
 
 def training_efficiency(model: ModelSpec, gpu: GpuSpec) -> float:
     """The share of the dense peak a training step's kernels reach before communication and the bubble."""
-    from llmsizer.compute.hardware import gpu_facts, training_efficiency as eff
+    from llmsizer.compute.hardware import gpu_facts
+    from llmsizer.compute.hardware import training_efficiency as eff
 
     return eff(gpu_facts(gpu), model.hidden_size, model.moe is not None, compute_data().training)[1]
 

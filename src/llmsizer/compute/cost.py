@@ -6,10 +6,9 @@ Excludes storage, networking and staff; energy is the GPU boards' at a fraction 
 
 from __future__ import annotations
 
-from llmsizer.record import record
-
 from llmsizer.compute.hardware import compute_data
 from llmsizer.explain import Step
+from llmsizer.record import record
 from llmsizer.specs.gpu import GpuSpec
 from llmsizer.units import HOUR_S
 

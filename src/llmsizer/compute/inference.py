@@ -15,14 +15,14 @@ Deliberately ignores: speculative decoding, prefix caching, chunked-prefill tuni
 from __future__ import annotations
 
 import math
-from llmsizer.record import record
 
 from llmsizer.compute.flops import forward_flops
 from llmsizer.compute.hardware import GpuFacts, achieved_rate, compute_data, gpu_facts
 from llmsizer.compute.network import ALL_REDUCE, collective_seconds, link
 from llmsizer.explain import Step
-from llmsizer.memory import MemoryBreakdown, usable_memory_bytes
+from llmsizer.memory import MemoryBreakdown, estimate_memory, usable_memory_bytes
 from llmsizer.memory.inference import kv_bytes_per_token
+from llmsizer.record import record
 from llmsizer.specs.architecture import ledger
 from llmsizer.specs.gpu import GpuSpec
 from llmsizer.specs.model import ModelSpec
@@ -77,10 +77,13 @@ def expected_experts_touched(experts: int, k: int, tokens: float) -> float:
     return experts * (1.0 - (1.0 - k / experts) ** tokens)
 
 
-def estimate_inference(model: ModelSpec, gpu: GpuSpec, workload: Workload, layout: Layout, memory: MemoryBreakdown,
-                       *, explain: bool = False) -> InferenceEstimate:
-    """TTFT, TPOT, throughput, max and saturation concurrency of serving ``model`` on ``layout`` (module docstring)."""
+def estimate_inference(model: ModelSpec, gpu: GpuSpec, workload: Workload, layout: Layout,
+                       memory: MemoryBreakdown | None = None, *, explain: bool = False) -> InferenceEstimate:
+    """TTFT, TPOT, throughput, max and saturation concurrency of serving ``model`` on ``layout`` (module docstring).
+    ``memory``: the layout's ``estimate_memory`` when the caller has it (the search does); computed otherwise."""
     w = resolved(model, workload)
+    if memory is None:
+        memory = estimate_memory(model, gpu, w, layout)
     p = compute_data().training
     eng = engine_profile(w.engine.value)
     led = ledger(model)

@@ -7,12 +7,12 @@ what it is (``Network``); ``render/`` says it in words.
 from __future__ import annotations
 
 import math
-from llmsizer.record import record
 from functools import cache
 from typing import Any
 
 from llmsizer.explain import Step
 from llmsizer.memory import MemoryBreakdown, lora_adapter_params
+from llmsizer.record import record
 from llmsizer.specs.architecture import count_params
 from llmsizer.specs.gpu import GpuSpec
 from llmsizer.specs.model import ModelSpec

@@ -20,7 +20,6 @@ context parallelism, data loading, stragglers, the optimizer step on the GPU (me
 from __future__ import annotations
 
 import math
-from llmsizer.record import record
 from typing import Any
 
 from llmsizer.compute.flops import training_flops
@@ -37,6 +36,7 @@ from llmsizer.compute.network import (
     transfer_seconds,
 )
 from llmsizer.memory.weights import stored_bytes_per_weight
+from llmsizer.record import record
 from llmsizer.specs.architecture import ledger, lora_adapters
 from llmsizer.specs.gpu import GpuSpec
 from llmsizer.specs.model import ModelSpec

@@ -58,11 +58,10 @@ def _shadow(cls: type) -> type:
     """A stdlib dataclass with ``cls``'s fields (annotations evaluated, nested records as their own shadows),
     ``__post_init__`` and pydantic config: what pydantic validates a record's data against."""
     import dataclasses
+    import re
     import sys
 
     from llmsizer.record import fields, is_record
-
-    import re
 
     module = vars(sys.modules[cls.__module__])
     names = {**module, **_vocabulary()}

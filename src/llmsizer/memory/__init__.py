@@ -14,8 +14,6 @@ the CLI does.
 
 from __future__ import annotations
 
-from llmsizer.record import record
-
 from llmsizer.explain import Step
 from llmsizer.memory.activations import per_layer_bytes
 from llmsizer.memory.constants import constants
@@ -23,6 +21,7 @@ from llmsizer.memory.inference import engine_memory, inference_parts, kv_bytes_p
 from llmsizer.memory.kv import kv_bytes_per_sequence
 from llmsizer.memory.training import TrainingCell, training_job
 from llmsizer.memory.weights import effective_bits_per_weight
+from llmsizer.record import record
 from llmsizer.specs.architecture import lora_adapters
 from llmsizer.specs.gpu import GpuSpec
 from llmsizer.specs.model import ModelSpec

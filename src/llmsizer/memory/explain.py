@@ -33,7 +33,7 @@ def _total(parts: tuple, stage: str, pp: int) -> Step:
 def training_steps(cell: TrainingCell, i: int, lay: Layout, parts: tuple) -> tuple[Step, ...]:
     """The steps behind stage ``i`` of ``cell`` at ``lay``'s ZeRO stage, offload, recompute and micro-batch."""
     j, st = cell.job, cell.stages[i]
-    k, w, d = j.k, j.w, j.k.data
+    w, d = j.w, j.k.data
     weights, grads, optim, act, _, overhead, host, nvme = parts
     total_act, per_layer, in_flight, emb, head, working = cell.activations(i, lay.recompute, lay.micro_batch)
     R, T, S = j.coeffs

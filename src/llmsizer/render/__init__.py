@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
+from llmsizer.render.i18n import LANGS, Namer, check_lang
 from llmsizer.render.jsonout import (
     SCHEMA_VERSION,
     dumps,
@@ -29,7 +30,6 @@ from llmsizer.render.jsonout import (
     models_to_dict,
     plan_to_dict,
 )
-from llmsizer.render.i18n import LANGS, Namer, check_lang
 
 if TYPE_CHECKING:  # pragma: no cover
     from llmsizer.search import PlanResult

@@ -6,17 +6,17 @@ all of them with the same unit and rounding.
 
 from __future__ import annotations
 
-from llmsizer.record import record
 from typing import TYPE_CHECKING
 
-from llmsizer.specs.architecture import count_params
+from llmsizer.record import record
 from llmsizer.render import fmt
-from llmsizer.render.jsonout import MEMORY_PARTS, plan_steps
 from llmsizer.render.i18n import Namer, explain_words, label, network, say
+from llmsizer.render.jsonout import MEMORY_PARTS, plan_steps
+from llmsizer.specs.architecture import count_params
 
 if TYPE_CHECKING:  # pragma: no cover
     from llmsizer.search import Plan, PlanResult
-    from llmsizer.specs import GpuSpec, ModelSpec
+    from llmsizer.specs import ModelSpec
 
 
 @record

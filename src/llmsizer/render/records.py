@@ -10,8 +10,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from llmsizer.render import fmt as f
-from llmsizer.render.jsonout import clean, dumps
 from llmsizer.render.i18n import label
+from llmsizer.render.jsonout import clean, dumps
+
 
 def fit_to_dict(r: Any) -> dict:
     """The CONTRACT's ``fit --format json`` object of a ``usecases.fit.FitResult``."""

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import math
 import time
-from llmsizer.record import replace
 
 from llmsizer.catalog import Catalog
 from llmsizer.compute.server import size_server
 from llmsizer.errors import InvalidInputError
+from llmsizer.record import replace
 from llmsizer.search.advice import advise
 from llmsizer.search.engine import Search
 from llmsizer.search.result import CloudOffer, Plan, PlanResult, cloud_offers

@@ -4,13 +4,13 @@ and ``PlanResult`` (the ranked plans, the notes, the advice when nothing fits)."
 from __future__ import annotations
 
 import math
-from llmsizer.record import field, record
 
 from llmsizer.catalog import Catalog
 from llmsizer.compute import CostEstimate, InferenceEstimate, TrainingEstimate
 from llmsizer.compute.server import ServerSpec
 from llmsizer.explain import Message
 from llmsizer.memory import MemoryBreakdown
+from llmsizer.record import field, record
 from llmsizer.specs.gpu import GpuSpec
 from llmsizer.specs.model import ModelSpec
 from llmsizer.workload.job import Constraints, Layout, Workload

@@ -12,15 +12,15 @@ unit. Nothing outside ``specs/`` and ``render/`` should ever see a GB or a TFLOP
 
 from __future__ import annotations
 
-from llmsizer.record import record
 from typing import TYPE_CHECKING, Literal
 
+from llmsizer.record import record
 from llmsizer.units import GB, GIB, TERA
 
 if TYPE_CHECKING:  # the annotations' vocabulary, resolved by data/validation.py when a record is validated
     from typing import Annotated
 
-    from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
+    from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt
 
     from llmsizer.data.validation import CatalogId, Source
 

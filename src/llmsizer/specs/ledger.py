@@ -16,6 +16,7 @@ from __future__ import annotations
 from llmsizer.record import record
 from llmsizer.specs.model import ModelSpec
 
+
 @record
 class Matrix:
     """``count`` copies of an ``in_features x out_features`` weight matrix; ``active_count`` of them per token.

@@ -7,8 +7,9 @@ tensors that memory and compute both read.
 
 from __future__ import annotations
 
-from llmsizer.record import record
 from typing import TYPE_CHECKING, Literal
+
+from llmsizer.record import record
 
 if TYPE_CHECKING:  # the annotations' vocabulary, resolved by data/validation.py when a record is validated
     from typing import Annotated

@@ -7,10 +7,9 @@ that fits with the longest context it allows.
 
 from __future__ import annotations
 
-from llmsizer.record import record
-
 from llmsizer.catalog import Catalog, load_catalog
 from llmsizer.errors import InvalidInputError
+from llmsizer.record import record
 from llmsizer.search import Plan, plan
 from llmsizer.specs import GpuSpec, ModelSpec
 from llmsizer.specs.architecture import count_params

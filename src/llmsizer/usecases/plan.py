@@ -9,17 +9,27 @@ an ``InvalidInputError`` naming its field. Nothing here knows about Typer or pri
 from __future__ import annotations
 
 import re
-from llmsizer.record import field, record, replace
 from pathlib import Path
 from typing import Any
 
 from llmsizer.catalog import Catalog, load_catalog
 from llmsizer.errors import InvalidInputError, invalid, literal
 from llmsizer.explain import Message, message
+from llmsizer.record import field, record, replace
 from llmsizer.search import PlanResult, plan
 from llmsizer.specs.model import ModelSpec
 from llmsizer.units import parse_count, parse_duration_s
-from llmsizer.workload.choices import Engine, LoraTargets, Mode, Offload, Optimizer, Precision, Quant, Recompute, SortKey
+from llmsizer.workload.choices import (
+    Engine,
+    LoraTargets,
+    Mode,
+    Offload,
+    Optimizer,
+    Precision,
+    Quant,
+    Recompute,
+    SortKey,
+)
 from llmsizer.workload.job import NO_DEADLINE, Constraints, Workload
 
 _CHOICES = (("mode", Mode), ("precision", Precision), ("quant", Quant), ("optimizer", Optimizer),

@@ -9,12 +9,12 @@ estimate is off, the model is what gets fixed.
 from __future__ import annotations
 
 import statistics
-from llmsizer.record import record
 from typing import Any
 
 from llmsizer.catalog import Catalog, load_catalog
 from llmsizer.data import load_data_yaml
 from llmsizer.errors import LlmsizerError
+from llmsizer.record import record
 from llmsizer.search import Plan, plan
 from llmsizer.specs import ModelSpec
 from llmsizer.units import DAY_S

@@ -16,9 +16,8 @@ The defaults are policies with a source, not hardware or model numbers:
 
 from __future__ import annotations
 
-from llmsizer.record import record
-
 from llmsizer.explain import Message, message
+from llmsizer.record import record
 from llmsizer.specs.architecture import count_params
 from llmsizer.specs.model import ModelSpec
 from llmsizer.units import DAY_S

@@ -8,10 +8,19 @@ Errors name fields (``micro_batch``), never flags: ``cli/options.py`` says which
 
 from __future__ import annotations
 
-from llmsizer.record import record, replace
-
 from llmsizer.errors import InvalidInputError, invalid
-from llmsizer.workload.choices import Engine, LoraTargets, Mode, Offload, Optimizer, Precision, Quant, Recompute, SortKey
+from llmsizer.record import record, replace
+from llmsizer.workload.choices import (
+    Engine,
+    LoraTargets,
+    Mode,
+    Offload,
+    Optimizer,
+    Precision,
+    Quant,
+    Recompute,
+    SortKey,
+)
 
 _CHOICES = (("mode", Mode), ("precision", Precision), ("quant", Quant), ("optimizer", Optimizer), ("engine", Engine),
             ("lora_targets", LoraTargets))
