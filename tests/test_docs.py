@@ -1,4 +1,5 @@
-"""Docs that cannot go stale: docs/cli.md is generated from --help, docs/accuracy.md from `validate`."""
+"""Docs that cannot go stale: docs/cli.md is generated from --help, docs/accuracy.md from `validate`, the module
+list of docs/architecture.md from the modules' docstrings."""
 
 from __future__ import annotations
 
@@ -23,6 +24,11 @@ def test_cli_md_matches_help():
 def test_accuracy_md_matches_validate():
     assert (ROOT / "docs" / "accuracy.md").read_text(encoding="utf-8") == _gen().accuracy_md(), \
         "docs/accuracy.md is stale: run python tools/gen_docs.py"
+
+
+def test_architecture_md_lists_every_module():
+    assert (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8") == _gen().architecture_md(), \
+        "docs/architecture.md's module list is stale: run python tools/gen_docs.py"
 
 
 def test_readme_documents_two_commands_that_exist():

@@ -1,7 +1,7 @@
 """What the user wants to do (``Workload``), within which limits (``Constraints``), and one way to lay it out on GPUs
-(``Layout``). Plain frozen dataclasses: the CLI (or a library caller) builds the first two, ``resolve_defaults``
-fills in what was not given, the search enumerates ``Layout``s, and ``memory`` / ``compute`` are pure functions of
-(model, gpu, workload, layout).
+(``Layout``). Plain frozen records (``llmsizer.record``): the CLI (or a library caller) builds the first two,
+``resolve_defaults`` fills in what was not given, the search enumerates ``Layout``s, and ``memory`` / ``compute``
+are pure functions of (model, gpu, workload, layout).
 
 Errors name fields (``micro_batch``), never flags: ``cli/options.py`` says which flag each field is.
 """
