@@ -9,6 +9,7 @@ from __future__ import annotations
 import http.server
 import json
 import math
+import re
 import socket
 import struct
 import sys
@@ -23,6 +24,7 @@ from llmsizer.specs.architecture import count_params
 from llmsizer.errors import EXIT_USAGE, LlmsizerError, ModelFileError
 from llmsizer.catalog.hub import HubError, fetch_config, is_repo_id, load_hub_model
 from llmsizer.catalog.modelfiles import MAX_CONFIG_BYTES, LoadedModel, load_model_file
+from llmsizer.render.i18n import say
 
 FIXTURES = Path(__file__).parent / "fixtures" / "configs"
 
@@ -69,7 +71,7 @@ def test_config_matches_published_count(fixture: str, total: float, active: floa
     assert m.exact_params is None and m.weight_bytes is None
     if active is not None:
         assert m.spec.published_active_params == pytest.approx(active, rel=tol), source
-    assert any("computed from the architecture" in n for n in m.notes)
+    assert any("computed from the architecture" in say(n) for n in m.notes)
 
 
 def test_at_least_eight_families_have_fixtures():
@@ -82,7 +84,7 @@ def test_fixture_count_is_count_params_of_the_spec_plus_noted_extras():
     assert plain.published_params == count_params(plain).total
     opt = load_model_file(FIXTURES / "opt-350m.json")  # projections that ModelSpec cannot express
     assert opt.spec.published_params != count_params(opt.spec).total
-    assert any("word_embed_proj_dim" in n for n in opt.notes)
+    assert any("word_embed_proj_dim" in say(n) for n in opt.notes)
 
 
 # ------------------------------------------------------------------------------------- family quirks
@@ -112,8 +114,8 @@ def test_gemma3_text_config_nesting_and_defaults():
     s = m.spec
     assert (s.heads, s.kv_heads, s.head_dim, s.vocab_size, s.qk_norm) == (8, 4, 256, 262208, "head")
     assert s.sliding_window == 1024 and s.sliding_window_layers == 34 - 34 // 6
-    assert any("text_config" in n and "vision" in n for n in m.notes)
-    assert any("config defaults" in n and "num_attention_heads=8" in n for n in m.notes)
+    assert any("text_config" in say(n) and "vision" in say(n) for n in m.notes)
+    assert any("config defaults" in say(n) and "num_attention_heads=8" in say(n) for n in m.notes)
 
 
 def test_qwen_bias_and_moe_shapes():
@@ -135,7 +137,7 @@ def test_qwen_moe_interleaved_dense_layers(tmp_path: Path):
     m = load_model_file(p)
     # sparse where (i + 1) % 2 == 0: i = 1, 3, ..., 47 (24 layers), less layer 1 in mlp_only_layers -> 23 sparse
     assert m.spec.moe is not None and m.spec.moe.dense_layers == 48 - 23
-    assert any("interleaved" in n for n in m.notes)
+    assert any("interleaved" in say(n) for n in m.notes)
 
 
 def test_deepseek_mla_and_moe():
@@ -144,7 +146,7 @@ def test_deepseek_mla_and_moe():
     assert s.attention == "mla" and s.mla is not None and s.mla.q_lora_rank == 1536 and s.mla.kv_lora_rank == 512
     assert s.moe is not None and s.moe.dense_layers == 3 and s.moe.shared_experts == 1 and s.moe.router_bias
     assert v3.quant == "fp8" and v3.weights_dtype == "fp8"  # quantization_config beats torch_dtype
-    assert any("multi-token-prediction" in n for n in v3.notes)
+    assert any("multi-token-prediction" in say(n) for n in v3.notes)
     lite = load("deepseek-v2-lite").spec
     assert lite.mla is not None and lite.mla.q_lora_rank == 0 and lite.moe is not None
     assert lite.moe.shared_experts == 2 and not lite.moe.router_bias
@@ -162,7 +164,7 @@ def test_falcon_old_and_new_formats():
 def test_gpt2_opt_bloom_mpt_quirks():
     g = load("gpt2")
     assert g.spec.ffn_size == 4 * 768 and g.spec.learned_positions == 1024 and g.spec.tied_embeddings
-    assert any("n_inner is null" in n for n in g.notes)
+    assert any("n_inner is null" in say(n) for n in g.notes)
     assert load("opt-13b").spec.learned_positions == 2050
     b = load("bloom-560m").spec
     assert b.position_embedding == "alibi" and b.embedding_norm
@@ -196,7 +198,7 @@ def test_unknown_model_type_is_best_effort_with_a_warning(tmp_path: Path):
     p.write_text(json.dumps(cfg))
     m = load_model_file(p)
     assert m.spec.published_params == pytest.approx(8.03e9, rel=0.01)
-    assert m.notes and any(n.startswith("warning") and "brand_new_arch" in n for n in m.notes)
+    assert m.notes and any(say(n).startswith("warning") and "brand_new_arch" in say(n) for n in m.notes)
 
 
 def test_model_type_from_architectures(tmp_path: Path):
@@ -204,7 +206,7 @@ def test_model_type_from_architectures(tmp_path: Path):
     del cfg["model_type"]
     p = write(tmp_path, "config.json", json.dumps(cfg))
     m = load_model_file(p)
-    assert m.spec.published_params == 124_439_808 and any("architectures" in n for n in m.notes)
+    assert m.spec.published_params == 124_439_808 and any("architectures" in say(n) for n in m.notes)
 
 
 # ------------------------------------------------------------------------------------- mistakes
@@ -380,7 +382,7 @@ def test_config_folder_with_safetensors_gives_exact_count(tmp_path: Path):
     assert m.spec.published_params == count_params(m.spec).total  # the architecture agrees with the header
     assert m.weight_bytes == 2 * n and m.dtypes == {"BF16": n} and m.weights_dtype == "bf16" and m.quant is None
     assert m.bytes_per_param == 2.0
-    assert any("exact, counted from the tensor headers" in x for x in m.notes)
+    assert any("exact, counted from the tensor headers" in say(x) for x in m.notes)
     # pointing at the config.json itself reads the weights beside it too
     assert load_model_file(tmp_path / "config.json").exact_params == n
 
@@ -393,7 +395,7 @@ def test_safetensors_file_alone_infers_a_llama(tmp_path: Path):
     assert m.exact_params == n
     assert (s.layers, s.hidden_size, s.ffn_size, s.vocab_size, s.tied_embeddings) == (2, 64, 128, 100, True)
     assert s.heads * s.head_dim_ == 64 and s.kv_heads * s.head_dim_ == 32  # q and k widths are exact
-    assert any(x.startswith("warning: no config.json") for x in m.notes)
+    assert any(say(x).startswith("warning: no config.json") for x in m.notes)
 
 
 def test_safetensors_shards_with_index(tmp_path: Path):
@@ -425,7 +427,7 @@ def test_index_with_missing_shards(tmp_path: Path):
     (tmp_path / "config.json").write_text(json.dumps(TINY))
     m = load_model_file(idx)
     assert m.exact_params is None and m.weight_bytes == 123456
-    assert any("not present" in x for x in m.notes)
+    assert any("not present" in say(x) for x in m.notes)
     with pytest.raises(ModelFileError) as err:
         load_model_file(write(tmp_path, "bad.index.json", json.dumps({"weight_map": []})))
     assert_one_line(err, "weight_map")
@@ -509,7 +511,7 @@ def test_fp8_checkpoint_leaves_scales_out(tmp_path: Path):
     m = load_model_file(tmp_path)
     assert m.exact_params == n - len(scales)
     assert m.quant == "fp8" and m.weights_dtype == "fp8" and "F8_E4M3" in m.dtypes
-    assert any("scales" in x for x in m.notes)
+    assert any("scales" in say(x) for x in m.notes)
 
 
 def test_gptq_packed_weights_are_unpacked(tmp_path: Path):
@@ -819,7 +821,7 @@ def test_hub_endpoint_from_env_and_no_weights(hub: tuple[FakeHub, str], monkeypa
     monkeypatch.setenv("HF_ENDPOINT", endpoint)
     m = load_hub_model("acme/configonly")
     assert m.exact_params is None and m.spec.published_params == pytest.approx(7.61e9, rel=0.01)
-    assert any("no safetensors" in x for x in m.notes)
+    assert any("no safetensors" in say(x) for x in m.notes)
 
 
 def test_hub_errors_are_one_line(hub: tuple[FakeHub, str]):
@@ -859,3 +861,61 @@ def test_repo_id_shape():
     assert is_repo_id("meta-llama/Llama-3.1-8B") and is_repo_id("Qwen/Qwen2.5-7B-Instruct")
     assert not is_repo_id("llama-3.1-8b") and not is_repo_id("./config.json") and not is_repo_id("a/b/c")
     assert not is_repo_id("../x")
+
+
+# ------------------------------------------------------------------------------------- notes, in words
+
+SRC = Path(__file__).parent.parent / "src" / "llmsizer"
+READER_SOURCES = [*sorted((SRC / "catalog" / "modelfiles").glob("*.py")), SRC / "catalog" / "hub.py"]
+NOTE_CODE = re.compile(r"""message\(\s*["'](file\.[a-z0-9_]+)["']""")
+
+#: one params dict that covers every parameter a ``file.*`` note reads
+FILE_PARAMS: dict[str, Any] = {
+    "where": "models/config.json", "model_type": "qwen3_moe", "files": 2, "weight_bytes": 16_060_522_496,
+    "dtypes": (("BF16", 8_000_000_000), ("F32", 30_000_000)), "params": 8_030_000_000, "method": "fp8",
+    "quant": "fp8", "missing": 3, "index": "model.safetensors.index.json", "head_dim": 128,
+    "repo_id": "acme/tiny", "endpoint": "https://huggingface.co", "revision": "main", "error": "acme/tiny: timed out",
+    "exact_params": 8_030_261_248, "computed_params": 8_030_000_000, "diff": 3.25e-05, "threshold": 0.02,
+    "active_params": 3_300_000_000, "values": 12_345, "bits": 4.5, "arch": "llama", "tokens": 2048, "experts": 128,
+    "experts_per_token": 8, "dense_layers": 3, "architecture": "LlamaForCausalLM", "key": "text_config",
+    "inner_type": "gemma3_text", "defaults": (("head_dim", 256), ("vocab_size", 262208)),
+    "keys": ("hidden_size", "vocab_size"), "window": 4096, "layers_windowed": 21, "layers": 42, "expert_ffn": 768,
+    "shared_experts": 1, "shared_ffn": 2048, "mtp_layers": 1, "kv_heads": 8, "norms": 2, "hidden": 768, "ffn": 3072,
+    "positions": 2048, "offset": 2, "proj": 512,
+}
+CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+def reader_codes() -> set[str]:
+    return {c for p in READER_SOURCES for c in NOTE_CODE.findall(p.read_text(encoding="utf-8"))}
+
+
+def test_every_reader_note_code_has_english_and_chinese_words():
+    from llmsizer.render.i18n import en_files, zh_files
+
+    used = reader_codes()
+    assert len(used) >= 40  # the regex still finds the readers' message(...) calls
+    assert used <= set(en_files.MESSAGES), sorted(used - set(en_files.MESSAGES))
+    assert used <= set(zh_files.MESSAGES), sorted(used - set(zh_files.MESSAGES))
+    assert set(en_files.MESSAGES) == used, sorted(set(en_files.MESSAGES) - used)  # no words left for a gone note
+    assert set(zh_files.MESSAGES) == set(en_files.MESSAGES)
+
+
+@pytest.mark.parametrize("code", sorted(reader_codes()))
+def test_reader_note_renders_in_both_languages(code: str):
+    from llmsizer.explain import Message
+
+    for p in (FILE_PARAMS, {**FILE_PARAMS, "files": 1, "dense_layers": 0, "shared_experts": 0, "shared_ffn": None,
+                            "inner_type": "", "kv_heads": 1}):
+        en_text, zh_text = say(Message(code, p), "en"), say(Message(code, p), "zh")
+        assert en_text and "\n" not in en_text and not CJK.search(en_text)
+        assert zh_text != en_text and CJK.search(zh_text) and "\n" not in zh_text
+
+
+def test_reader_notes_are_messages_with_file_codes():
+    from llmsizer.explain import Message
+
+    for path in sorted(FIXTURES.glob("*.json")):
+        m = load_model_file(path)
+        assert m.notes and all(isinstance(n, Message) and n.code.startswith("file.") for n in m.notes), path.name
+        assert all(CJK.search(say(n, "zh")) for n in m.notes), path.name

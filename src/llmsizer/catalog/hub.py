@@ -24,6 +24,7 @@ from llmsizer.errors import LlmsizerError
 from llmsizer.catalog.modelfiles import LoadedModel, model_from_config, parse_config_bytes
 from llmsizer.catalog.modelfiles._common import MAX_CONFIG_BYTES
 from llmsizer.catalog.modelfiles.safetensors_header import SafetensorsHeader, header_length, parse_header
+from llmsizer.explain import Message, message
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
 #: safetensors index files are a few MB at most (DeepSeek-V3: ~9 MB with 91k tensors).
@@ -183,16 +184,17 @@ def load_hub_model(
     to read config.json is a ``HubError``.
     """
     config = fetch_config(repo_id, endpoint, token, timeout, revision)
-    notes = [f"fetched {repo_id}/config.json from {_endpoint(endpoint)} (revision {revision})"]
+    notes: list[Message] = [message("file.hub_fetched", repo_id=repo_id, endpoint=_endpoint(endpoint),
+                                    revision=revision)]
     headers: list[SafetensorsHeader] = []
     total: int | None = None
     if read_headers:
         try:
             headers, total = fetch_safetensors_headers(repo_id, endpoint, token, timeout, revision)
         except LlmsizerError as e:
-            notes.append(f"warning: safetensors headers not read ({e}); the count is computed from the config")
+            notes.append(message("file.hub_headers_failed", error=str(e)))
         else:
             if not headers:
-                notes.append("no safetensors weights in the repo: the count is computed from the config")
+                notes.append(message("file.hub_no_safetensors"))
     return model_from_config(config, f"{repo_id}/config.json", name=repo_id.split("/")[-1], source=repo_id,
                              headers=headers or None, weight_bytes=total if not headers else None, notes=notes)

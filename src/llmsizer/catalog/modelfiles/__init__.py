@@ -28,6 +28,7 @@ from llmsizer.catalog.modelfiles.safetensors_header import (
     read_header,
     summarize,
 )
+from llmsizer.explain import Message, message
 
 __all__ = ["MAX_CONFIG_BYTES", "READERS", "LoadedModel", "load_model_file", "model_from_config", "parse_config_bytes"]
 
@@ -122,12 +123,12 @@ def model_from_config(
     source: str,
     headers: list[SafetensorsHeader] | None = None,
     weight_bytes: int | None = None,
-    notes: list[str] | None = None,
+    notes: list[Message] | None = None,
 ) -> LoadedModel:
     """A ``LoadedModel`` from a parsed config.json and, when given, the safetensors headers of its weights."""
     derived, model_type = derive(data, where)
     all_notes = list(notes or [])
-    all_notes.append(f"architecture read from {where} (model_type '{model_type}')")
+    all_notes.append(message("file.architecture_read", where=where, model_type=model_type))
     all_notes += derived.notes
     fields = {
         **derived.fields,
@@ -145,19 +146,19 @@ def model_from_config(
         s = summarize(headers, qc)
         exact, weight_bytes, dtypes = s.params, s.weight_bytes, s.dtypes
         weights_dtype, quant = s.weights_dtype or weights_dtype, s.quant
-        all_notes.append(f"read the headers of {len(headers)} safetensors file(s): {weight_bytes:,} bytes of tensors, "
-                         + ", ".join(f"{k} {v / max(exact, 1):.0%}" for k, v in sorted(dtypes.items(),
-                                                                                       key=lambda kv: -kv[1])[:3]))
+        top = tuple(sorted(dtypes.items(), key=lambda kv: -kv[1])[:3])
+        all_notes.append(message("file.headers_read", files=len(headers), weight_bytes=weight_bytes, dtypes=top,
+                                 params=exact))
         all_notes += s.notes
     elif qc:
         from llmsizer.catalog.modelfiles.safetensors_header import _quant_bits, _quant_label
 
         quant = _quant_label(qc, _quant_bits(qc), None)
-        all_notes.append(f"quantization_config: {qc.get('quant_method', 'unknown')} -> {quant}")
+        all_notes.append(message("file.quant_config", method=str(qc.get("quant_method", "unknown")), quant=quant))
         if quant in ("fp8", "int8", "int4", "fp4"):
             weights_dtype = quant  # torch_dtype names the compute type; the weights are stored quantized
     if weight_bytes is not None and not headers:
-        all_notes.append(f"weights on disk: {weight_bytes:,} bytes (from the safetensors index)")
+        all_notes.append(message("file.weights_on_disk", weight_bytes=weight_bytes))
     spec = finish_spec(fields, where, all_notes, extra_params=derived.extra_params, exact_params=exact,
                        origin=derived.origin)
     return LoadedModel(spec=spec, notes=tuple(all_notes), source=source, exact_params=exact, weight_bytes=weight_bytes,
@@ -233,7 +234,7 @@ def _load_index(p: Path, data: Mapping[str, Any]) -> LoadedModel:
     if missing:
         if config.is_file():
             cfg = _read_json(config, config.stat().st_size)
-            note = f"{len(missing)} shard(s) listed in {p.name} are not present: no exact parameter count"
+            note = message("file.shards_missing", missing=len(missing), index=p.name)
             return model_from_config(cfg, str(config), name=_name_for(cfg, config), source=str(p),
                                      weight_bytes=total, notes=[note])
         raise fail(str(p), "weight_map", f"shard {missing[0]} is not beside the index, and there is no config.json; "
@@ -247,11 +248,7 @@ def _from_headers(p: Path, headers: list[SafetensorsHeader], config: Path) -> Lo
         cfg = _read_json(config, config.stat().st_size)
         return model_from_config(cfg, str(config), name=_name_for(cfg, config), source=str(p), headers=headers)
     inferred = config_from_tensors((t for h in headers for t in h.tensors), str(p))
-    warning = (
-        "warning: no config.json beside the weights: the architecture was inferred from tensor names and shapes "
-        f"(head_dim {inferred['head_dim']} assumed; context length unknown); add config.json for exact figures"
-    )
-    notes = [warning]
+    notes = [message("file.no_config_inferred", head_dim=inferred["head_dim"])]
     name = p.parent.name if _SHARD.match(p.name) or p.name.startswith("model.") else p.name
     return model_from_config(inferred, str(p), name=name.removesuffix(".safetensors").removesuffix(".index.json"),
                              source=str(p), headers=headers, notes=notes)

@@ -9,13 +9,17 @@ from typing import Any
 
 from llmsizer.specs.architecture import count_params
 from llmsizer.errors import ModelFileError
+from llmsizer.explain import Message, message
 from llmsizer.specs import ModelSpec
-from llmsizer.data.validation import message, validate, validation_error
+from llmsizer.data.validation import message as validation_text
+from llmsizer.data.validation import validate, validation_error
 
 #: A config.json larger than this is refused unread (real ones are a few kB; a 10 MB one is not a config).
 MAX_CONFIG_BYTES = 10_000_000
 #: The safetensors format caps its JSON header at 100 MB (huggingface/safetensors, ``MAX_HEADER_SIZE``).
 MAX_SAFETENSORS_HEADER_BYTES = 100_000_000
+#: Headers and architecture counts further apart than this get a warning (a vision tower, MTP heads, buffers).
+_DISAGREE = 0.02
 
 
 @dataclass(frozen=True)
@@ -23,8 +27,9 @@ class LoadedModel:
     """A model described by a file: its architecture, plus the exact sizes when a tensor header gave them.
 
     - ``spec``: the architecture. ``spec.published_params`` is ``exact_params`` when known, else the count computed
-      from the architecture (``architecture.count_params``) plus any part that ``ModelSpec`` cannot express.
-    - ``notes``: how each figure was derived, and warnings; one line each, for stderr or ``--explain``.
+      from the architecture (``specs.architecture.count_params``) plus any part that ``ModelSpec`` cannot express.
+    - ``notes``: how each figure was derived, and warnings: ``Message``s with ``file.*`` codes, which
+      ``render.i18n.say`` puts into words (one line each, for stderr or ``--explain``).
     - ``source``: what was read (a path, or ``org/name`` on a hub).
     - ``exact_params``: parameters counted from safetensors or GGUF tensor headers (packed quantized tensors
       unpacked, quantization scales left out); ``None`` when only a config was read.
@@ -37,7 +42,7 @@ class LoadedModel:
     """
 
     spec: ModelSpec
-    notes: tuple[str, ...]
+    notes: tuple[Message, ...]
     source: str
     exact_params: int | None = None
     weight_bytes: int | None = None
@@ -71,14 +76,6 @@ def slug(text: str) -> str:
     return s or "model"
 
 
-def human_count(n: float) -> str:
-    """``7615616512`` -> ``7.62B`` for notes (render/ formats figures for output; notes are prose)."""
-    for div, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k")):
-        if abs(n) >= div:
-            return f"{n / div:.3g}{suffix}" if abs(n) / div < 10 else f"{n / div:.4g}{suffix}"
-    return str(int(n))
-
-
 def build_spec(fields: dict[str, Any], where: str, origin: Mapping[str, str] | None = None) -> ModelSpec:
     """``fields`` validated into a ``ModelSpec``, a validation failure turned into one line naming the config field."""
     try:
@@ -88,13 +85,13 @@ def build_spec(fields: dict[str, Any], where: str, origin: Mapping[str, str] | N
         loc = ".".join(str(x) for x in err.get("loc", ()))
         top = str(err.get("loc", ("",))[0]) if err.get("loc") else ""
         name = (origin or {}).get(top, loc) or None
-        raise fail(where, name, message(err)) from None
+        raise fail(where, name, validation_text(err)) from None
 
 
 def finish_spec(
     fields: dict[str, Any],
     where: str,
-    notes: list[str],
+    notes: list[Message],
     *,
     extra_params: int = 0,
     exact_params: int | None = None,
@@ -111,23 +108,14 @@ def finish_spec(
     if exact_params is not None:
         published = exact_params
         diff = exact_params / computed - 1 if computed else 0.0
-        notes.append(
-            f"parameters: {exact_params:,} ({human_count(exact_params)}), exact, counted from the tensor headers; "
-            f"the architecture gives {computed:,} ({diff:+.2%})"
-        )
-        if abs(diff) > 0.02:
-            notes.append(
-                "warning: the tensor headers and the architecture disagree by more than 2% (a vision tower, "
-                "extra prediction heads or buffers in the checkpoint?); memory is sized from the headers"
-            )
+        notes.append(message("file.params_exact", exact_params=exact_params, computed_params=computed, diff=diff))
+        if abs(diff) > _DISAGREE:
+            notes.append(message("file.params_disagree", threshold=_DISAGREE))
     else:
         published = computed
-        notes.append(
-            f"parameters: {computed:,} ({human_count(computed)}), computed from the architecture "
-            "(no tensor header was read)"
-        )
+        notes.append(message("file.params_computed", computed_params=computed))
     active: float | None = None
     if draft.moe is not None:
         active = counted.active + extra_params
-        notes.append(f"active parameters per token: {active:,} ({human_count(active)}), computed from the architecture")
+        notes.append(message("file.active_params", active_params=active))
     return build_spec({**fields, "published_params": float(published), "published_active_params": active}, where, origin)

@@ -16,7 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from llmsizer.catalog.modelfiles._common import LoadedModel, fail, finish_spec, slug
+from llmsizer.explain import Message, message
 
+#: The context length assumed when the GGUF metadata gives none.
+_DEFAULT_CONTEXT = 2048
 #: GGML tensor type -> the llmsizer precision of a parameter stored in it.
 _PRECISION = {"F32": "fp32", "F16": "fp16", "BF16": "bf16", "F64": "fp32", "Q8_0": "int8", "MXFP4": "fp4"}
 _GELU_ARCHES = ("gemma", "gemma2", "gemma3", "falcon", "gpt2", "bloom", "starcoder", "starcoder2", "phi2", "gptneox",
@@ -107,7 +110,7 @@ def load_gguf(path: Path) -> LoadedModel:
     tensors = [t for r in readers for t in r.tensors]
     if not tensors:
         raise fail(where, None, "the GGUF file lists no tensors")
-    notes: list[str] = [f"GGUF architecture '{meta.arch}'" + (f", {len(parts)} split files" if len(parts) > 1 else "")]
+    notes: list[Message] = [message("file.gguf_arch", arch=meta.arch, files=len(parts))]
     shapes = {t.name: [int(x) for x in t.shape] for t in tensors}
 
     def has(name: str) -> bool:
@@ -155,7 +158,7 @@ def load_gguf(path: Path) -> LoadedModel:
         "activation": "gelu" if arch in _GELU_ARCHES else "silu",
         "vocab_size": vocab,
         "tied_embeddings": not has("output.weight"),
-        "max_context": meta.integer("context_length", 0) or 2048,
+        "max_context": meta.integer("context_length", 0) or _DEFAULT_CONTEXT,
         "norm": "layernorm" if has("blk.0.attn_norm.bias") or has("output_norm.bias") else "rmsnorm",
         "qkv_bias": has("blk.0.attn_q.bias") or has("blk.0.attn_qkv.bias"),
         "attn_out_bias": has("blk.0.attn_output.bias"),
@@ -168,7 +171,7 @@ def load_gguf(path: Path) -> LoadedModel:
         "source": f"GGUF file {path}",
     }
     if not meta.integer("context_length", 0):
-        notes.append("no context_length in the GGUF metadata: assumed 2048 tokens")
+        notes.append(message("file.gguf_no_context", tokens=_DEFAULT_CONTEXT))
     pos = shapes.get("position_embd.weight")
     if pos is not None:
         fields.update(position_embedding="learned", learned_positions=pos[-1] if pos[0] == hidden else pos[0])
@@ -204,8 +207,8 @@ def load_gguf(path: Path) -> LoadedModel:
             "dense_layers": dense,
             "router_bias": any(n.endswith(("exp_probs_b.bias", "exp_probs_b")) for n in shapes),
         }
-        notes.append(f"mixture of experts: {experts} experts, {fields['moe']['experts_per_token']} per token"
-                     + (f", {dense} dense layers" if dense else ""))
+        notes.append(message("file.gguf_moe", experts=experts, experts_per_token=fields["moe"]["experts_per_token"],
+                             dense_layers=dense))
     fields["ffn_size"] = ffn or expert_ffn or 4 * hidden
 
     kv_lora = meta.integer("attention.kv_lora_rank", 0)
@@ -226,7 +229,7 @@ def load_gguf(path: Path) -> LoadedModel:
         pattern = {"gemma2": 2, "gemma3": 6, "cohere2": 4}.get(arch)
         n = layers if pattern is None else (math.ceil(layers / 2) if pattern == 2 else layers - layers // pattern)
         fields.update(sliding_window=window, sliding_window_layers=n)
-        notes.append(f"sliding-window attention ({window} tokens) on {n} of {layers} layers")
+        notes.append(message("file.sliding_window", window=window, layers_windowed=n, layers=layers))
 
     # exact figures from the tensor table
     params = sum(int(t.n_elements) for t in tensors)
@@ -237,13 +240,13 @@ def load_gguf(path: Path) -> LoadedModel:
     quant = _file_type(meta, dtypes)
     dominant = max(dtypes, key=dtypes.__getitem__)
     bits = weight_bytes * 8 / params
-    notes.append("storage types: " + ", ".join(f"{k} {v / params:.0%}" for k, v in dtypes.most_common(4)))
+    notes.append(message("file.storage_types", dtypes=tuple(dtypes.most_common(4)), params=params))
     if dominant in _PRECISION:
         weights_dtype: str | None = _PRECISION[dominant]
     else:  # block-quantized: the narrowest llmsizer precision that holds the average bits per parameter
         weights_dtype = "int4" if bits <= 5 else "int8" if bits <= 9 else None
     if quant:
-        notes.append(f"quantized GGUF ({quant}): {bits:.2f} bits per parameter on average")
+        notes.append(message("file.gguf_quantized", quant=quant, bits=bits))
     spec = finish_spec(fields, where, notes, exact_params=params)
     return LoadedModel(spec=spec, notes=tuple(notes), source=where, exact_params=params, weight_bytes=weight_bytes,
                        dtypes=dict(dtypes), weights_dtype=weights_dtype, quant=quant)

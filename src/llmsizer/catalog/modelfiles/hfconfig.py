@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from llmsizer.catalog.modelfiles._common import fail, short_repr
+from llmsizer.explain import Message, message
 
 _MISSING = object()
 
@@ -43,7 +44,7 @@ class Derived:
     """What a family reader produces: ``ModelSpec`` fields, notes, and parameters the spec cannot express."""
 
     fields: dict[str, Any]
-    notes: list[str] = field(default_factory=list)
+    notes: list[Message] = field(default_factory=list)
     extra_params: int = 0
     origin: dict[str, str] = field(default_factory=dict)  # spec field -> config key it came from
     torch_dtype: str | None = None  # the config's torch_dtype ("bfloat16"), when it gives one
@@ -57,7 +58,7 @@ class ConfigReader:
         self.where = where
         self.model_type = model_type
         self.defaults = dict(defaults or {})
-        self.defaulted: list[str] = []
+        self.defaulted: list[tuple[str, Any]] = []  # (config key, family default) of each default used
         self.origin: dict[str, str] = {}
 
     def _lookup(self, name: str) -> tuple[bool, Any]:
@@ -84,8 +85,8 @@ class ConfigReader:
                 return n, value, "config"
         for n in names:
             if n in self.defaults:
-                if f"{n}={self.defaults[n]}" not in self.defaulted:
-                    self.defaulted.append(f"{n}={self.defaults[n]}")
+                if (n, self.defaults[n]) not in self.defaulted:
+                    self.defaulted.append((n, self.defaults[n]))
                 return n, self.defaults[n], "family"
         if default is _MISSING:
             also = f" (nor {', '.join(names[1:])})" if len(names) > 1 else ""
@@ -166,7 +167,7 @@ def _check_kv(r: ConfigReader, heads: int, kv_heads: int, heads_key: str, kv_key
 def _context(r: ConfigReader, d: Derived, *names: str, default: int = 2048) -> int:
     value = r.opt_integer(*names)
     if value is None:
-        d.notes.append(f"context length: no {names[0]} in the config; assumed {default} tokens")
+        d.notes.append(message("file.context_assumed", key=names[0], tokens=default))
         return default
     r.origin["max_context"] = r.raw(*names)[0]
     return value
@@ -201,16 +202,16 @@ def _sliding(d: Derived, r: ConfigReader, layers: int, max_context: int, how: st
     if n == 0:
         return
     if window >= max_context:
-        d.notes.append(f"sliding window of {window} tokens is no shorter than the context: treated as full attention")
+        d.notes.append(message("file.sliding_full", window=window))
         return
     d.fields["sliding_window"] = window
     d.fields["sliding_window_layers"] = n
-    d.notes.append(f"sliding-window attention ({window} tokens) on {n} of {layers} layers")
+    d.notes.append(message("file.sliding_window", window=window, layers_windowed=n, layers=layers))
 
 
 def _dense_layers_note(d: Derived, dense: int, leading: bool) -> None:
     if dense and not leading:
-        d.notes.append(f"{dense} dense (non-MoE) layers are interleaved, not leading; the counts are the same")
+        d.notes.append(message("file.dense_interleaved", dense_layers=dense))
 
 
 def _standard(
@@ -276,12 +277,10 @@ def _moe(
         "dense_layers": dense_layers,
         "router_bias": router_bias,
     }
-    text = f"mixture of experts: {experts} experts, {per_token} per token, expert FFN {expert_ffn}"
-    if shared:
-        text += f", {shared} shared expert(s) of FFN {shared_ffn or expert_ffn}"
-    if dense_layers:
-        text += f", {dense_layers} dense layers"
-    d.notes.append(text)
+    d.notes.append(message(
+        "file.moe", experts=experts, experts_per_token=per_token, expert_ffn=expert_ffn, shared_experts=shared,
+        shared_ffn=(shared_ffn or expert_ffn) if shared else None, dense_layers=dense_layers,
+    ))
 
 
 def _qwen_sparse_layers(r: ConfigReader, layers: int, experts: int) -> int:
@@ -382,7 +381,7 @@ def _deepseek(r: ConfigReader) -> Derived:
         "v_head_dim": r.integer("v_head_dim"),
     }
     if not d.fields["mla"]["q_lora_rank"]:
-        d.notes.append("q_lora_rank is null: queries are not low-rank compressed (as in DeepSeek-V2-Lite)")
+        d.notes.append(message("file.q_lora_null"))
     layers = d.fields["layers"]
     experts = r.integer("n_routed_experts", default=0, minimum=0)
     if experts:
@@ -406,10 +405,7 @@ def _deepseek(r: ConfigReader) -> Derived:
         _dense_layers_note(d, layers - sparse, leading=sparse == layers - first_dense)
     mtp = r.integer("num_nextn_predict_layers", default=0, minimum=0)
     if mtp:
-        d.notes.append(
-            f"{mtp} multi-token-prediction layer(s) ship in the checkpoint but are not part of the model proper; "
-            "they are not counted from the config (safetensors headers include them)"
-        )
+        d.notes.append(message("file.mtp_layers", mtp_layers=mtp))
     return d
 
 
@@ -450,7 +446,7 @@ def _phi(r: ConfigReader) -> Derived:
         qkv_bias=True, attn_out_bias=True, mlp_bias=True, lm_head_bias=True,
     )
     if r.flag("qk_layernorm", default=False):
-        d.notes.append("qk_layernorm: per-head LayerNorms on q and k are not counted (a few thousand parameters)")
+        d.notes.append(message("file.qk_layernorm"))
     return d
 
 
@@ -489,10 +485,10 @@ def _falcon(r: ConfigReader) -> Derived:
         # ln_attn and ln_mlp (num_ln_in_parallel_attn = 2), both reading the block's input in parallel.
         n_ln = r.integer("num_ln_in_parallel_attn", default=2)
         d.fields.update(parallel_block=True, extra_norms_per_layer=n_ln - 1)
-        d.notes.append(f"Falcon new decoder architecture: {kv} KV heads, {n_ln} parallel LayerNorm(s) per layer")
+        d.notes.append(message("file.falcon_new_arch", kv_heads=kv, norms=n_ln))
     elif parallel:
         d.fields["parallel_block"] = True
-        d.notes.append(f"Falcon (7B-style): {'multi-query' if kv == 1 else 'multi-head'} attention, parallel block")
+        d.notes.append(message("file.falcon_parallel", kv_heads=kv))
     return d
 
 
@@ -517,7 +513,7 @@ def _gpt2(r: ConfigReader) -> Derived:
         position_embedding="learned", learned_positions=positions,
     )
     if r.opt_integer("n_inner") is None:
-        d.notes.append(f"n_inner is null: feed-forward width 4 x {h} = {4 * h}")
+        d.notes.append(message("file.n_inner_null", hidden=h, ffn=4 * h))
     return d
 
 
@@ -567,15 +563,15 @@ def _opt(r: ConfigReader) -> Derived:
         max_context=positions, norm="layernorm", qkv_bias=bias, attn_out_bias=bias, mlp_bias=bias,
         position_embedding="learned", learned_positions=positions + 2,
     )
-    d.notes.append(f"OPT learned positions: {positions} + 2 (OPTLearnedPositionalEmbedding offset)")
+    d.notes.append(message("file.opt_positions", positions=positions, offset=2))
     proj = r.integer("word_embed_proj_dim", default=h)
     if proj != h:
         # embedding table is vocab x proj (not vocab x hidden), plus project_in and project_out (no bias)
         d.extra_params += vocab * (proj - h) + 2 * proj * h
-        d.notes.append(f"word_embed_proj_dim {proj} != hidden_size {h}: embeddings of width {proj} plus projections")
+        d.notes.append(message("file.opt_projections", proj=proj, hidden=h))
     if not r.flag("do_layer_norm_before", default=True) or r.flag("_remove_final_layer_norm", default=False):
         d.extra_params -= 2 * h
-        d.notes.append("post-LayerNorm OPT (do_layer_norm_before false): no final LayerNorm")
+        d.notes.append(message("file.opt_post_layernorm"))
     return d
 
 
@@ -647,7 +643,7 @@ def _chatglm(r: ConfigReader) -> Derived:
     d.fields["max_context"] = _context(r, d, "seq_length", "max_position_embeddings")
     if not r.flag("post_layer_norm", default=True):
         d.extra_params -= h if d.fields["norm"] == "rmsnorm" else 2 * h
-        d.notes.append("post_layer_norm false: no final norm")
+        d.notes.append(message("file.chatglm_no_final_norm"))
     return d
 
 
@@ -678,7 +674,7 @@ def _baichuan(r: ConfigReader) -> Derived:
     )
     d.fields["max_context"] = _context(r, d, "max_position_embeddings", "model_max_length", default=4096)
     if alibi:
-        d.notes.append("Baichuan without max_position_embeddings: the 13B (ALiBi) variant")
+        d.notes.append(message("file.baichuan_alibi"))
     return d
 
 
@@ -705,7 +701,7 @@ def _olmo(r: ConfigReader) -> Derived:
     d.fields["norm"] = "layernorm_nobias"
     layers, h = d.fields["layers"], d.fields["hidden_size"]
     d.extra_params -= (2 * layers + 1) * h
-    d.notes.append("OLMo 1 LayerNorms have no learnable parameters: their gains are taken out of the count")
+    d.notes.append(message("file.olmo_norms"))
     return d
 
 
@@ -753,19 +749,20 @@ def _dbrx(r: ConfigReader) -> Derived:
     )
     _moe(d, experts=r.integer("ffn_config.moe_num_experts"), per_token=r.integer("ffn_config.moe_top_k"), expert_ffn=ffn)
     if r.has("attn_config.clip_qkv"):
-        d.notes.append("clip_qkv clamps activations only; it has no parameters")
+        d.notes.append(message("file.dbrx_clip_qkv"))
     return d
+
+
+#: The config keys the generic reader needs (``_standard``'s Llama layout).
+_GENERIC_KEYS = ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "vocab_size")
 
 
 def _generic(r: ConfigReader) -> Derived:
     """Best effort for a model_type llmsizer does not know: the Llama layout, MoE if the usual keys are there."""
     d = _standard(r, tied_default=False)
-    d.notes.insert(0, (
-        f"warning: model_type '{r.model_type}' is not one llmsizer knows; read it as a Llama-style decoder "
-        "(hidden_size, num_hidden_layers, num_attention_heads, intermediate_size, vocab_size): check the count"
-    ))
+    d.notes.insert(0, message("file.unknown_model_type", model_type=r.model_type, keys=_GENERIC_KEYS))
     if not r.has("tie_word_embeddings"):
-        d.notes.append("tie_word_embeddings not given: assumed a separate LM head")
+        d.notes.append(message("file.untied_assumed"))
     experts = r.opt_integer("num_local_experts", "num_experts", "n_routed_experts")
     if experts:
         expert_ffn = r.integer("moe_intermediate_size", "intermediate_size")
@@ -842,21 +839,18 @@ def derive(data: Mapping[str, Any], where: str) -> tuple[Derived, str]:
     if raw_type is not None and not isinstance(raw_type, str):
         raise fail(where, "model_type", f"expected a string, got {short_repr(raw_type)}")
     model_type = (raw_type or "").strip()
-    notes: list[str] = []
+    notes: list[Message] = []
     archs = data.get("architectures")
     if not model_type and isinstance(archs, list) and archs and archs[0] in _ARCHITECTURE_TYPES:
         model_type = _ARCHITECTURE_TYPES[archs[0]]
-        notes.append(f"no model_type in the config: read as '{model_type}' from architectures ({archs[0]})")
+        notes.append(message("file.model_type_from_architectures", model_type=model_type, architecture=archs[0]))
     key = model_type.lower()
     if key not in READERS:
         nested = next((k for k in _NESTED_TEXT_KEYS if isinstance(data.get(k), Mapping)), None)
         if nested is not None and (key in _WRAPPED_TEXT_TYPES or "hidden_size" not in data):
             inner = data[nested]
             inner_type = inner.get("model_type") or _WRAPPED_TEXT_TYPES.get(key, "")
-            notes.append(
-                f"read the language model from {nested} ({inner_type or 'unknown type'}); "
-                f"the rest of the '{model_type}' model (vision tower, projector) is not in the architecture count"
-            )
+            notes.append(message("file.nested_text", key=nested, inner_type=inner_type, model_type=model_type))
             d, inner_type = derive(inner, f"{where} ({nested})")
             d.notes[:0] = notes
             outer_dtype = data.get("torch_dtype") or data.get("dtype")
@@ -864,12 +858,11 @@ def derive(data: Mapping[str, Any], where: str) -> tuple[Derived, str]:
                 d.torch_dtype = outer_dtype
             return d, inner_type
     if not model_type:
-        notes.append("warning: no model_type in the config; read it as a Llama-style decoder")
+        notes.append(message("file.no_model_type"))
     reader = ConfigReader(data, where, model_type or "unknown")
     d = READERS.get(key, _generic)(reader)
     if reader.defaulted:
-        d.notes.append(f"fields not in the config, taken from the {model_type} config defaults: "
-                       + ", ".join(reader.defaulted))
+        d.notes.append(message("file.family_defaults", model_type=model_type, defaults=tuple(reader.defaulted)))
     d.notes[:0] = notes
     d.origin.update(reader.origin)
     dtype = data.get("torch_dtype") or data.get("dtype")

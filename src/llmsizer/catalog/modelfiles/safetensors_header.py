@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from llmsizer.catalog.modelfiles._common import MAX_SAFETENSORS_HEADER_BYTES, fail, short_repr
+from llmsizer.explain import Message, message
 
 #: Bits per element of each safetensors dtype (safetensors ``Dtype``).
 DTYPE_BITS: dict[str, int] = {
@@ -43,6 +44,8 @@ _AUX_SUFFIXES = (
     ".nested_absmax", ".nested_quant_map", "quant_state.bitsandbytes__nf4", "quant_state.bitsandbytes__fp4",
     ".SCB", ".weight_format", "_scales",
 )
+#: Bits per value of packed int32 weights (GPTQ/AWQ ``qweight``) when no config gives a width.
+_PACKED_BITS_DEFAULT = 4
 #: Buffers some checkpoints save that are no parameters (causal masks, rotary frequencies).
 _BUFFER_SUFFIXES = ("masked_bias", "rotary_emb.inv_freq", "position_ids")
 
@@ -136,7 +139,7 @@ class TensorSummary:
     dtypes: dict[str, int]
     weights_dtype: str | None
     quant: str | None
-    notes: list[str]
+    notes: list[Message]
 
 
 def _quant_bits(quant_config: Mapping[str, Any] | None) -> int | None:
@@ -183,7 +186,7 @@ def summarize(headers: Iterable[SafetensorsHeader], quant_config: Mapping[str, A
     """Count parameters over every tensor of every shard (packed values unpacked, scales and buffers left out)."""
     tensors = [t for h in headers for t in h.tensors]
     names = {t.name for t in tensors}
-    notes: list[str] = []
+    notes: list[Message] = []
     quantized = bool(quant_config) or any(
         t.name.endswith(("qweight", "weight_packed", "weight_scale_inv", ".absmax", "_blocks")) for t in tensors
     )
@@ -203,7 +206,7 @@ def summarize(headers: Iterable[SafetensorsHeader], quant_config: Mapping[str, A
             continue
         key, prec = t.dtype, _PRECISION.get(t.dtype)
         if quantized and t.dtype in ("I32", "U32") and t.name.endswith(("qweight", "weight_packed")):
-            b = bits or 4
+            b = bits or _PACKED_BITS_DEFAULT
             packed_assumed |= bits is None
             n *= 32 // b
             key, prec = f"int{b} (packed in {t.dtype})", f"int{b}"
@@ -218,11 +221,11 @@ def summarize(headers: Iterable[SafetensorsHeader], quant_config: Mapping[str, A
         if prec:
             precision[prec] += n
     if skipped_aux:
-        notes.append(f"quantization scales / zero points ({skipped_aux:,} values) are not counted as parameters")
+        notes.append(message("file.quant_aux_skipped", values=skipped_aux))
     if skipped_buffers:
-        notes.append(f"saved buffers (causal masks, rotary tables: {skipped_buffers:,} values) are not parameters")
+        notes.append(message("file.buffers_skipped", values=skipped_buffers))
     if packed_assumed:
-        notes.append("packed int32 weights with no bit width in a config: assumed 4-bit")
+        notes.append(message("file.packed_bits_assumed", bits=_PACKED_BITS_DEFAULT))
     dominant_dtype = max(dtypes, key=dtypes.__getitem__) if dtypes else None
     weights_dtype = max(precision, key=precision.__getitem__) if precision else None
     method = str((quant_config or {}).get("quant_method", "")).lower()
