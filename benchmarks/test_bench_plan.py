@@ -67,3 +67,32 @@ def test_cli_plan(benchmark, args):
     r = benchmark.pedantic(_cli, args=args, rounds=5, warmup_rounds=1)
     assert r.returncode == 0
     assert json.loads(r.stdout)["plans"][0]["fits"]
+
+
+# ------------------------------------------------------------------- the estimators the search calls most often
+# (the search calls them through the cells; these are the public, one-layout-at-a-time entry points)
+
+
+def test_estimate_memory(benchmark, cat):
+    from llmsizer.memory import estimate_memory
+    from llmsizer.workload import Layout
+
+    model, gpu = cat.model("llama-3.1-8b"), cat.gpu("h100-sxm")
+    w = Workload(mode=Mode.finetune, seq_len=2048)
+    layouts = [Layout(tp=t, pp=p, dp=d, zero=z) for t in (1, 2, 4, 8) for p in (1, 2, 4) for d in (1, 8)
+               for z in (0, 1, 2, 3)]
+
+    def every_layout():
+        return [estimate_memory(model, gpu, w, lay).total_bytes for lay in layouts]
+
+    assert all(b > 0 for b in benchmark(every_layout))
+
+
+def test_estimate_training(benchmark, cat):
+    from llmsizer.compute import estimate_training
+    from llmsizer.workload import Layout, Recompute
+
+    model, gpu = cat.model("llama-3.1-70b"), cat.gpu("h100-sxm")
+    w = Workload(mode=Mode.pretrain, seq_len=4096, tokens=1e12)
+    lay = Layout(tp=8, pp=4, dp=16, zero=1, recompute=Recompute.selective)
+    assert benchmark(estimate_training, model, gpu, w, lay).tokens_per_second > 0

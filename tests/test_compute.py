@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import time
 
 import pytest
 
@@ -520,18 +519,6 @@ def test_explain_only_when_asked() -> None:
     told_i = C.estimate_inference(LLAMA2_7B, A100_80, w_i, Layout(), _mem(6.74e9 * 2), explain=True)
     assert inf.steps == () and told_i.steps
     assert C.estimate_cost(A100_80, 8, seconds=1.0, explain=True).steps
-
-
-def test_fast_enough_for_the_planner() -> None:
-    w = Workload(mode=Mode.pretrain, seq_len=4096, tokens=1e12)
-    lay = Layout(tp=8, pp=4, dp=16, zero=1, recompute=R.selective)
-    C.estimate_training(LLAMA2_70B, H100, w, lay)
-    n = 5000
-    t0 = time.perf_counter()
-    for _ in range(n):
-        C.estimate_training(LLAMA2_70B, H100, w, lay)
-    per_call = (time.perf_counter() - t0) / n
-    assert per_call < 200e-6  # ~20 us on a laptop; 100k planner calls stay within seconds
 
 
 def test_every_engine_has_a_profile() -> None:
