@@ -5,8 +5,8 @@
     python benchmarks/run.py --no-cache # the same without the disk cache (the very first run after a change)
 
 The import floor is the wall time of ``python -c "import typer, rich, pydantic, yaml"``: what any Typer + Rich +
-pydantic CLI pays before doing anything. Targets: --help <= 1.3x, a JSON plan <= 1.5x, the 405B pretraining search
-over the whole catalog <= 3x. Timings are wall-clock runs in fresh processes, after one discarded warm-up run (it
+pydantic CLI pays before doing anything. Targets: --help <= 1.3x; the 70B fine-tuning JSON plan <= 1.0x and the 405B
+pretraining search over the whole catalog <= 1.3x (issue 15; issue 10 had set 1.5x and 3x). Timings are wall-clock runs in fresh processes, after one discarded warm-up run (it
 fills the disk cache of validated catalogs, as any earlier llmsizer run would have). The ratio uses the best run
 of each (the least disturbed by other load); the median is printed next to it. The package's bytecode is compiled
 first, as ``pip install`` does: a checkout with PYTHONDONTWRITEBYTECODE=1 would otherwise recompile every module
@@ -30,9 +30,9 @@ BIN = str(Path(PY).with_name("llmsizer"))
 CASES = [
     ("import floor (typer, rich, pydantic, yaml)", [PY, "-c", "import typer, rich, pydantic, yaml"], None),
     ("llmsizer --help", [BIN, "--help"], 1.3),
-    ("plan 70b finetune --format json", [BIN, "plan", "--model", "70b", "--mode", "finetune", "--format", "json"], 1.5),
+    ("plan 70b finetune --format json", [BIN, "plan", "--model", "70b", "--mode", "finetune", "--format", "json"], 1.0),
     ("plan 405b pretrain, whole catalog, <=16k GPUs, json",
-     [BIN, "plan", "--model", "llama-3.1-405b", "--mode", "pretrain", "--max-gpus", "16384", "--format", "json"], 3.0),
+     [BIN, "plan", "--model", "llama-3.1-405b", "--mode", "pretrain", "--max-gpus", "16384", "--format", "json"], 1.3),
     ("plan 405b pretrain, table", [BIN, "plan", "--model", "llama-3.1-405b", "--mode", "pretrain"], None),
     ("plan 8b inference --format json", [BIN, "plan", "--model", "llama-3.1-8b", "--format", "json"], None),
     ("plan 70b finetune --format json, parsed by Typer",

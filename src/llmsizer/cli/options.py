@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 from llmsizer.record import fields, record
-from llmsizer.usecases.plan import PlanRequest
 
 #: Typer parameter name -> the core field it sets, where the two differ
 PARAM_FIELDS = {
@@ -23,7 +22,6 @@ PARAM_FIELDS = {
 #: a parameter whose flag is not ``--`` + its name with dashes
 PARAM_FLAGS = {"all_": "--all", "fmt": "--format"}
 _FIELD_PARAMS = {f: p for p, f in PARAM_FIELDS.items()}
-_REQUEST_FIELDS = {f.name for f in fields(PlanRequest)}
 
 
 def flag(field: str) -> str:
@@ -46,8 +44,12 @@ def _value(x: Any) -> Any:
     return getattr(x, "value", x)
 
 
-def plan_request(options: dict[str, Any]) -> tuple[PlanRequest, OutputOptions]:
-    """``plan``'s options by Typer parameter name -> (request, output options); an unknown name is a bug."""
+def plan_request(options: dict[str, Any]) -> tuple[Any, OutputOptions]:
+    """``plan``'s options by Typer parameter name -> (``PlanRequest``, output options); an unknown name is a bug.
+    (The use case is imported here, not at the top, so that ``--help`` does not load the core.)"""
+    from llmsizer.usecases.plan import PlanRequest
+
+    known = {f.name for f in fields(PlanRequest)}
     request: dict[str, Any] = {}
     output: dict[str, Any] = {}
     for param, value in options.items():
@@ -55,7 +57,7 @@ def plan_request(options: dict[str, Any]) -> tuple[PlanRequest, OutputOptions]:
             output[param] = _value(value) if param in ("fmt", "lang") else value
             continue
         name = PARAM_FIELDS.get(param, param)
-        if name not in _REQUEST_FIELDS:
+        if name not in known:
             raise TypeError(f"plan option {param!r} has no PlanRequest field")
         if name in ("gpu_ids", "catalog_files"):
             value = tuple(value or ())
