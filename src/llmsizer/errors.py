@@ -8,6 +8,8 @@ them (``cli/options.py`` maps fields to flags; ``str(e)`` uses the field names t
 
 from __future__ import annotations
 
+import re
+
 EXIT_OK = 0
 EXIT_NO_FIT = 1
 EXIT_USAGE = 2
@@ -59,6 +61,15 @@ class NoFitError(LlmsizerError):
     """Valid input, but no configuration fits; exit code 1."""
 
     exit_code = EXIT_NO_FIT
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def printable(text: str) -> str:
+    """``text`` (a path, a name read from a file) with control characters written as ``\\xNN``: a message stays
+    one line, and a terminal escape sequence in it is shown, not obeyed."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 def literal(text: str) -> str:

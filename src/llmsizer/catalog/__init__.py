@@ -4,22 +4,69 @@ Nothing is read at import time: every loader is called lazily and cached. Flow: 
 A user catalog (``--catalog FILE``, or every ``*.yaml`` in the user config folder) has the same schema as
 ``data/gpus.yaml`` / ``data/models.yaml`` / ``data/instances.yaml`` (any of the keys ``gpus``, ``models``,
 ``instances``) and adds entries or overrides packaged ones with the same id.
+
+A user catalog is untrusted input: ``read_yaml`` bounds its size and alias expansion, and every string in an
+entry is checked against ``MAX_NAME_CHARS`` (ids, names, aliases...) or ``MAX_TEXT_CHARS`` (sources, notes)
+before anything is validated, indexed or put into a message; messages quote an entry by its id only when that
+is a short string (else by its position, ``models[3]``).
 """
 
 from __future__ import annotations
 
 import os
 import re
+import stat
 import zlib
 from pathlib import Path
 from typing import Any
 
 from llmsizer.data import data_dir, display_name, read_yaml
 from llmsizer.data.cache import cached
-from llmsizer.errors import CatalogError, UnknownNameError
+from llmsizer.errors import CatalogError, UnknownNameError, printable
 from llmsizer.explain import Message, message
 from llmsizer.record import field, record
 from llmsizer.specs import CloudInstance, GpuSpec, ModelSpec
+
+#: Characters of an id, alias, name or other short label in a catalog (the packaged ones: under 100).
+MAX_NAME_CHARS = 200
+#: Characters of any other text in a catalog entry: a source, notes (the packaged ones: under 500).
+MAX_TEXT_CHARS = 4_000
+#: Fields whose values are labels (``MAX_NAME_CHARS``); every other string is text (``MAX_TEXT_CHARS``).
+_NAME_FIELDS = frozenset({"id", "aliases", "name", "family", "instance", "provider", "gpu", "region", "form_factor",
+                          "scaleup", "activation", "norm"})
+
+
+def _long_strings(item: Any, path: str = "") -> list[tuple[str, int, int]]:
+    """(field path, length, limit) of every string in ``item`` longer than its limit; iterative, bounded by the
+    entry's size (``read_yaml`` already capped the file's nodes)."""
+    found: list[tuple[str, int, int]] = []
+    stack: list[tuple[str, str, Any]] = [(path, "", item)]
+    while stack:
+        where, name, v = stack.pop()
+        if isinstance(v, str):
+            limit = MAX_NAME_CHARS if name in _NAME_FIELDS else MAX_TEXT_CHARS
+            if len(v) > limit:
+                found.append((where, len(v), limit))
+        elif isinstance(v, dict):
+            for k, x in v.items():
+                if isinstance(k, str) and len(k) > MAX_NAME_CHARS:
+                    found.append((f"{where}.(a key)".lstrip("."), len(k), MAX_NAME_CHARS))
+                    continue
+                key = str(k) if isinstance(k, (str, int, float, bool)) else "(a key)"
+                stack.append((f"{where}.{key}".lstrip("."), key, x))
+        elif isinstance(v, (list, tuple)):
+            stack.extend((f"{where}[{i}]", name, x) for i, x in enumerate(v))
+    return found
+
+
+def _label(item: Any, key: str, i: int) -> str:
+    """How an entry is named in messages: its id (or instance) when that is a short string, else ``key[i]``."""
+    if isinstance(item, dict):
+        for k in ("id", "instance"):
+            v = item.get(k)
+            if isinstance(v, str) and v and len(v) <= MAX_NAME_CHARS:
+                return printable(v)
+    return f"{key}[{i}]"
 
 
 def user_config_dir() -> Path:
@@ -42,10 +89,14 @@ def _validate_entries(path: Path, raw: Any, key: str, model: type) -> tuple[list
         return [], [f"{shown}: '{key}' must be a list of entries"]
     good, problems = [], []
     for i, item in enumerate(items):
-        label = item.get("id") if isinstance(item, dict) and item.get("id") else (
-            item.get("instance") if isinstance(item, dict) and item.get("instance") else f"{key}[{i}]")
+        label = _label(item, key, i)
         if not isinstance(item, dict):
             problems.append(f"{shown}: {label}: each entry must be a mapping")
+            continue
+        long = _long_strings(item)
+        if long:
+            problems += [f"{shown}: {label}.{printable(where)}: {n:,} characters is too long (at most {limit:,})"
+                         for where, n, limit in long[:3]]
             continue
         try:
             good.append(validate(model, item))
@@ -113,11 +164,20 @@ class Catalog:
         problems = p1 + p2 + p3
         if isinstance(raw, dict):
             unknown = set(raw) - {"schema_version", "gpus", "models", "instances", "size_references"}
-            problems += [f"{display_name(path)}: unknown top-level key '{k}' (expected gpus, models, instances)"
-                         for k in sorted(unknown)]
+            problems += [f"{display_name(path)}: unknown top-level key {_short(k)} (expected gpus, models, instances)"
+                         for k in sorted(unknown, key=repr)[:6]]
             refs = raw.get("size_references") or {}
             if isinstance(refs, dict):
-                self.size_references.update({str(k).lower(): str(v) for k, v in refs.items()})
+                bad = [k for k, v in refs.items() if not (isinstance(k, (str, int, float)) and not isinstance(k, bool)
+                                                         and isinstance(v, str) and len(str(k)) <= MAX_NAME_CHARS
+                                                         and len(v) <= MAX_NAME_CHARS)]
+                if bad:
+                    problems.append(f"{display_name(path)}: size_references: {_short(bad[0])} must map a size "
+                                    f"(e.g. 7b) to a model id of at most {MAX_NAME_CHARS} characters")
+                else:
+                    self.size_references.update({str(k).lower(): v for k, v in refs.items()})
+            elif refs:
+                problems.append(f"{display_name(path)}: size_references must map sizes (e.g. 7b) to model ids")
         elif raw is not None:
             problems.append(f"{display_name(path)}: expected a mapping with 'gpus', 'models' or 'instances'")
         else:
@@ -147,6 +207,15 @@ class Catalog:
                         problems.append(f"{kind} name '{name}' is used by both {seen[k]} and {e.id}")
                     seen[k] = e.id
         return problems
+
+
+def _short(value: Any, limit: int = 40) -> str:
+    """A value from a file as a short, bounded repr for a message (a huge key is never printed whole)."""
+    import reprlib
+
+    r = reprlib.Repr()
+    r.maxlevel, r.maxstring, r.maxother, r.maxlist, r.maxdict = 2, limit, limit, 4, 4
+    return printable(r.repr(value))
 
 
 def _norm(name: str) -> str:
@@ -203,10 +272,10 @@ def _load(extra: tuple[str, ...], use_user_dir: bool) -> Catalog:
     files: list[Path] = []
     if use_user_dir:
         d = user_config_dir()
-        if d.is_dir():
+        if _probe(d, dir_ok=True) is None:
             files += sorted(d.glob("*.yaml")) + sorted(d.glob("*.yml"))
     files += [Path(p) for p in extra]
-    if not all(p.is_file() for p in files):
+    if not all(_probe(p) is None for p in files):
         return _build(packaged, files)  # reports the missing file
     # in-process memo keyed by every file's stamp: a user catalog added or edited is seen at once
     memo_key = _stamps(packaged + files)
@@ -222,14 +291,31 @@ def _load_files(packaged: list[Path], files: list[Path]) -> Catalog:
     return cached(name, packaged + files, lambda: _build(packaged, files))
 
 
+def _probe(path: Path, dir_ok: bool = False) -> str | None:
+    """None when ``path`` is a regular file (a folder, with ``dir_ok``), else what is wrong with it, in words;
+    never an exception (a name too long, a NUL byte, a symlink loop)."""
+    try:
+        st = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return "catalog file not found"
+    except OSError as e:
+        return f"cannot read ({e.strerror or e})"
+    except ValueError:
+        return "invalid file name (a NUL byte)"
+    if stat.S_ISREG(st.st_mode) or (dir_ok and stat.S_ISDIR(st.st_mode)):
+        return None
+    return "not a regular file"
+
+
 def _build(packaged: list[Path], files: list[Path]) -> Catalog:
     cat = Catalog()
     problems: list[str] = []
     for path in packaged:
         problems += cat.merge(path, read_yaml(path))
     for path in files:
-        if not path.is_file():
-            raise CatalogError(f"{path}: catalog file not found")
+        problem = _probe(path)
+        if problem is not None:
+            raise CatalogError(f"{display_name(path)}: {problem}")
         problems += cat.merge(path, read_yaml(path))
     problems += cat.check_links()
     if problems:

@@ -2,7 +2,8 @@
 
 - ``data_dir()``: the folder of ``gpus.yaml``, ``models.yaml``, ``memory.yaml``... (inside the wheel, or the repo's
   ``data/`` when run from source);
-- ``read_yaml(path)``: one YAML file with the safe loader, every problem a one-line ``CatalogError``;
+- ``read_yaml(path)``: one YAML file with the safe loader, bounded in size and work (``MAX_YAML_BYTES``,
+  ``MAX_YAML_NODES`` after alias expansion), every problem a one-line ``CatalogError``;
 - ``load(name)``: ``memory``, ``compute`` or ``server`` validated against its schema (``data/schema.py``) and turned
   into plain namespaces (attribute access, no classes of ours), which is what the disk cache keeps: a warm
   start-up neither parses YAML nor defines the schema's classes nor imports pydantic.
@@ -12,14 +13,24 @@ Nothing is read at import time.
 
 from __future__ import annotations
 
+import os
+import stat
 from functools import lru_cache
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from llmsizer.errors import CatalogError
+from llmsizer.errors import CatalogError, printable
 
 _PACKAGE = Path(__file__).resolve().parent
+
+#: A data file or user catalog larger than this is refused unread. The packaged ones are under 70 kB; a dense
+#: 500 kB of YAML (``[1,1,1,...]``) already composes into ~100 MB of parser nodes before anything can count them.
+MAX_YAML_BYTES = 500_000
+#: YAML nodes a file may have once every alias is expanded (the packaged files have under 4,000). An alias is a
+#: reference, so a few hundred bytes of nested aliases ("billion laughs") stand for billions of nodes: nothing
+#: here expands them, but validation, ``str()`` and pydantic walk a value as the tree it stands for.
+MAX_YAML_NODES = 200_000
 
 
 def data_dir() -> Path:
@@ -30,35 +41,120 @@ def data_dir() -> Path:
 
 
 def display_name(path: Path) -> str:
-    """How a file is named in messages: data/gpus.yaml for packaged files, the path as given otherwise."""
+    """How a file is named in messages: data/gpus.yaml for packaged files, the path as given otherwise (control
+    characters escaped)."""
     try:
         return f"data/{path.relative_to(data_dir())}"
     except ValueError:
-        return str(path)
+        return printable(str(path))
 
 
 def read_yaml(path: Path) -> Any:
-    """One YAML file (safe loader); an unreadable, binary, non-UTF-8 or invalid file is a one-line CatalogError."""
+    """One YAML file (safe loader); an unreadable, oversized, binary, non-UTF-8 or invalid file, or one whose
+    aliases expand past ``MAX_YAML_NODES``, is a one-line CatalogError that names it."""
     shown = display_name(path)
     try:
-        with path.open("rb") as f:
-            head = f.read(2048)
-            if b"\x00" in head:
-                raise CatalogError(f"{shown}: not a YAML file (binary content)")
-            text = head + f.read()
-    except OSError as e:
-        raise CatalogError(f"{shown}: cannot read ({e.strerror or e})") from None
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    except (OSError, ValueError) as e:
+        raise CatalogError(f"{shown}: cannot read ({getattr(e, 'strerror', None) or e})") from None
+    with os.fdopen(fd, "rb") as f:
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):  # a FIFO would block, a device never end
+                raise CatalogError(f"{shown}: not a regular file")
+            if st.st_size > MAX_YAML_BYTES:
+                raise CatalogError(f"{shown}: {st.st_size:,} bytes: too large for a catalog or data file "
+                                   f"(limit {MAX_YAML_BYTES:,})")
+            text = f.read(MAX_YAML_BYTES + 1)
+        except OSError as e:
+            raise CatalogError(f"{shown}: cannot read ({e.strerror or e})") from None
+    if len(text) > MAX_YAML_BYTES:  # it grew while it was read
+        raise CatalogError(f"{shown}: too large for a catalog or data file (limit {MAX_YAML_BYTES:,} bytes)")
+    if b"\x00" in text[:2048]:
+        raise CatalogError(f"{shown}: not a YAML file (binary content)")
+    try:
+        decoded = text.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise CatalogError(f"{shown}: not UTF-8 text (at byte {e.start:,})") from None
     import yaml  # here, not at import: a start-up served from the disk cache never parses YAML
 
+    loader = _bounded_loader()(decoded)
     try:
-        return yaml.load(text.decode("utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    except UnicodeDecodeError:
-        raise CatalogError(f"{shown}: not UTF-8 text") from None
+        return loader.get_single_data()
+    except _TooBig as e:
+        raise CatalogError(f"{shown}: {e}") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        problem = printable(getattr(e, "problem", None) or str(e).splitlines()[0])  # may quote a tag of the file
+        problem = problem if len(problem) <= 200 else problem[:197] + "..."
         raise CatalogError(f"{shown}: invalid YAML{where}: {problem}") from None
+    except RecursionError:  # the pure-Python parser (no libyaml) on deep nesting; libyaml stops at 1000 levels
+        raise CatalogError(f"{shown}: invalid YAML: nested too deeply") from None
+    finally:
+        loader.dispose()
+
+
+class _TooBig(Exception):
+    pass
+
+
+@lru_cache(maxsize=1)
+def _bounded_loader() -> type:
+    """The safe loader (libyaml's when installed) that counts a document's nodes, every alias expanded, before it
+    constructs a single value, and refuses more than ``MAX_YAML_NODES`` or an alias inside itself.
+
+    Why count rather than refuse aliases outright: anchors and merge keys (``<<: *defaults``) are ordinary
+    YAML that a user catalog may use; what hurts is only what they expand to. The count is over the composed
+    node graph, in which an alias is the very node it names, so it costs one visit per distinct node (memoized),
+    however large the expansion."""
+    import yaml
+
+    base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+    class BoundedLoader(base):  # type: ignore[misc, valid-type]
+        def get_single_data(self) -> Any:
+            node = self.get_single_node()
+            if node is None:
+                return None
+            _check_expansion(node, MAX_YAML_NODES)
+            return self.construct_document(node)
+
+    return BoundedLoader
+
+
+def _children(node: Any) -> list[Any]:
+    value = node.value
+    if not isinstance(value, list):
+        return []  # a scalar
+    if value and isinstance(value[0], tuple):
+        return [n for pair in value for n in pair]  # a mapping: (key, value) pairs
+    return value
+
+
+def _check_expansion(root: Any, limit: int) -> None:
+    """Raise ``_TooBig`` when ``root`` stands for more than ``limit`` nodes with every alias expanded, or when an
+    alias refers to a node that contains it. Iterative (no recursion), one visit per distinct node."""
+    size: dict[int, int] = {}
+    open_: set[int] = set()
+    stack: list[tuple[Any, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        if done:
+            total = 1 + sum(size[id(c)] for c in _children(node))
+            if total > limit:
+                raise _TooBig(f"more than {limit:,} YAML nodes, counting each alias as what it stands for (a 'billion "
+                              "laughs'?); a catalog needs far fewer")
+            size[key] = total
+            continue
+        if key in size:
+            continue
+        if key in open_:
+            raise _TooBig("an alias refers to a node that contains it (a recursive structure is no catalog)")
+        open_.add(key)
+        stack.append((node, True))
+        stack.extend((c, False) for c in _children(node) if id(c) not in size)
 
 
 @lru_cache(maxsize=64)

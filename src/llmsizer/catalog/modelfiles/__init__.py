@@ -9,10 +9,17 @@
 
 Every problem is a one-line ``ModelFileError`` (exit code 2) naming the file and, where there is one, the field.
 Nothing here touches the network; ``llmsizer.hub`` fetches the same files from a Hugging Face endpoint.
+
+The files are untrusted (``_common`` has the limits): JSON is read only up to ``MAX_CONFIG_BYTES`` (an index up
+to ``MAX_INDEX_BYTES``) and ``MAX_JSON_DEPTH`` levels; a shard named by an index, or found beside a config, is
+read only from inside the model's folder (``confined``: no absolute paths, no ``..``, no symbolic link out of
+it, except a Hugging Face cache snapshot's links into its repo's ``blobs/``); a path that is a broken or looping
+symbolic link is an error about that path.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -20,12 +27,28 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from llmsizer.catalog.modelfiles._common import MAX_CONFIG_BYTES, LoadedModel, fail, finish_spec, slug
+from llmsizer.catalog.modelfiles._common import (
+    MAX_CONFIG_BYTES,
+    MAX_INDEX_BYTES,
+    MAX_NAME_CHARS,
+    MAX_SHARDS,
+    LoadedModel,
+    check_depth,
+    clip,
+    check_text,
+    confined,
+    fail,
+    finish_spec,
+    is_file,
+    open_regular,
+    os_reason,
+    slug,
+)
 from llmsizer.catalog.modelfiles.hfconfig import CANONICAL_FAMILY, READERS, derive
 from llmsizer.catalog.modelfiles.safetensors_header import (
     SafetensorsHeader,
     config_from_tensors,
-    read_header,
+    read_headers,
     summarize,
 )
 from llmsizer.explain import Message, message
@@ -34,6 +57,10 @@ __all__ = ["MAX_CONFIG_BYTES", "READERS", "LoadedModel", "load_model_file", "mod
 
 _TORCH_DTYPES = {"float32": "fp32", "float": "fp32", "float16": "fp16", "half": "fp16", "bfloat16": "bf16",
                  "float8_e4m3fn": "fp8"}
+#: A JSON file over MAX_CONFIG_BYTES (an index) may hold one value per this many bytes, and this many objects and
+#: arrays (a real index: ~100 bytes an entry, three objects).
+_BYTES_PER_ITEM = 30
+_MAX_CONTAINERS = 10_000
 _SHARD = re.compile(r"^(?P<stem>.*)-(?P<i>\d{5})-of-(?P<n>\d{5})\.safetensors$")
 _ORG_NAME = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
 
@@ -43,17 +70,23 @@ def load_model_file(path: str | os.PathLike[str]) -> LoadedModel:
     p = Path(path)
     where = str(path)
     try:
-        if p.is_dir():
-            return _load_dir(p)
-        if not p.exists():
-            raise fail(where, None, "no such file or directory")
-        if not p.is_file():
-            raise fail(where, None, "not a regular file")
-        size = p.stat().st_size
-        with open(p, "rb") as f:
+        os.stat(p)
+    except OSError as e:
+        if os.path.lexists(p):  # a symbolic link to nothing, or a loop of them
+            raise fail(where, None, f"a symbolic link that leads nowhere ({os_reason(e)})") from None
+        if e.errno == errno.ENOENT:
+            raise fail(where, None, "no such file or directory") from None
+        raise fail(where, None, f"cannot read: {os_reason(e)}") from None
+    except ValueError as e:
+        raise fail(where, None, f"cannot read: {os_reason(e)}") from None
+    if p.is_dir():
+        return _load_dir(p)
+    f, size = open_regular(p, where)
+    try:
+        with f:
             head = f.read(9)
     except OSError as e:
-        raise fail(where, None, f"cannot read: {e.strerror or e}") from None
+        raise fail(where, None, f"cannot read: {os_reason(e)}") from None
     if size == 0:
         raise fail(where, None, "empty file: expected a config.json, a .safetensors or a .gguf file")
     if head[:4] == b"GGUF":
@@ -64,7 +97,7 @@ def load_model_file(path: str | os.PathLike[str]) -> LoadedModel:
         raise fail(where, None, "not a GGUF file (it does not start with the GGUF magic bytes)")
     if p.name.endswith(".safetensors") or _looks_like_safetensors(head, size):
         return _load_safetensors_file(p)
-    data = _read_json(p, size)
+    data = _read_json(p, MAX_INDEX_BYTES if p.name.endswith(".index.json") else MAX_CONFIG_BYTES)
     if "weight_map" in data:
         return _load_index(p, data)
     return model_from_config(data, where, name=_name_for(data, p), source=where,
@@ -79,37 +112,53 @@ def _looks_like_safetensors(head: bytes, size: int) -> bool:
 # ---------------------------------------------------------------------------------------------- JSON
 
 
-def parse_config_bytes(raw: bytes, where: str) -> dict[str, Any]:
-    """Parse a config.json's bytes into a dict; binary data, bad JSON or a non-object is one clear line."""
-    if len(raw) > MAX_CONFIG_BYTES:
-        raise fail(where, None, f"over {MAX_CONFIG_BYTES // 1_000_000} MB: too large for a config.json")
+def parse_config_bytes(raw: bytes, where: str, limit: int = MAX_CONFIG_BYTES) -> dict[str, Any]:
+    """Parse a config.json's bytes into a dict; binary data, bad UTF-8, bad JSON, JSON over ``limit`` bytes or
+    nested deeper than ``MAX_JSON_DEPTH``, or a non-object is one clear line (that never quotes the bytes)."""
+    if len(raw) > limit:
+        raise fail(where, None, f"over {limit:,} bytes: too large for a {_kind(where)}")
     if not raw.strip():
         raise fail(where, None, "empty file: expected a JSON config")
     if b"\x00" in raw[:4096]:
         raise fail(where, None, "binary data, not a JSON config (expected config.json, .safetensors or .gguf)")
+    if len(raw) > MAX_CONFIG_BYTES and (raw.count(b",") + raw.count(b":") > len(raw) // _BYTES_PER_ITEM
+                                        or raw.count(b"[") + raw.count(b"{") > _MAX_CONTAINERS):
+        # only an index may be this large, and an index is a few objects of long names (~100 bytes an entry):
+        # dense JSON of that size would parse into hundreds of MB
+        raise fail(where, None, "too large and too dense for a safetensors index (is this the right file?)")
     try:
         text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise fail(where, None, "not UTF-8 text, so not a JSON config") from None
+    except UnicodeDecodeError as e:
+        raise fail(where, None, f"not UTF-8 text (at byte {e.start:,}), so not a JSON config") from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as e:
         raise fail(where, None, f"invalid JSON at line {e.lineno} column {e.colno}: {e.msg}") from None
+    except RecursionError:
+        raise fail(where, None, "JSON nested too deeply: not a model file") from None
+    except ValueError:  # an integer of more digits than Python converts (4,300)
+        raise fail(where, None, "invalid JSON: a number with too many digits") from None
     if not isinstance(data, dict):
         raise fail(where, None, f"expected a JSON object, got a JSON {type(data).__name__}")
+    check_depth(data, where)
     return data
 
 
-def _read_json(p: Path, size: int) -> dict[str, Any]:
-    if size > MAX_CONFIG_BYTES:
-        raise fail(str(p), None, f"{size:,} bytes: too large for a config.json (limit {MAX_CONFIG_BYTES:,}); "
-                                 "is this the right file?")
-    try:
-        with open(p, "rb") as f:
-            raw = f.read(MAX_CONFIG_BYTES + 1)
-    except OSError as e:
-        raise fail(str(p), None, f"cannot read: {e.strerror or e}") from None
-    return parse_config_bytes(raw, str(p))
+def _kind(where: str) -> str:
+    return "safetensors index" if where.endswith(".index.json") else "config.json"
+
+
+def _read_json(p: Path, limit: int = MAX_CONFIG_BYTES) -> dict[str, Any]:
+    f, size = open_regular(p)
+    with f:
+        if size > limit:
+            raise fail(str(p), None, f"{size:,} bytes: too large for a {_kind(str(p))} (limit {limit:,}); "
+                                     "is this the right file?")
+        try:
+            raw = f.read(limit + 1)
+        except OSError as e:
+            raise fail(str(p), None, f"cannot read: {os_reason(e)}") from None
+    return parse_config_bytes(raw, str(p), limit)
 
 
 # ---------------------------------------------------------------------------------------------- assembly
@@ -139,6 +188,9 @@ def model_from_config(
     }
     qc = data.get("quantization_config")
     qc = qc if isinstance(qc, Mapping) else None
+    for key in ("quant_method", "bnb_4bit_quant_type", "quant_algo"):  # printed, or a --quant name
+        if qc and qc.get(key) is not None:
+            check_text(where, f"quantization_config.{key}", qc[key], MAX_NAME_CHARS)
     weights_dtype = _TORCH_DTYPES.get(str(derived.torch_dtype).removeprefix("torch."))
     exact = quant = None
     dtypes: dict[str, int] = {}
@@ -168,7 +220,7 @@ def model_from_config(
 def _name_for(data: Mapping[str, Any], p: Path) -> str:
     """A display name: ``org/name`` in _name_or_path, else the folder of a config.json, else the file stem."""
     nop = data.get("_name_or_path")
-    if isinstance(nop, str) and _ORG_NAME.match(nop):
+    if isinstance(nop, str) and len(nop) <= MAX_NAME_CHARS and _ORG_NAME.match(nop):
         return nop.split("/")[-1]
     if p.name == "config.json":
         return p.resolve().parent.name or "model"
@@ -184,68 +236,82 @@ def _shard_set(p: Path) -> list[Path]:
     if not m:
         return [p]
     n = int(m["n"])
+    if not 1 <= n <= MAX_SHARDS:
+        raise fail(str(p), None, f"a set of {n:,} shards: llmsizer reads at most {MAX_SHARDS:,}")
     shards = [p.with_name(f"{m['stem']}-{i:05d}-of-{n:05d}.safetensors") for i in range(1, n + 1)]
-    missing = [s.name for s in shards if not s.exists()]
+    missing = [s.name for s in shards if not is_file(s)]
     if missing:
         raise fail(str(p), None, f"shards missing beside it: {', '.join(missing[:3])}"
                                  + (f" and {len(missing) - 3} more" if len(missing) > 3 else ""))
-    return shards
+    return [s if s == p else confined(p.parent, s.name, str(p), "shard") for s in shards]
 
 
 def _index_files(index: Path, data: Mapping[str, Any]) -> tuple[list[Path], int | None]:
+    """The shards an index names, each confined to the index's folder, and its ``metadata.total_size``."""
     wm = data.get("weight_map")
     if not isinstance(wm, Mapping) or not wm or not all(isinstance(v, str) for v in wm.values()):
         raise fail(str(index), "weight_map", "expected an object of tensor name -> shard file")
-    files = [index.parent / f for f in sorted(set(wm.values()))]
+    names = sorted(set(wm.values()))
+    if len(names) > MAX_SHARDS:
+        raise fail(str(index), "weight_map", f"names {len(names):,} shard files; llmsizer reads at most {MAX_SHARDS:,}")
+    files = [confined(index.parent, f, str(index), "weight_map") for f in names]
     total = (data.get("metadata") or {}).get("total_size") if isinstance(data.get("metadata"), Mapping) else None
     return files, total if isinstance(total, int) and not isinstance(total, bool) else None
+
+
+def _beside(folder: Path, name: str, where: str) -> Path | None:
+    """``folder / name`` when it is a file (inside the folder, as ``confined`` checks), else None."""
+    p = folder / name
+    return confined(folder, name, where, name) if is_file(p) else None
 
 
 def _headers_beside(config: Path) -> list[SafetensorsHeader] | None:
     """Headers of the weights in a config.json's folder: the index's shards, else its .safetensors files."""
     folder = config.parent
-    index = folder / "model.safetensors.index.json"
-    if index.is_file():
-        files, _ = _index_files(index, _read_json(index, index.stat().st_size))
-        if all(f.is_file() for f in files):
-            return [read_header(f) for f in files]
+    index = _beside(folder, "model.safetensors.index.json", str(config))
+    if index is not None:
+        files, _ = _index_files(index, _read_json(index, MAX_INDEX_BYTES))
+        if all(is_file(f) for f in files):
+            return read_headers(files)
         return None
-    files = sorted(folder.glob("*.safetensors"))
+    files = sorted(f for f in folder.glob("*.safetensors"))
     if any(f.name.startswith("model") for f in files):
         files = [f for f in files if f.name.startswith("model")]  # Mistral repos also hold consolidated.*
     if not files:
         return None
+    if len(files) > MAX_SHARDS:
+        raise fail(str(folder), None, f"holds {len(files):,} .safetensors files; llmsizer reads at most {MAX_SHARDS:,}")
     shards = _SHARD.match(files[0].name)
     if shards and len(files) != int(shards["n"]):
         return None
-    return [read_header(f) for f in files]
+    return read_headers([confined(folder, f.name, str(config), "safetensors file") for f in files])
 
 
 def _load_safetensors_file(p: Path) -> LoadedModel:
     files = _shard_set(p)
-    headers = [read_header(f) for f in files]
-    return _from_headers(p, headers, p.parent / "config.json")
+    return _from_headers(p, read_headers(files), p.parent / "config.json")
 
 
 def _load_index(p: Path, data: Mapping[str, Any]) -> LoadedModel:
     files, total = _index_files(p, data)
-    missing = [f.name for f in files if not f.is_file()]
-    config = p.parent / "config.json"
+    missing = [f.name for f in files if not is_file(f)]
+    config = _beside(p.parent, "config.json", str(p))
     if missing:
-        if config.is_file():
-            cfg = _read_json(config, config.stat().st_size)
+        if config is not None:
+            cfg = _read_json(config)
             note = message("file.shards_missing", missing=len(missing), index=p.name)
             return model_from_config(cfg, str(config), name=_name_for(cfg, config), source=str(p),
                                      weight_bytes=total, notes=[note])
-        raise fail(str(p), "weight_map", f"shard {missing[0]} is not beside the index, and there is no config.json; "
-                                         "download the shards or the model's config.json")
-    return _from_headers(p, [read_header(f) for f in files], config)
+        raise fail(str(p), "weight_map", f"shard {clip(missing[0])} is not beside the index, and there is no "
+                                         "config.json; download the shards or the model's config.json")
+    return _from_headers(p, read_headers(files), p.parent / "config.json")
 
 
 def _from_headers(p: Path, headers: list[SafetensorsHeader], config: Path) -> LoadedModel:
     """Exact counts from ``headers``; the architecture from ``config`` if it exists, else from tensor names."""
-    if config.is_file():
-        cfg = _read_json(config, config.stat().st_size)
+    if is_file(config):
+        config = confined(config.parent, config.name, str(p), "config.json")
+        cfg = _read_json(config)
         return model_from_config(cfg, str(config), name=_name_for(cfg, config), source=str(p), headers=headers)
     inferred = config_from_tensors((t for h in headers for t in h.tensors), str(p))
     notes = [message("file.no_config_inferred", head_dim=inferred["head_dim"])]
@@ -259,18 +325,18 @@ def _from_headers(p: Path, headers: list[SafetensorsHeader], config: Path) -> Lo
 
 def _load_dir(d: Path) -> LoadedModel:
     config = d / "config.json"
-    if config.is_file():
-        return load_model_file(config)
+    if is_file(config):
+        return load_model_file(confined(d, config.name, str(d), "config.json"))
     index = d / "model.safetensors.index.json"
-    if index.is_file():
-        return load_model_file(index)
+    if is_file(index):
+        return load_model_file(confined(d, index.name, str(d), index.name))
     st = sorted(d.glob("*.safetensors"))
     if st:
-        return load_model_file(st[0])
+        return load_model_file(confined(d, st[0].name, str(d), "safetensors file"))
     ggufs = sorted(d.glob("*.gguf"))
     firsts = [g for g in ggufs if not re.search(r"-\d{5}-of-\d{5}\.gguf$", g.name) or "-00001-of-" in g.name]
     if len(firsts) == 1:
-        return load_model_file(firsts[0])
+        return load_model_file(confined(d, firsts[0].name, str(d), "GGUF file"))
     if len(firsts) > 1:
         raise fail(str(d), None, f"holds {len(firsts)} GGUF models ({', '.join(g.name for g in firsts[:3])}): "
                                  "point --model at one of them")

@@ -1,21 +1,51 @@
 """GGUF files (llama.cpp): architecture from the metadata, exact counts and quant types from the tensor table.
 
-Read with the ``gguf`` package (the optional extra ``files``), which memory-maps the file and parses only the
-header: key/value metadata (``{arch}.block_count``, ``{arch}.embedding_length``, ``{arch}.attention.head_count``,
-``..head_count_kv``, ``{arch}.feed_forward_length``, ``{arch}.context_length``, ``{arch}.expert_count``...) and
-the tensor table (name, shape, GGML type, byte size). No tensor data is read.
-Key names: https://github.com/ggml-org/ggml/blob/master/docs/gguf.md ("Standardized key-value pairs").
+The header is parsed here (``_parse``), memory-mapped and never past the tensor table: key/value metadata
+(``{arch}.block_count``, ``{arch}.embedding_length``, ``{arch}.attention.head_count``, ``..head_count_kv``,
+``{arch}.feed_forward_length``, ``{arch}.context_length``, ``{arch}.expert_count``...) and the tensor table
+(name, shape, GGML type, offset). No tensor data is read. The optional ``gguf`` package (extra ``files``)
+supplies the GGML type table (block sizes, type names) and the file-type names, so new quant types need no
+change here. Format: https://github.com/ggml-org/ggml/blob/master/docs/gguf.md (and its "Standardized
+key-value pairs").
+
+A GGUF file is untrusted: every count and length is checked against the bytes left in the file *before*
+anything is allocated or looped over (a string needs its length in bytes, an array item at least its item
+size, a string item at least 8 bytes), and against caps that bound the work on sparse files too:
+``MAX_GGUF_KEYS`` metadata keys, ``MAX_GGUF_TENSORS`` tensors, ``MAX_GGUF_STRING_ITEMS`` items over all the
+string arrays (the tokenizer's tokens and merges), keys and tensor names of at most ``_MAX_KEY_BYTES``, at most
+four dimensions, no nested arrays (llama.cpp refuses them too), every tensor's data inside the file. Every
+failure is one line, "not a readable GGUF file (...)", naming the file; strings are decoded as strict UTF-8 and
+only when they are used.
 """
 
 from __future__ import annotations
 
 import math
+import mmap
 import re
+import struct
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from llmsizer.catalog.modelfiles._common import LoadedModel, fail, finish_spec, slug
+from llmsizer.catalog.modelfiles._common import (
+    MAX_GGUF_KEYS,
+    MAX_GGUF_STRING_ITEMS,
+    MAX_GGUF_TENSORS,
+    MAX_NAME_CHARS,
+    MAX_SHARDS,
+    LoadedModel,
+    check_text,
+    confined,
+    fail,
+    finish_spec,
+    is_file,
+    open_regular,
+    os_reason,
+    short_repr,
+    slug,
+)
 from llmsizer.explain import Message, message
 
 #: The context length assumed when the GGUF metadata gives none.
@@ -29,85 +59,305 @@ _PARALLEL_ARCHES = ("falcon", "command-r", "cohere2", "phi2", "gptj", "gptneox")
 _SPLIT = re.compile(r"^(?P<stem>.*)-(?P<i>\d{5})-of-(?P<n>\d{5})\.gguf$")
 _HINT = "reading GGUF files needs the optional 'gguf' package: pip install 'llmsizer[files]' (or: pip install gguf)"
 
+#: Metadata value types (GGUF ``gguf_metadata_value_type``): struct codes of the fixed-size ones.
+_SCALARS = {0: "B", 1: "b", 2: "H", 3: "h", 4: "I", 5: "i", 6: "f", 7: "?", 10: "Q", 11: "q", 12: "d"}
+_STRING, _ARRAY = 8, 9
+#: Bytes of a key or a tensor name (llama.cpp: tensor names under 64 bytes; real keys under 80).
+_MAX_KEY_BYTES = 256
+#: Bytes of a metadata string, and items of a number array, decoded when a value is used (only short ones are).
+_MAX_VALUE_BYTES = 65_536
+_MAX_VALUE_ITEMS = 65_536
+#: Dimensions of a tensor (ggml ``GGML_MAX_DIMS``).
+_MAX_DIMS = 4
+#: Integers from the metadata above this are no sizes (and would overflow a float in a product of a few).
+_MAX_INT = 2**63 - 1
 
-def _reader(path: Path) -> Any:
+
+@dataclass(frozen=True, slots=True)
+class _Tensor:
+    name: str
+    shape: tuple[int, ...]  # as stored: innermost dimension first
+    tensor_type: Any  # gguf.GGMLQuantizationType
+    n_elements: int
+    n_bytes: int
+
+
+class _Bad(Exception):
+    """A structural problem of the file; ``_parse`` turns it into "not a readable GGUF file (...)"."""
+
+
+class _Header:
+    """One GGUF file's metadata (decoded on use, from the memory map) and tensor table."""
+
+    def __init__(self, buf: Any, size: int):
+        self.buf, self.size = buf, size
+        self.order = "<"
+        self.pos = 0
+        self.fields: dict[str, tuple[int, int, int, int]] = {}  # key -> (type, offset, item type, count)
+        self.tensors: list[_Tensor] = []
+        self.string_items = 0
+
+    # -- reading, every length checked against what is left of the file first
+    def need(self, n: int, what: str) -> None:
+        if n > len(self.buf) - self.pos:
+            raise _Bad(f"{what} runs past the end of the file: truncated, or not GGUF")
+
+    def fixed(self, code: str, what: str) -> Any:
+        n = struct.calcsize("<" + code)  # standard sizes, whichever the byte order
+        self.need(n, what)
+        (v,) = struct.unpack_from(self.order + code, self.buf, self.pos)
+        self.pos += n
+        return v
+
+    def text(self, what: str, limit: int) -> str:
+        n = self.fixed("Q", what)
+        if n > limit:
+            raise _Bad(f"{what} of {n:,} bytes (at most {limit:,})")
+        self.need(n, what)
+        raw = bytes(self.buf[self.pos:self.pos + n])
+        self.pos += n
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise _Bad(f"{what} is not UTF-8 text") from None
+
+    def skip_value(self, vtype: int, what: str) -> tuple[int, int, int, int]:
+        """Skip one metadata value; (type, offset, item type, count) to decode it later."""
+        at = self.pos
+        if vtype in _SCALARS:
+            width = struct.calcsize("<" + _SCALARS[vtype])
+            self.need(width, what)
+            self.pos += width
+            return vtype, at, 0, 1
+        if vtype == _STRING:
+            n = self.fixed("Q", what)
+            self.need(n, what)
+            self.pos += n
+            return vtype, at, 0, 1
+        if vtype != _ARRAY:
+            raise _Bad(f"{what}: unknown value type {vtype}")
+        itype = self.fixed("I", what)
+        count = self.fixed("Q", what)
+        at = self.pos
+        if itype in _SCALARS:
+            width = struct.calcsize("<" + _SCALARS[itype])
+            self.need(count * width, what)  # the whole array must fit what is left
+            self.pos += count * width
+        elif itype == _STRING:
+            self.need(count * 8, what)  # each string item is at least its 8-byte length
+            self.string_items += count
+            if self.string_items > MAX_GGUF_STRING_ITEMS:
+                raise _Bad(f"over {MAX_GGUF_STRING_ITEMS:,} strings in the metadata's arrays")
+            buf, unpack, end, pos = self.buf, struct.Struct(self.order + "Q").unpack_from, len(self.buf), self.pos
+            for _ in range(count):  # at most MAX_GGUF_STRING_ITEMS over the file
+                if end - pos < 8:
+                    raise _Bad(f"{what} runs past the end of the file: truncated, or not GGUF")
+                (n,) = unpack(buf, pos)
+                pos += 8
+                if n > end - pos:
+                    raise _Bad(f"{what} runs past the end of the file: truncated, or not GGUF")
+                pos += n
+            self.pos = pos
+        elif itype == _ARRAY:
+            raise _Bad(f"{what}: an array of arrays (not supported by llama.cpp either)")
+        else:
+            raise _Bad(f"{what}: unknown array item type {itype}")
+        return _ARRAY, at, itype, count
+
+    def value(self, key: str) -> Any:
+        """The metadata value of ``key`` as Python (str, int, float, bool or list); None when absent."""
+        entry = self.fields.get(key)
+        if entry is None:
+            return None
+        vtype, at, itype, count = entry
+        shown, saved = short_repr(key), self.pos
+        self.pos = at
+        try:
+            if vtype in _SCALARS:
+                return self.fixed(_SCALARS[vtype], shown)
+            if vtype == _STRING:
+                return self.text(shown, _MAX_VALUE_BYTES)
+            if itype == _STRING:  # no key llmsizer reads is one (the tokens are only counted)
+                raise _Bad(f"{shown}: an array of strings where a number or a string was expected")
+            if count > _MAX_VALUE_ITEMS:
+                raise _Bad(f"{shown}: an array of {count:,} items where a few were expected")
+            return list(struct.unpack_from(f"{self.order}{count}{_SCALARS[itype]}", self.buf, at))
+        finally:
+            self.pos = saved
+
+
+def _parse(path: Path, where: str, types: Any) -> _Header:
+    """The metadata and tensor table of one GGUF file (see the module docstring for what is checked)."""
+    f, size = open_regular(path, where)
+    with f:
+        try:
+            buf: Any = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
+        except (OSError, ValueError):  # a file system without mmap: the header is read instead (bounded)
+            try:
+                f.seek(0)
+                buf = f.read(64_000_000)
+            except OSError as e:
+                raise fail(where, None, f"cannot read: {os_reason(e)}") from None
+    h = _Header(buf, size)
     try:
-        import gguf
-    except ImportError:
-        raise fail(str(path), None, _HINT) from None
-    try:
-        return gguf.GGUFReader(path, "r")
-    except Exception as e:  # noqa: BLE001 - the gguf package raises bare ValueError/IndexError on bad files
-        raise fail(str(path), None, f"not a readable GGUF file ({type(e).__name__}: {e})") from None
+        _parse_into(h, types)
+    except _Bad as e:
+        _close(h)
+        raise fail(where, None, f"not a readable GGUF file ({e})") from None
+    except BaseException:
+        _close(h)
+        raise
+    return h
 
 
-def _value(field: Any) -> Any:
-    """A metadata value as Python (str, int, float, bool or list), for any gguf package version."""
-    if hasattr(field, "contents"):
-        return field.contents()
-    from gguf import GGUFValueType
+def _close(h: _Header) -> None:
+    if isinstance(h.buf, mmap.mmap):
+        h.buf.close()
 
-    def one(i: int, t: Any) -> Any:
-        part = field.parts[i]
-        return bytes(part).decode("utf-8", "replace") if t == GGUFValueType.STRING else part.tolist()[0]
 
-    if field.types[0] == GGUFValueType.ARRAY:
-        return [one(i, field.types[-1]) for i in field.data]
-    return one(field.data[0], field.types[0])
+def _parse_into(h: _Header, types: Any) -> None:
+    h.need(8, "the header")
+    if bytes(h.buf[:4]) != b"GGUF":
+        raise _Bad("it does not start with the GGUF magic bytes")
+    h.pos = 4
+    version = h.fixed("I", "the version")
+    if version & 0xFFFF == 0:  # written on a big-endian machine
+        h.order, h.pos = ">", 4
+        version = h.fixed("I", "the version")
+    if version not in (2, 3):
+        raise _Bad(f"GGUF version {version}; llmsizer reads versions 2 and 3 (convert it with a recent llama.cpp)")
+    n_tensors = h.fixed("Q", "the tensor count")
+    n_keys = h.fixed("Q", "the metadata count")
+    if n_keys > MAX_GGUF_KEYS:
+        raise _Bad(f"{n_keys:,} metadata keys declared; llmsizer reads at most {MAX_GGUF_KEYS:,}")
+    if n_tensors > MAX_GGUF_TENSORS:
+        raise _Bad(f"{n_tensors:,} tensors declared; llmsizer reads at most {MAX_GGUF_TENSORS:,}")
+    # each key needs at least 8 (length) + 4 (type) + 1 bytes, each tensor 8 + 4 + 4 + 8
+    h.need(n_keys * 13 + n_tensors * 24, "the declared metadata and tensor table")
+    for i in range(n_keys):
+        key = h.text(f"metadata key #{i + 1}", _MAX_KEY_BYTES)
+        if key in h.fields:
+            raise _Bad(f"the metadata key {short_repr(key)} appears twice")
+        h.fields[key] = h.skip_value(h.fixed("I", short_repr(key)), short_repr(key))
+    sizes, names, offsets = types.sizes, set(), []
+    for i in range(n_tensors):
+        name = h.text(f"the name of tensor #{i + 1}", _MAX_KEY_BYTES)
+        shown = short_repr(name)
+        if name in names:
+            raise _Bad(f"tensor {shown} is listed twice")
+        names.add(name)
+        n_dims = h.fixed("I", shown)
+        if n_dims > _MAX_DIMS:
+            raise _Bad(f"tensor {shown} has {n_dims:,} dimensions (at most {_MAX_DIMS})")
+        h.need(8 * n_dims, shown)
+        dims = struct.unpack_from(f"{h.order}{n_dims}Q", h.buf, h.pos)
+        h.pos += 8 * n_dims
+        code = h.fixed("I", shown)
+        try:
+            ggml_type = types.qtype(code)
+        except ValueError:
+            raise _Bad(f"tensor {shown} has an unknown GGML type {code}") from None
+        offsets.append(h.fixed("Q", shown))
+        if ggml_type not in sizes:
+            raise _Bad(f"tensor {shown} has a GGML type of unknown size ({ggml_type.name})")
+        block, type_size = sizes[ggml_type]
+        n = math.prod(dims)
+        h.tensors.append(_Tensor(name, tuple(dims), ggml_type, n, n * type_size // block))
+    alignment = h.value("general.alignment") if "general.alignment" in h.fields else 32
+    if isinstance(alignment, bool) or not isinstance(alignment, int) or alignment <= 0 or alignment & (alignment - 1):
+        raise _Bad(f"general.alignment {short_repr(alignment)} is not a power of two")
+    data_start = -(-h.pos // alignment) * alignment
+    room = h.size - data_start
+    for t, offset in zip(h.tensors, offsets):
+        if offset + t.n_bytes > room:
+            raise _Bad(f"the data of tensor {short_repr(t.name)} runs past the end of the file: truncated")
+
+
+class _Types:
+    """The gguf package's GGML type table (imported only when a GGUF file is read)."""
+
+    def __init__(self, where: str):
+        try:
+            from gguf import GGML_QUANT_SIZES, GGMLQuantizationType
+        except ImportError:
+            raise fail(where, None, _HINT) from None
+        self.sizes, self.qtype = GGML_QUANT_SIZES, GGMLQuantizationType
 
 
 class _Meta:
-    def __init__(self, reader: Any, where: str):
-        self.fields = reader.fields
+    def __init__(self, header: _Header, where: str):
+        self.header = header
         self.where = where
         arch = self.get("general.architecture")
         if not isinstance(arch, str) or not arch:
             raise fail(where, "general.architecture", "missing from the GGUF metadata")
-        self.arch = arch
+        self.arch = check_text(where, "general.architecture", arch, MAX_NAME_CHARS)
 
     def get(self, key: str, default: Any = None) -> Any:
-        f = self.fields.get(key)
-        return default if f is None else _value(f)
+        try:
+            v = self.header.value(key)
+        except _Bad as e:
+            raise fail(self.where, None, f"not a readable GGUF file ({e})") from None
+        return default if v is None else v
 
     def count(self, key: str) -> int | None:
         """Length of an array field without decoding it (tokenizer.ggml.tokens holds 100k+ strings)."""
-        f = self.fields.get(key)
-        return None if f is None else len(f.data)
+        entry = self.header.fields.get(key)
+        return None if entry is None else entry[3]
 
     def integer(self, key: str, default: Any = ...) -> Any:
         full = f"{self.arch}.{key}"
         v = self.get(full)
-        if isinstance(v, list):  # per-layer values (OpenELM, Gemma 3n...): the widest layer sizes memory
-            v = max(v) if v else None
+        if isinstance(v, list) and all(isinstance(x, int) and not isinstance(x, bool) for x in v):
+            v = max(v) if v else None  # per-layer values (OpenELM, Gemma 3n...): the widest layer sizes memory
         if v is None:
             if default is ...:
                 raise fail(self.where, full, "missing from the GGUF metadata")
             return default
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or int(v) != v or v < 0:
-            raise fail(self.where, full, f"expected a non-negative integer, got {v!r}")
+        if (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or int(v) != v
+                or not 0 <= v <= _MAX_INT):
+            raise fail(self.where, full, f"expected a non-negative integer, got {short_repr(v)}")
         return int(v)
 
 
 def _split_files(path: Path) -> list[Path]:
-    """All parts of a split GGUF (``name-00001-of-00003.gguf``), the given file first; just ``[path]`` otherwise."""
+    """All parts of a split GGUF (``name-00001-of-00003.gguf``), in order, each but ``path`` confined to its folder;
+    just ``[path]`` otherwise."""
     m = _SPLIT.match(path.name)
     if not m:
         return [path]
     n = int(m["n"])
+    if n > MAX_SHARDS:
+        raise fail(str(path), None, f"a split GGUF of {n:,} parts: llmsizer reads at most {MAX_SHARDS:,}")
     parts = [path.with_name(f"{m['stem']}-{i:05d}-of-{n:05d}.gguf") for i in range(1, n + 1)]
-    missing = [p.name for p in parts if not p.exists()]
+    missing = [p.name for p in parts if not is_file(p)]
     if missing:
         raise fail(str(path), None, f"split GGUF: parts missing beside it: {', '.join(missing[:3])}")
-    return parts
+    return [p if p == path else confined(path.parent, p.name, str(path), "split part") for p in parts]
 
 
 def load_gguf(path: Path) -> LoadedModel:
     """Architecture, exact parameter count, bytes and quant types of a (possibly split) GGUF model."""
     where = str(path)
+    types = _Types(where)
     parts = _split_files(path)
-    readers = [_reader(p) for p in parts]
-    meta = _Meta(readers[0], where)  # split parts are in order: the first holds the metadata
-    tensors = [t for r in readers for t in r.tensors]
+    first = _parse(parts[0], str(parts[0]), types)  # split parts are in order: the first holds the metadata
+    try:
+        return _load(path, parts, first, types)
+    finally:
+        _close(first)
+
+
+def _load(path: Path, parts: list[Path], first: _Header, types: _Types) -> LoadedModel:
+    where = str(path)
+    tensors = list(first.tensors)
+    for p in parts[1:]:
+        part = _parse(p, str(p), types)
+        _close(part)
+        tensors += part.tensors
+        if len(tensors) > MAX_GGUF_TENSORS:
+            raise fail(str(p), None, f"the parts list over {MAX_GGUF_TENSORS:,} tensors: more than llmsizer reads")
+    meta = _Meta(first, where)
     if not tensors:
         raise fail(where, None, "the GGUF file lists no tensors")
     notes: list[Message] = [message("file.gguf_arch", arch=meta.arch, files=len(parts))]
@@ -144,9 +394,11 @@ def load_gguf(path: Path) -> LoadedModel:
     per_layer_norms = [n for n in ("attn_norm", "attn_norm_2", "ffn_norm", "post_attention_norm", "post_ffw_norm",
                                    "attn_post_norm", "ffn_post_norm") if has(f"blk.0.{n}.weight")]
     parallel = len(per_layer_norms) == 1 and (arch in _PARALLEL_ARCHES or not has("blk.0.ffn_norm.weight"))
+    name = meta.get("general.name") or path.stem
+    name = check_text(where, "general.name", name if isinstance(name, str) else path.stem, MAX_NAME_CHARS)
     fields: dict[str, Any] = {
-        "id": slug(str(meta.get("general.name") or path.stem)),
-        "name": str(meta.get("general.name") or path.stem),
+        "id": slug(name),
+        "name": name,
         "family": arch,
         "layers": layers,
         "hidden_size": hidden,
@@ -187,7 +439,9 @@ def load_gguf(path: Path) -> LoadedModel:
             (s for n, s in shapes.items() if n.endswith("ffn_up_exps.weight")), None)
         if not expert_ffn and exps is not None:
             expert_ffn = exps[1]
-        dense = sum(1 for i in range(layers) if not has(f"blk.{i}.ffn_up_exps.weight"))
+        # layers without experts, counted off the tensor table (never a loop over an untrusted layer count)
+        sparse = {n.split(".")[1] for n in shapes if n.startswith("blk.") and n.endswith(".ffn_up_exps.weight")}
+        dense = layers - sum(1 for i in sparse if i.isdigit() and int(i) < layers)
         shared = meta.integer("expert_shared_count", 0)
         shared_ffn = meta.integer("expert_shared_feed_forward_length", 0)
         shexp = shapes.get(next((n for n in shapes if n.endswith("ffn_up_shexp.weight")), ""), None)

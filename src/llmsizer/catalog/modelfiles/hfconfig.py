@@ -16,10 +16,19 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from llmsizer.catalog.modelfiles._common import fail, short_repr
+from llmsizer.catalog.modelfiles._common import (
+    MAX_NAME_CHARS,
+    check_text,
+    fail,
+    short_repr,
+)
 from llmsizer.explain import Message, message
 
 _MISSING = object()
+
+#: The largest integer a config field may hold (int64, as in transformers' configs): bigger ones are no sizes,
+#: and products of a few of them would overflow a float.
+MAX_CONFIG_INT = 2**63 - 1
 
 #: Keys under which multimodal wrappers nest their language model's config.
 _NESTED_TEXT_KEYS = ("text_config", "llm_config", "language_config")
@@ -108,6 +117,8 @@ class ConfigReader:
             value = int(value)
         if value < minimum:
             raise fail(self.where, key, f"expected an integer >= {minimum}, got {value}")
+        if value > MAX_CONFIG_INT:
+            raise fail(self.where, key, f"expected an integer below 2^63, got {short_repr(value)}")
         return value
 
     def opt_integer(self, *names: str, minimum: int = 1) -> int | None:
@@ -122,10 +133,11 @@ class ConfigReader:
         raise fail(self.where, key, f"expected true or false, got {short_repr(value)}")
 
     def text(self, *names: str, default: str | None = None) -> str | None:
+        """A short string (an activation's name, a routing method): at most ``MAX_NAME_CHARS`` characters."""
         key, value = self.raw(*names, default=default)
-        if value is None or isinstance(value, str):
+        if value is None:
             return value
-        raise fail(self.where, key, f"expected a string, got {short_repr(value)}")
+        return check_text(self.where, key, value, MAX_NAME_CHARS)
 
     def int_list(self, name: str) -> list[int]:
         found, value = self._lookup(name)
@@ -287,7 +299,10 @@ def _qwen_sparse_layers(r: ConfigReader, layers: int, experts: int) -> int:
     """Qwen2-MoE / Qwen3-MoE: layer i is sparse unless in ``mlp_only_layers`` or ``(i+1) % decoder_sparse_step``."""
     step = r.integer("decoder_sparse_step", default=1)
     only = set(r.int_list("mlp_only_layers"))
-    return sum(1 for i in range(layers) if i not in only and experts > 0 and (i + 1) % step == 0)
+    if experts <= 0:
+        return 0
+    # layers i < layers with (i + 1) % step == 0, less those in mlp_only_layers (counted, not looped over)
+    return layers // step - sum(1 for i in only if 0 <= i < layers and (i + 1) % step == 0)
 
 
 # ----------------------------------------------------------------------------------------------- families
@@ -387,7 +402,8 @@ def _deepseek(r: ConfigReader) -> Derived:
     if experts:
         first_dense = r.integer("first_k_dense_replace", default=0, minimum=0)
         freq = r.integer("moe_layer_freq", default=1)
-        sparse = sum(1 for i in range(layers) if i >= first_dense and i % freq == 0)
+        # multiples of freq in [first_dense, layers), counted rather than looped over (layers is untrusted)
+        sparse = max(0, (layers - 1) // freq - (first_dense - 1) // freq)
         shared = r.integer("n_shared_experts", default=0, minimum=0)
         expert_ffn = r.integer("moe_intermediate_size")
         # V3's noaux_tc routing adds a per-expert score-correction bias to the gate (e_score_correction_bias).
@@ -603,7 +619,7 @@ def _mpt(r: ConfigReader) -> Derived:
     ffn = r.opt_integer("ffn_config.ffn_hidden_size")
     if ffn is None:
         ratio = r.raw("expansion_ratio", default=4)[1]
-        if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or ratio <= 0:
+        if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0 < ratio < 1e6:
             raise fail(r.where, "expansion_ratio", f"expected a positive number, got {short_repr(ratio)}")
         ffn = int(ratio * h)
     d = Derived({})
@@ -836,12 +852,13 @@ _WRAPPED_TEXT_TYPES = {"gemma3": "gemma3_text", "mistral3": "mistral", "llava": 
 def derive(data: Mapping[str, Any], where: str) -> tuple[Derived, str]:
     """Pick the family reader for ``data`` (a parsed config.json) and run it. Returns (derived, model_type)."""
     raw_type = data.get("model_type")
-    if raw_type is not None and not isinstance(raw_type, str):
-        raise fail(where, "model_type", f"expected a string, got {short_repr(raw_type)}")
+    if raw_type is not None:
+        check_text(where, "model_type", raw_type, MAX_NAME_CHARS)  # printed, and the family's name
     model_type = (raw_type or "").strip()
     notes: list[Message] = []
     archs = data.get("architectures")
-    if not model_type and isinstance(archs, list) and archs and archs[0] in _ARCHITECTURE_TYPES:
+    if (not model_type and isinstance(archs, list) and archs and isinstance(archs[0], str)
+            and archs[0] in _ARCHITECTURE_TYPES):
         model_type = _ARCHITECTURE_TYPES[archs[0]]
         notes.append(message("file.model_type_from_architectures", model_type=model_type, architecture=archs[0]))
     key = model_type.lower()

@@ -4,6 +4,11 @@ A safetensors file is an 8-byte little-endian header length N, N bytes of JSON
 (``{"name": {"dtype": "BF16", "shape": [..], "data_offsets": [begin, end]}, "__metadata__": {..}}``), then the
 tensor data (https://github.com/huggingface/safetensors, "Format"). Only the first 8 + N bytes are ever read.
 
+The files are untrusted: N is checked against the file's size and ``MAX_SAFETENSORS_HEADER_BYTES`` before
+anything is read, the headers of all the shards of one checkpoint against ``MAX_HEADER_BYTES_TOTAL`` and
+``MAX_TENSORS``, every entry's numbers are integers below 2^63 whose span fits the file, and no message quotes a
+byte of the file beyond a short, escaped repr of one JSON value.
+
 Quantized checkpoints store some tensors packed (GPTQ/AWQ ``qweight``: 32/bits values per int32; bitsandbytes
 4-bit, NVFP4, MXFP4: two values per byte) beside scales and zero points. The parameter count unpacks the former
 and leaves the latter out; ``weight_bytes`` keeps every byte, since all of them sit in memory.
@@ -13,7 +18,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
 import struct
 from collections import Counter
@@ -22,7 +26,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from llmsizer.catalog.modelfiles._common import MAX_SAFETENSORS_HEADER_BYTES, fail, short_repr
+from llmsizer.catalog.modelfiles._common import (
+    MAX_HEADER_BYTES_TOTAL,
+    MAX_SAFETENSORS_HEADER_BYTES,
+    MAX_TENSORS,
+    check_depth,
+    fail,
+    open_regular,
+    os_reason,
+    short_repr,
+)
 from llmsizer.explain import Message, message
 
 #: Bits per element of each safetensors dtype (safetensors ``Dtype``).
@@ -50,7 +63,13 @@ _PACKED_BITS_DEFAULT = 4
 _BUFFER_SUFFIXES = ("masked_bias", "rotary_emb.inv_freq", "position_ids")
 
 
-@dataclass(frozen=True)
+#: The format's own cap on the header (huggingface/safetensors ``MAX_HEADER_SIZE``): past it, not a safetensors file.
+_FORMAT_MAX_HEADER = 100_000_000
+#: Sizes and offsets are 64-bit in the format (and a float holds products of a few of them).
+_MAX_INT = 2**63
+
+
+@dataclass(frozen=True, slots=True)
 class TensorInfo:
     name: str
     dtype: str
@@ -72,59 +91,112 @@ class SafetensorsHeader:
 
 
 def header_length(first8: bytes, where: str, file_size: int | None) -> int:
-    """N from the 8-byte prefix, checked against the format's cap and the file size."""
+    """N from the 8-byte prefix, checked against the format's cap, llmsizer's and the file size (the messages
+    never print N: the 8 bytes may belong to any file)."""
     if len(first8) < 8:
         raise fail(where, None, "too short to be a safetensors file (fewer than 8 bytes)")
     (n,) = struct.unpack("<Q", first8)
-    if n == 0 or n > MAX_SAFETENSORS_HEADER_BYTES:
-        raise fail(where, None, f"not a safetensors file (header length {n} is outside 1..100 MB)")
+    if n == 0 or n > _FORMAT_MAX_HEADER:
+        raise fail(where, None, "not a safetensors file (its header length is outside 1..100 MB)")
+    if n > MAX_SAFETENSORS_HEADER_BYTES:
+        raise fail(where, None, f"a safetensors header of over {MAX_SAFETENSORS_HEADER_BYTES // 1_000_000} MB: "
+                                "more than llmsizer reads (real model headers are a few MB at most)")
     if file_size is not None and 8 + n > file_size:
-        raise fail(where, None, f"not a safetensors file, or truncated (header of {n} bytes, file of {file_size})")
+        raise fail(where, None, "not a safetensors file, or truncated (its header runs past the end of the file)")
     return n
 
 
-def parse_header(raw: bytes, where: str, data_size: int | None = None) -> SafetensorsHeader:
-    """Parse the JSON header; every entry is checked (dtype known, shape x dtype = bytes, within the data)."""
+def _sizes(value: Any, *, count: int | None = None) -> bool:
+    """A list of integers in [0, 2^63) (of ``count`` items when given)."""
+    return (isinstance(value, list) and (count is None or len(value) == count) and len(value) <= 64
+            and all(isinstance(x, int) and not isinstance(x, bool) and 0 <= x < _MAX_INT for x in value))
+
+
+def parse_header(raw: bytes, where: str, data_size: int | None = None,
+                 max_tensors: int = MAX_TENSORS) -> SafetensorsHeader:
+    """Parse the JSON header; every entry is checked (dtype known, shape x dtype = bytes, within the data).
+    More than ``max_tensors`` entries are refused, counted in the bytes before they are parsed."""
+    if raw.count(b'"data_offsets"') > max_tensors:
+        raise _too_many(where)
     try:
-        table = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise fail(where, None, f"not a safetensors file (its header is not JSON: {e})") from None
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise fail(where, None, f"not a safetensors file (its header is not UTF-8 text, at byte {8 + e.start:,})"
+                   ) from None
+    try:
+        table = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise fail(where, None, f"not a safetensors file (its header is not JSON: {e.msg} at byte {8 + e.pos:,})"
+                   ) from None
+    except (RecursionError, ValueError):  # nested too deeply, or a number of more than 4,300 digits
+        raise fail(where, None, "not a safetensors file (its header is not JSON a reader can take)") from None
     if not isinstance(table, dict):
         raise fail(where, None, "not a safetensors file (its header is not a JSON object)")
+    check_depth(table, where)
+    if len(table) > max_tensors + 1:
+        raise _too_many(where)
     tensors: list[TensorInfo] = []
     metadata = table.pop("__metadata__", None) or {}
     for name, entry in table.items():
         if not isinstance(entry, dict):
             raise fail(where, name, f"expected a tensor entry, got {short_repr(entry)}")
         dtype, shape, offsets = entry.get("dtype"), entry.get("shape"), entry.get("data_offsets")
-        if dtype not in DTYPE_BITS:
+        if not isinstance(dtype, str) or dtype not in DTYPE_BITS:
             raise fail(where, f"{name}.dtype", f"unknown safetensors dtype {short_repr(dtype)}")
-        if not isinstance(shape, list) or not all(isinstance(x, int) and x >= 0 for x in shape):
+        if not _sizes(shape):
             raise fail(where, f"{name}.shape", f"expected a list of sizes, got {short_repr(shape)}")
-        if (not isinstance(offsets, list) or len(offsets) != 2
-                or not all(isinstance(x, int) for x in offsets) or not 0 <= offsets[0] <= offsets[1]):
+        if not _sizes(offsets, count=2) or not offsets[0] <= offsets[1]:
             raise fail(where, f"{name}.data_offsets", f"expected [begin, end], got {short_repr(offsets)}")
         nbytes = offsets[1] - offsets[0]
-        need = math.ceil(math.prod(shape) * DTYPE_BITS[dtype] / 8)
+        need = -(-math.prod(shape) * DTYPE_BITS[dtype] // 8)  # whole bytes, in integers (no float overflow)
         if nbytes != need:
-            raise fail(where, f"{name}.data_offsets", f"span {nbytes} bytes but {dtype} {shape} needs {need}")
+            raise fail(where, f"{name}.data_offsets", f"span {nbytes} bytes but {dtype} {short_repr(shape)} needs "
+                                                      f"{short_repr(need)}")
         if data_size is not None and offsets[1] > data_size:
             raise fail(where, name, f"data ends at byte {offsets[1]} past the file's {data_size}: truncated file")
         tensors.append(TensorInfo(name, dtype, tuple(shape), nbytes))
     return SafetensorsHeader(where, tuple(tensors), metadata if isinstance(metadata, dict) else {})
 
 
+def _too_many(where: str) -> Exception:
+    return fail(where, None, f"too many tensors: with the shards read before it, over {MAX_TENSORS:,}, more than "
+                             "llmsizer reads for one model")
+
+
 def read_header(path: Path) -> SafetensorsHeader:
     """Read only the header of a local safetensors file (8 + N bytes, never the tensors)."""
+    return _read_header(path, MAX_SAFETENSORS_HEADER_BYTES, MAX_TENSORS)[0]
+
+
+def _read_header(path: Path, budget: int, max_tensors: int) -> tuple[SafetensorsHeader, int]:
+    """The header and its length N; a header longer than ``budget`` (what is left of a checkpoint's
+    ``MAX_HEADER_BYTES_TOTAL``) is refused unread, one of more than ``max_tensors`` tensors unparsed."""
     where = str(path)
-    try:
-        size = os.path.getsize(path)
-        with open(path, "rb") as f:
+    f, size = open_regular(path, where)
+    with f:
+        try:
             n = header_length(f.read(8), where, size)
+            if n > budget:
+                raise fail(where, None, f"the shards' headers add up to over {MAX_HEADER_BYTES_TOTAL // 1_000_000} "
+                                        "MB: more than llmsizer reads for one model")
             raw = f.read(n)
-    except OSError as e:
-        raise fail(where, None, f"cannot read: {e.strerror or e}") from None
-    return parse_header(raw, where, data_size=size - 8 - n)
+        except OSError as e:
+            raise fail(where, None, f"cannot read: {os_reason(e)}") from None
+    if len(raw) < n:
+        raise fail(where, None, "truncated while it was read (the file shrank)")
+    return parse_header(raw, where, data_size=size - 8 - n, max_tensors=max_tensors), n
+
+
+def read_headers(paths: Iterable[Path]) -> list[SafetensorsHeader]:
+    """The headers of all the shards of one checkpoint, within ``MAX_HEADER_BYTES_TOTAL`` and ``MAX_TENSORS``."""
+    headers: list[SafetensorsHeader] = []
+    left, tensors = MAX_HEADER_BYTES_TOTAL, 0
+    for p in paths:
+        h, n = _read_header(p, left, MAX_TENSORS - tensors)
+        left -= n
+        tensors += len(h.tensors)
+        headers.append(h)
+    return headers
 
 
 # ------------------------------------------------------------------------------------------ counting
