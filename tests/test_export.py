@@ -83,9 +83,15 @@ def test_deepspeed_json_is_consistent(train_result):
     assert cfg["gradient_accumulation_steps"] == grad_accumulation(train_result.workload, p)
 
 
-def test_megatron_args(train_result):
-    p = train_result.plans[0]
-    text = export_plan(train_result, "megatron")
+@pytest.fixture(scope="module")
+def megatron_result(cat):
+    w = Workload(mode=Mode.finetune, seq_len=4096, tokens=2e9, framework="megatron")
+    return plan(cat, cat.model("llama-3.1-70b"), w, Constraints(gpu_ids=("h100-sxm",), gpu_count=16))
+
+
+def test_megatron_args(megatron_result):
+    p = megatron_result.plans[0]
+    text = export_plan(megatron_result, "megatron")
     flags = set(re.findall(r"(--[a-z0-9-]+)", text))
     assert flags <= MEGATRON_FLAGS
     assert f"--tensor-model-parallel-size {p.layout.tp}" in text

@@ -10,7 +10,7 @@ from llmsizer.catalog import load_catalog
 from llmsizer.explain import message
 from llmsizer.render import fmt
 from llmsizer.render.i18n import en, en_explain, say, zh, zh_explain
-from llmsizer.workload.choices import Engine, Optimizer, Precision, Quant
+from llmsizer.workload.choices import Engine, Framework, Optimizer, Precision, Quant
 
 
 def name(field: str) -> str:
@@ -34,6 +34,8 @@ PARAMS = {
     "usd": 1.25e6, "budget_usd": 1e6,
     "gpu_count": 8, "ratio": 13.9,
     "evaluated": 2270, "ms": 35.2,
+    "framework": "transformers", "mode": "lora",
+    "frameworks": ("megatron", "deepspeed", "fsdp", "torchtune", "transformers", "unsloth"),
 }
 NETWORK_PARAMS = {"scaleup": "nvlink", "scaleout_gbps": 400.0}
 
@@ -41,12 +43,13 @@ NETWORK_PARAMS = {"scaleup": "nvlink", "scaleout_gbps": 400.0}
 ALLOWED = sorted({
     *(str(v) for v in PARAMS.values() if isinstance(v, str)), NETWORK_PARAMS["scaleup"],
     *(name(f) for f in ("params", "quant", "tokens", "deadline_s", "max_gpus", "gpu_count", "budget_usd", "offload",
-                        "zero", "mode", "context", "concurrency", "micro_batch", "recompute", "gpu_ids", "seq_len",
+                        "zero", "mode", "context", "concurrency", "micro_batch", "recompute", "gpu_ids", "seq_len", "framework",
                         *PARAMS["fields"])),
     "GiB", "GPU", "ms", "ZeRO-Infinity", "nvme",
     "KV", "CPU", "NVMe", "Gb/s", "InfiniBand", "RoCE", "RDMA", "Chinchilla", "Hoffmann", "et al.",
     "Table", "SwiGLU", "FFN", "Llama", "token",  # "token" as a unit, as the zh labels write it
     "none", "cpu", "lora", "qlora", "int8", "int4", "full",  # values of command-line options
+    "megatron", "deepspeed", "fsdp", "torchtune", "transformers", "unsloth", "any", "LoRA",
 }, key=len, reverse=True)
 
 ENGLISH = re.compile(r"[A-Za-z]{3,}")
@@ -165,7 +168,7 @@ def test_zh_plan_has_no_english_outside_names_ids_and_units(capsys, cat, args):
     names = {w for m in cat.models.values() for w in (m.id, m.name)}
     names |= {w for g in cat.gpus.values() for w in (g.id, g.name, getattr(g, "scaleup", "") or "")}
     names |= {w for c in cat.instances for w in (c.provider, c.instance, c.region or "")}
-    names |= {e.value for e in (*Precision, *Quant, *Optimizer, *Engine)}
+    names |= {e.value for e in (*Precision, *Quant, *Optimizer, *Engine, *Framework)}
     names |= {"nvlink", "xgmi", "ethernet", "pcie", "ualink", "infinity-fabric"}
     for word in sorted((n for n in names if n), key=len, reverse=True):
         text = text.replace(word, " ")

@@ -8,6 +8,7 @@ import pytest
 
 from llmsizer.catalog import load_catalog
 from llmsizer.compute import estimate_training, micro_batches_per_step
+from llmsizer.data.frameworks import layout_problem
 from llmsizer.memory import estimate_memory, usable_memory_bytes
 from llmsizer.render.i18n import say
 from llmsizer.search import Constraints, Search, SortKey, gpu_counts, plan
@@ -47,6 +48,8 @@ def _brute_force_best(cat, model, w, gpu, n, per_node, c):
                 continue
             if v > 1 and micro_batches_per_step(resolved(model, w), dp, mb) % pp:
                 continue
+            if s.prof is not None and layout_problem(s.prof, tp, pp, dp, ep, zero, off, v, n) is not None:
+                continue  # a layout the training stack cannot run is never a plan
             lay = Layout(tp=tp, pp=pp, dp=dp, ep=ep, zero=zero, offload=off, recompute=rc, micro_batch=mb,
                          gpus_per_node=per_node, virtual_stages=v)
             p = s.evaluate(gpu, lay, usable)
@@ -82,7 +85,7 @@ def test_search_matches_brute_force_on_small_spaces(cat, model_id, mode, gpu_id,
 
 def test_pinned_options_always_hold(cat):
     model = cat.model("llama-3.1-70b")
-    w = Workload(mode=Mode.finetune, seq_len=4096, tokens=1e9)
+    w = Workload(mode=Mode.finetune, seq_len=4096, tokens=1e9, framework="fsdp")  # FSDP + TP runs both pins
     c = Constraints(gpu_ids=("h100-sxm", "a100-80gb-sxm"), gpu_count=32, tp=4, zero=3, top=20, include_unfit=True)
     result = plan(cat, model, w, c)
     assert result.plans

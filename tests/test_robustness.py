@@ -11,7 +11,7 @@ import string
 import struct
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
@@ -19,6 +19,7 @@ from llmsizer.specs.architecture import count_params
 from llmsizer.catalog import catalog_problems, load_catalog
 from llmsizer.cli.app import app
 from llmsizer.compute import estimate_training
+from llmsizer.data.frameworks import frameworks_for, layout_problem, profile
 from llmsizer.errors import LlmsizerError
 from llmsizer.memory import estimate_memory
 from llmsizer.specs import ModelSpec, MoeSpec
@@ -75,15 +76,20 @@ def _w(mode: Mode, **kw) -> Workload:
 def test_parts_sum_and_memory_grows_with_batch_and_sequence(cat, m, mode, b, s, rc, zero, dp):
     gpu = cat.gpu("h100-sxm")
     lay = Layout(dp=dp, zero=zero, recompute=rc, micro_batch=b)
-    mem = estimate_memory(m, gpu, _w(mode, seq_len=s), lay)
+    stacks = [f for f in frameworks_for(mode)
+              if layout_problem(profile(f), 1, 1, dp, 1, zero, lay.offload, 1, dp) is None]
+    assume(stacks)
+    f = stacks[0]  # the first stack that runs the layout
+    mem = estimate_memory(m, gpu, _w(mode, seq_len=s, framework=f), lay)
     parts = (mem.weights_bytes + mem.gradients_bytes + mem.optimizer_bytes + mem.activations_bytes
              + mem.kv_cache_bytes + mem.overhead_bytes)
     assert math.isclose(mem.total_bytes, parts, rel_tol=1e-12)
     assert all(x >= 0 for x in (mem.weights_bytes, mem.activations_bytes, mem.overhead_bytes))
     # micro-batches double, as the search's list does (with fewer micro-batches per step than pipeline stages,
     # memory is a sawtooth in b: tests/test_memory.py)
-    bigger_b = estimate_memory(m, gpu, _w(mode, seq_len=s), Layout(dp=dp, zero=zero, recompute=rc, micro_batch=2 * b))
-    bigger_s = estimate_memory(m, gpu, _w(mode, seq_len=2 * s), lay)
+    bigger_b = estimate_memory(m, gpu, _w(mode, seq_len=s, framework=f),
+                               Layout(dp=dp, zero=zero, recompute=rc, micro_batch=2 * b))
+    bigger_s = estimate_memory(m, gpu, _w(mode, seq_len=2 * s, framework=f), lay)
     assert bigger_b.total_bytes >= mem.total_bytes
     assert bigger_s.total_bytes >= mem.total_bytes
 

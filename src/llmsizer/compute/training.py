@@ -24,6 +24,13 @@ from typing import Any
 
 from llmsizer.compute.flops import training_flops
 from llmsizer.compute.hardware import achieved_rate, compute_data, gpu_facts, training_efficiency
+from llmsizer.compute.stacks import (
+    adapter_bytes_per_token,
+    adapter_fp32_flops_per_token,
+    autocast_bytes_per_micro_batch,
+    elementwise_bytes_per_token,
+    optimizer_bytes_per_param,
+)
 from llmsizer.compute.network import (
     ALL_GATHER,
     ALL_REDUCE,
@@ -35,13 +42,15 @@ from llmsizer.compute.network import (
     link,
     transfer_seconds,
 )
+from llmsizer.data.frameworks import check_mode
+from llmsizer.memory.constants import constants
 from llmsizer.memory.weights import stored_bytes_per_weight
 from llmsizer.record import record
 from llmsizer.specs.architecture import ledger, lora_adapters
 from llmsizer.specs.gpu import GpuSpec
 from llmsizer.specs.model import ModelSpec
 from llmsizer.units import DTYPE_BYTES
-from llmsizer.workload.choices import Offload, Recompute
+from llmsizer.workload.choices import Framework, Offload, Precision, Recompute
 from llmsizer.workload.job import Workload
 
 RECOMPUTES = (Recompute.none, Recompute.selective, Recompute.full)
@@ -98,15 +107,18 @@ class StepTimes:
     bubble_slots: float  # (pp - 1) / v micro-batch slots of pipeline bubble
     step_s: float
     tokens_per_second: float  # the whole plan
+    optimizer_step_s: float = 0.0  # the optimizer's pass over its states on the GPU, per step
 
 
 class StepJob:
     """What the step model needs that depends only on (model, GPU, resolved workload): the achieved FLOP/s, FLOPs
     per token per recompute mode, the dequantization and weight bytes of the whole model. Built once per search."""
 
-    __slots__ = ("_cells", "_links", "a2a_bytes_per_token", "dense_trainable", "dequant_full_model", "eff",
-                 "expert_trainable", "g", "gpu", "grad_bytes", "hidden_bytes", "hw_flops", "layers", "model",
-                 "model_flops", "moe_layers", "p", "peak", "rate", "size_f", "w", "weight_bytes")
+    __slots__ = ("_cells", "_links", "a2a_bytes_per_token", "autocast_full_model", "dense_trainable",
+                 "dequant_full_model", "eff", "expert_trainable", "g", "gpu", "grad_bytes", "hidden_bytes", "hw_flops",
+                 "layers", "model", "model_flops", "moe_layers", "opt_bytes_per_param", "p", "param_bytes", "peak",
+                 "prof", "rate",
+                 "size_f", "stack_per_token", "streaming_bw", "w", "weight_bytes")
 
     def __init__(self, model: ModelSpec, gpu: GpuSpec, w: Workload) -> None:
         led = ledger(model)
@@ -115,7 +127,7 @@ class StepJob:
         self.p = p = compute_data().training
         moe = model.moe
         self.size_f, self.eff = training_efficiency(g, model.hidden_size, moe is not None, p)
-        self.peak, self.rate = achieved_rate(g, w.precision.value, self.eff, p.fp8_speedup_vs_bf16)
+        self.peak, self.rate = achieved_rate(g, w.precision.compute, self.eff, p.fp8_speedup_vs_bf16)
         flops = {rc: training_flops(led, w, rc) for rc in RECOMPUTES}
         self.model_flops = flops[Recompute.none][0]
         self.hw_flops = {rc: f[1] for rc, f in flops.items()}
@@ -130,7 +142,7 @@ class StepJob:
         quantized_base = w.mode.is_adapter and w.quant.value != "none"
         self.dequant_full_model = {
             rc: ((3.0 if rc is Recompute.full else 2.0) * led.total_params * (per_weight + DTYPE_BYTES["bf16"])
-                 / (g.bandwidth * p.dequant_bandwidth_efficiency) if quantized_base else 0.0)
+                 / (g.bandwidth * p.streaming_bandwidth_efficiency) if quantized_base else 0.0)
             for rc in RECOMPUTES}
         # what data parallelism reduces: the trainable weights (dense, routed experts), before tp x pp (x ep)
         if w.mode.is_adapter:
@@ -139,7 +151,35 @@ class StepJob:
         else:
             self.dense_trainable = float(led.total_params - led.params.routed_experts)
             self.expert_trainable = float(led.params.routed_experts)
-        self.grad_bytes = 4.0 if w.precision.value == "fp32" else 2.0
+        self.grad_bytes = 4.0 if w.precision.value in ("fp32", "fp32-amp") else 2.0
+        # the training stack's own time (compute/stacks.py): eager ops, adapters, autocast, the optimizer step
+        self.prof = prof = check_mode(w.framework or Framework.megatron, w.mode)
+        self.grad_bytes = max(self.grad_bytes, prof.memory.gradient_bytes or 0.0)
+        self.param_bytes = 4.0 if w.precision is Precision.fp32 else 2.0  # weights gathered in the compute dtype
+        self.streaming_bw = bw = g.bandwidth * p.streaming_bandwidth_efficiency
+        act = 4.0 if w.precision is Precision.fp32 else 2.0
+        amp = w.precision is Precision.fp32_amp
+        peft32 = w.mode.is_adapter and prof.speed.lora == "peft" and prof.memory.adapter_dtype == "fp32"
+        rate32 = g.peak["fp32"] * self.eff
+        self.stack_per_token = {}
+        for rc in RECOMPUTES:
+            nbytes = 0.0
+            if prof.speed.elementwise == "modules":
+                nbytes += elementwise_bytes_per_token(model, act, amp, prof.memory.loss, rc)
+            if w.mode.is_adapter:
+                nbytes += adapter_bytes_per_token(model, w.lora_rank, w.lora_targets, prof.speed.lora, rc)
+            t = nbytes / bw
+            if peft32 and rate32 > 0:
+                t += adapter_fp32_flops_per_token(model, w.lora_rank, w.lora_targets, rc) * max(
+                    0.0, 1.0 / rate32 - 1.0 / self.rate)
+            self.stack_per_token[rc] = t
+        self.autocast_full_model = {
+            rc: autocast_bytes_per_micro_batch(model, rc) / bw if amp and not w.mode.is_adapter else 0.0
+            for rc in RECOMPUTES}
+        opt = constants().optimizers[w.optimizer]
+        master = 0.0 if w.precision in (Precision.fp32, Precision.fp32_amp) else opt.master_bytes
+        self.opt_bytes_per_param = optimizer_bytes_per_param(
+            self.grad_bytes, 4.0 if w.precision in (Precision.fp32, Precision.fp32_amp) else 2.0, opt, master)
         self._links: dict[tuple[int, int], Link] = {}
         self._cells: dict[tuple[int, int, int, int, int], StepCell] = {}
 
@@ -186,7 +226,7 @@ class StepCell:
     that depends on (tp, pp, dp, ep, GPUs per node) only. Interleaving (v chunks per GPU) enters through the
     pipeline sends and the bubble, so it is an argument of the terms, not part of the cell."""
 
-    __slots__ = ("a2a", "compute_per_token", "dense_trainable", "dequant", "dp", "dp_one_pass", "ep",
+    __slots__ = ("a2a", "compute_per_token", "dense_trainable", "dequant", "dp", "dp_one_pass", "dp_weight_pass", "ep",
                  "expert_trainable", "j", "p2p", "per_node", "pp", "tp", "tp_comm", "weight_bytes_here",
                  "zero3_frozen_gather")
 
@@ -194,8 +234,8 @@ class StepCell:
         p = j.p
         self.j, self.tp, self.pp, self.dp, self.ep, self.per_node = j, tp, pp, dp, ep, per_node
         split = tp * pp
-        self.compute_per_token = {rc: j.hw_flops[rc] / split / j.rate for rc in RECOMPUTES}
-        self.dequant = {rc: d / split for rc, d in j.dequant_full_model.items()}
+        self.compute_per_token = {rc: (j.hw_flops[rc] / j.rate + j.stack_per_token[rc]) / split for rc in RECOMPUTES}
+        self.dequant = {rc: (d + j.autocast_full_model[rc]) / split for rc, d in j.dequant_full_model.items()}
         self.weight_bytes_here = j.weight_bytes / split  # this GPU's share of the stored weights
         # tensor-parallel all-reduces (x collectives_per_layer), each of b x s x h activations (Narayanan et al. 2021
         # sec. 3.2; sequence parallelism's reduce-scatter + all-gather pair moves the same bytes, Korthikanti et al.
@@ -222,15 +262,18 @@ class StepCell:
         # data-parallel traffic: what each GPU holds of the trainable weights (dense over dp, experts over dp / ep)
         self.dense_trainable = j.dense_trainable / split
         self.expert_trainable = j.expert_trainable / (split * ep)
-        self.dp_one_pass = self.zero3_frozen_gather = 0.0
+        self.dp_one_pass = self.dp_weight_pass = self.zero3_frozen_gather = 0.0
         if dp > 1:
             # one ring pass ((n-1)/n of this GPU's gradient bytes) over the data-parallel group; the expert
-            # gradients reduce over their own dp / ep replicas in the same bucketed pass
+            # gradients reduce over their own dp / ep replicas in the same bucketed pass. Gradients move in the
+            # stack's reduction dtype (fp32 on Megatron-LM and torchtitan), weights in the compute dtype.
             lk = j.link(per_node, tp * dp)
             dp_e = max(dp // ep, 1)
             self.dp_one_pass = collective_seconds(REDUCE_SCATTER, dp, self.dense_trainable * j.grad_bytes, lk)
+            self.dp_weight_pass = collective_seconds(ALL_GATHER, dp, self.dense_trainable * j.param_bytes, lk)
             if dp_e > 1:
                 self.dp_one_pass += transfer_seconds(REDUCE_SCATTER, dp_e, self.expert_trainable * j.grad_bytes, lk)
+                self.dp_weight_pass += transfer_seconds(ALL_GATHER, dp_e, self.expert_trainable * j.param_bytes, lk)
             if j.w.mode.is_adapter:
                 # ZeRO-3 shards the frozen base too (the memory model counts 1/dp of it), so it is all-gathered for
                 # the forward and again for the backward pass of every micro-batch, in its stored precision
@@ -252,13 +295,16 @@ class StepCell:
         """(per micro-batch, per step) data-parallel seconds before overlap: ZeRO-3 / FSDP full shard all-gathers
         weights for forward and backward and reduce-scatters gradients every micro-batch (Rajbhandari et al. 2020
         sec. 7.2.1: 1.5x the all-reduce volume); ZeRO-2 reduce-scatters every micro-batch and all-gathers the
-        updated weights once; ZeRO 0/1 all-reduce once per step (2 ring passes)."""
+        updated weights once; ZeRO-1 reduce-scatters gradients and all-gathers the updated weights once per step;
+        ZeRO 0 all-reduces the gradients once per step (2 ring passes)."""
         if self.dp == 1:
             return 0.0, 0.0
         if zero >= 3:
-            return 3.0 * self.dp_one_pass + self.zero3_frozen_gather, 0.0
+            return 2.0 * self.dp_weight_pass + self.dp_one_pass + self.zero3_frozen_gather, 0.0
         if zero == 2:
-            return self.dp_one_pass, self.dp_one_pass
+            return self.dp_one_pass, self.dp_weight_pass
+        if zero == 1:
+            return 0.0, self.dp_one_pass + self.dp_weight_pass
         return 0.0, 2.0 * self.dp_one_pass
 
     def offload_step_s(self, zero: int, offload: Offload) -> float:
@@ -272,6 +318,14 @@ class StepCell:
         if offload is Offload.nvme:
             t += 2.0 * shard * 12.0 / p.nvme_bytes_per_s
         return t
+
+    def optimizer_step_s(self, zero: int, offload: Offload) -> float:
+        """The optimizer step on the GPU: a memory-bound pass over this GPU's shard of the trainable parameters'
+        states (ZeRO >= 1 shards it over dp); offload runs it on the CPU instead (``offload_step_s``)."""
+        if offload is not Offload.none:
+            return 0.0
+        shard = (self.dense_trainable + self.expert_trainable) / (self.dp if zero >= 1 else 1)
+        return shard * self.j.opt_bytes_per_param / self.j.streaming_bw
 
     def stream_s(self, zero: int, offload: Offload) -> float:
         """ZeRO-Infinity parameter offload (ZeRO-3 + offload): every micro-batch streams this GPU's shard of its
@@ -308,13 +362,15 @@ class StepCell:
         t_mb = compute + self.dequant[rc] + t_tp + t_a2a + dp_mb_exposed + stream_exposed + t_p2p
         bubble_slots = (self.pp - 1) / v
         t_off = self.offload_step_s(zero, offload)
-        t_step = (m + bubble_slots) * t_mb + dp_step_exposed + t_off
+        t_opt = self.optimizer_step_s(zero, offload)
+        t_step = (m + bubble_slots) * t_mb + dp_step_exposed + t_off + t_opt
         return StepTimes(
             model_flops_per_token=j.model_flops, hardware_flops_per_token=j.hw_flops[rc],
             global_batch_tokens=w.global_batch_tokens, micro_batches=m, tokens_per_step=tokens_step,
             compute_s=compute, tp_s=t_tp, a2a_s=t_a2a, dp_micro_batch_s=dp_mb_exposed, dp_step_s=dp_step_exposed,
             offload_step_s=t_off, p2p_s=t_p2p, dequant_s=self.dequant[rc], stream_s=stream_exposed,
-            micro_batch_s=t_mb, bubble_slots=bubble_slots, step_s=t_step, tokens_per_second=tokens_step / t_step)
+            micro_batch_s=t_mb, bubble_slots=bubble_slots, step_s=t_step, tokens_per_second=tokens_step / t_step,
+            optimizer_step_s=t_opt)
 
 
 def micro_batches_per_step(w: Workload, dp: int, micro_batch: int) -> int:

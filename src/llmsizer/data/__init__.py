@@ -182,7 +182,8 @@ def namespace(record: Any) -> Any:
 def _schema(name: str) -> type:
     from llmsizer.data import schema
 
-    return {"memory": schema.MemoryData, "compute": schema.ComputeData, "server": schema.ServerRules}[name]
+    return {"memory": schema.MemoryData, "compute": schema.ComputeData, "server": schema.ServerRules,
+            "frameworks": schema.FrameworksData}[name]
 
 
 def validated(name: str, raw: Any) -> Any:
@@ -202,8 +203,8 @@ _LOADED: dict[str, Any] = {}
 
 
 def load(name: str) -> Any:
-    """``data/<name>.yaml`` validated (``memory``, ``compute``, ``server``), once per process; from the disk cache
-    while the file is unchanged."""
+    """``data/<name>.yaml`` validated (``memory``, ``compute``, ``server``, ``frameworks``), once per process; from
+    the disk cache while the file is unchanged."""
     hit = _LOADED.get(name)
     if hit is None:
         from llmsizer.data.cache import cached

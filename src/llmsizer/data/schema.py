@@ -1,4 +1,4 @@
-"""The record schemas of the data files (``data/memory.yaml``, ``compute.yaml``, ``server.yaml``): frozen dataclasses
+"""The record schemas of the data files (``data/memory.yaml``, ``compute.yaml``, ``server.yaml``, ``frameworks.yaml``): frozen dataclasses
 that ``data/validation.py`` checks the YAML against, every field a number with a unit in its name or a ``source``.
 
 Imported only on a cache miss: ``data.load`` validates a file against its schema once, converts the records into
@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
-from llmsizer.workload.choices import Engine, Optimizer, Precision, Quant
+from llmsizer.workload.choices import Engine, Framework, Mode, Offload, Optimizer, Precision, Quant
 
 if TYPE_CHECKING:  # the records' annotation vocabulary, resolved by data/validation.py
     from typing import Annotated
@@ -196,7 +196,7 @@ class TrainingParams(_Strict):
     fp8_source: str
     moe_compute_efficiency: Annotated[float, Field(gt=0, le=1)]
     moe_source: str
-    dequant_bandwidth_efficiency: Annotated[float, Field(gt=0, le=1)]
+    streaming_bandwidth_efficiency: Annotated[float, Field(gt=0, le=1)]
     qlora_source: str
     scaleup_bus_efficiency: Annotated[float, Field(gt=0, le=1)]
     scaleout_bus_efficiency: Annotated[float, Field(gt=0, le=1)]
@@ -283,6 +283,73 @@ class ComputeData(_Strict):
     engines: dict[str, EngineProfile]
     cost: CostParams
     calibration: tuple[CalibrationPoint, ...] = ()
+
+
+# ============================================================================================ frameworks.yaml
+
+
+@dataclass(frozen=True, kw_only=True)
+class FrameworkLayouts(_Strict):
+    tensor_parallel: bool
+    pipeline_parallel: bool
+    interleaved_pipeline: bool
+    sequence_parallel: bool
+    expert_parallel: bool
+    zero: Annotated[tuple[Annotated[int, Field(ge=0, le=3)], ...], Field(min_length=1)]
+    zero_with_pipeline: Annotated[tuple[Annotated[int, Field(ge=0, le=3)], ...], Field(min_length=1)]
+    offload: Annotated[tuple[Offload, ...], Field(min_length=1)]
+
+    def __post_init__(self) -> None:
+        if not set(self.zero_with_pipeline) <= set(self.zero):
+            raise ValueError("zero_with_pipeline must be a subset of zero")
+        if Offload.none not in self.offload:
+            raise ValueError("offload must include none")
+
+
+@dataclass(frozen=True, kw_only=True)
+class FrameworkMemory(_Strict):
+    saved_tensors: Literal["fused", "modules"]
+    loss: Literal["fused", "upcast", "chunked", "lse"]
+    loss_chunks: PositiveInt = 1
+    gradients: Literal["persistent", "freed"]
+    gradient_bytes: PositiveFloat | None = None
+    adapter_dtype: Literal["compute", "fp32"]
+    offloaded_checkpoints: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class FrameworkSpeed(_Strict):
+    elementwise: Literal["fused", "modules"]
+    lora: Literal["fused", "modules", "peft"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class FrameworkProfile(_Strict):
+    name: str
+    modes: Annotated[tuple[Mode, ...], Field(min_length=1)]
+    max_gpus: PositiveInt | None = None
+    layouts: FrameworkLayouts
+    memory: FrameworkMemory
+    speed: FrameworkSpeed
+    exports: tuple[str, ...] = ()
+    source: Source
+
+    def __post_init__(self) -> None:
+        if Mode.inference in self.modes:
+            raise ValueError("a training framework does not serve inference (that is --engine)")
+
+
+@dataclass(frozen=True, kw_only=True)
+class FrameworksData(_Strict):
+    """The validated content of ``data/frameworks.yaml``."""
+
+    schema_version: int
+    frameworks: dict[str, FrameworkProfile]
+
+    def __post_init__(self) -> None:
+        names = {f.value for f in Framework if f is not Framework.any}
+        if set(self.frameworks) != names:
+            raise ValueError(f"frameworks must be exactly {', '.join(sorted(names))}")
 
 
 # ================================================================================================ server.yaml

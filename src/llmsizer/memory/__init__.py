@@ -14,6 +14,7 @@ the CLI does.
 
 from __future__ import annotations
 
+from llmsizer.data.frameworks import check_layout
 from llmsizer.explain import Step
 from llmsizer.memory.activations import per_layer_bytes
 from llmsizer.memory.constants import constants
@@ -25,7 +26,7 @@ from llmsizer.record import record
 from llmsizer.specs.architecture import lora_adapters
 from llmsizer.specs.gpu import GpuSpec
 from llmsizer.specs.model import ModelSpec
-from llmsizer.workload.choices import Mode, Recompute
+from llmsizer.workload.choices import Framework, Mode, Recompute
 from llmsizer.workload.defaults import resolved
 from llmsizer.workload.job import Layout, Workload
 
@@ -86,6 +87,8 @@ def estimate_memory(model: ModelSpec, gpu: GpuSpec, workload: Workload, layout: 
     if w.mode.is_training:
         cell = training_cell(model, gpu, w, layout.tp, layout.pp, layout.dp, layout.ep, layout.sequence_parallel,
                              layout.virtual_stages)
+        check_layout(w.framework or Framework.megatron, cell.job.prof, layout.tp, layout.pp, layout.dp, layout.ep,
+                     layout.zero, layout.offload, layout.virtual_stages)
         i, parts = cell.breakdown(layout.zero, layout.offload, layout.recompute, layout.micro_batch)
         name = cell.stage_name(i)
         steps: tuple[Step, ...] = ()

@@ -72,7 +72,8 @@ def training_activations(m: ModelSpec, coeffs: tuple[float, float, float], act_b
     p micro-batches (at most the micro-batches per step), the last one (Narayanan et al. 2021; Korthikanti sec.
     4.2.3); with the interleaved schedule (v chunks of ls/v layers per GPU) rank r holds 2(p - 1 - r) + (v - 1) p + 1
     chunk forwards at its peak (Megatron-LM's warm-up count): the first stage's factor 1 + (p - 1)/(p v). Full
-    recomputation re-materialises one layer at a time during backward (``working``). ``first_bytes`` /
+    recomputation re-materialises one layer at a time during backward (``working``), after the loss and the output
+    layer have released their tensors (``head``), so the two never coexist: the stage holds the larger. ``first_bytes`` /
     ``last_bytes``: ``stage_tensor_bytes`` of the model, when the caller has them."""
     k = constants()
     ls = -(-m.layers // p)
@@ -93,9 +94,9 @@ def training_activations(m: ModelSpec, coeffs: tuple[float, float, float], act_b
     if v > 1 and p > 1:
         rank = 0 if first else p - 1
         chunks = min(2 * (p - 1 - rank) + (v - 1) * p + 1, v * micro_batches)
-        total = chunks * (ls / v) * per_layer + in_flight * emb + head + working
+        total = chunks * (ls / v) * per_layer + in_flight * emb + max(head, working)
         return total, per_layer, chunks / v, emb, head, working
-    total = in_flight * (ls * per_layer + emb) + head + working
+    total = in_flight * (ls * per_layer + emb) + max(head, working)
     return total, per_layer, in_flight, emb, head, working
 
 

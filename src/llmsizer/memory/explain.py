@@ -35,10 +35,13 @@ def training_steps(cell: TrainingCell, i: int, lay: Layout, parts: tuple) -> tup
     j, st = cell.job, cell.stages[i]
     w, d = j.w, j.k.data
     weights, grads, optim, act, _, overhead, host, nvme = parts
-    total_act, per_layer, in_flight, emb, head, working = cell.activations(i, lay.recompute, lay.micro_batch)
+    total_act, per_layer, in_flight, emb, head, working, ckpt_host = cell.activations(i, lay.recompute,
+                                                                                        lay.micro_batch)
     R, T, S = j.coeffs
     ctx, nccl, frag, zero3, bucket, dequant = overhead_parts(j, st, lay.zero, act, grads)
     ls = -(-j.model.layers // lay.pp)
+    mem = j.prof.memory
+    freed = j.freed and st.dp == 1 and lay.zero == 0
     out = [
         Step("memory.weights", weights, "bytes",
              {"storage": j.storage, "base_stage_bytes": st.base_dense + st.base_expert, "adapter_bytes": st.adapters,
@@ -62,6 +65,13 @@ def training_steps(cell: TrainingCell, i: int, lay: Layout, parts: tuple) -> tup
               "per_layer_bytes": per_layer, "embedding_dropout_bytes": emb, "output_layer_and_logits_bytes": head,
               "recompute_working_bytes": working},
              f"{d.activations.pipeline_source} {d.activations.source} {d.activations.full_recompute_source}"),
+        Step("memory.stack", total_act, "bytes",
+             {"framework": (w.framework.value if w.framework else "megatron"), "saved_tensors": mem.saved_tensors,
+              "loss": mem.loss, "gradients": mem.gradients, "adapter_dtype": mem.adapter_dtype,
+              "autocast_weight_copies_bytes": st.amp, "checkpoints_on_host_bytes": ckpt_host,
+              "gradients_at_peak_bytes": grads},
+             j.prof.source, " ".join(t for t, on in (("freed", freed), ("amp", st.amp > 0),
+                                                     ("offloaded", ckpt_host > 0)) if on)),
         Step("memory.overhead", overhead, "bytes",
              {"context_bytes": ctx, "nccl_bytes": nccl, "fragmentation_bytes": frag, "zero3_buffer_bytes": zero3,
               "reduce_bucket_bytes": bucket, "dequant_buffer_bytes": dequant},

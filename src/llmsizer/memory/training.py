@@ -10,12 +10,20 @@ which sums the very same parts: the two cannot differ.
 
 from __future__ import annotations
 
+from llmsizer.data.frameworks import check_mode
 from llmsizer.memory.activations import layer_coefficients, stage_tensor_bytes, training_activations
 from llmsizer.memory.constants import constants
+from llmsizer.memory.stacks import (
+    Setup,
+    autocast_cache_bytes,
+    loss_bytes_per_token,
+    module_last_stage_bytes,
+    module_layer_bytes,
+)
 from llmsizer.memory.weights import communicators, expert_sharding, group_bytes, stage_bytes, storage
 from llmsizer.specs.architecture import ledger, lora_adapters
 from llmsizer.specs.model import ModelSpec
-from llmsizer.workload.choices import Offload, Precision, Recompute
+from llmsizer.workload.choices import Framework, Offload, Precision, Recompute
 from llmsizer.workload.job import Workload
 
 BF16_BYTES = 2.0  # the dequantization buffer of a quantized base holds one matrix in bf16
@@ -25,20 +33,23 @@ class TrainingJob:
     """What depends only on (model, resolved workload): bytes per element, optimizer state per parameter, stored
     weight bytes per group, LoRA adapters, activation coefficients. Built once per search (``training_job``)."""
 
-    __slots__ = ("ab", "adapter", "base", "coeffs", "fact_ratio", "first_bytes", "gb", "k", "last_bytes", "led",
-                 "lora_params", "master", "model", "opt", "opt_per_param", "params", "storage", "tw", "w")
+    __slots__ = ("ab", "adapter", "amp_cache", "base", "coeffs", "fact_ratio", "first_bytes", "freed", "gb", "k",
+                 "last_bytes", "led", "lora_params", "master", "model", "offloaded_checkpoints", "opt", "opt_per_param",
+                 "params", "prof", "storage", "tw", "w")
 
     def __init__(self, model: ModelSpec, w: Workload) -> None:
         k = constants()
         led = ledger(model)
         self.model, self.w, self.k, self.led = model, w, k, led
+        self.prof = prof = check_mode(w.framework or Framework.megatron, w.mode)
+        mem = prof.memory
         prec = w.precision
         self.adapter = w.mode.is_adapter
         self.ab = k.act_bytes[prec]
-        self.gb = k.grad_bytes[prec]
+        self.gb = max(k.grad_bytes[prec], mem.gradient_bytes or 0.0)  # Megatron accumulates in fp32 main_grad
         self.tw = k.weight_bytes[prec]
         self.opt = opt = k.optimizers[w.optimizer]
-        fp32 = prec is Precision.fp32
+        fp32 = prec is Precision.fp32 or prec is Precision.fp32_amp  # the weights are the fp32 master copy
         self.storage, dense_b = storage(w)
         self.base = group_bytes(model, self.storage, dense_b)
         self.params = group_bytes(model, "dense", 1.0)  # parameter counts by group
@@ -53,9 +64,25 @@ class TrainingJob:
             self.fact_ratio = led.factored_elements / led.total_params
             self.master = 0.0 if fp32 else opt.master_bytes
         self.opt_per_param = self.master + opt.state_bytes + opt.factored_bytes * self.fact_ratio
-        self.coeffs = layer_coefficients(model, self.ab, w.flash_attention, width)
         self.first_bytes = stage_tensor_bytes(model, self.ab, "first")
-        self.last_bytes = stage_tensor_bytes(model, self.ab, "last")
+        sp, tp = stage_tensor_bytes(model, self.ab, "last")
+        if mem.saved_tensors == "modules":
+            stream = 4.0 if prec in (Precision.fp32, Precision.fp32_amp) else self.ab
+            adapter = 4.0 if mem.adapter_dtype == "fp32" else self.ab
+            st = Setup(self.ab, stream, not self.adapter, self.adapter, w.lora_rank, w.lora_targets, adapter)
+            self.coeffs = module_layer_bytes(model, st, w.flash_attention)
+            sp, tp = module_last_stage_bytes(model, st), 0.0
+        else:
+            self.coeffs = layer_coefficients(model, self.ab, w.flash_attention, width)
+            if mem.loss != "fused":
+                tp -= k.logit_bytes * model.vocab_size  # the fused count's fp32 + 16-bit logits
+        if mem.loss != "fused":
+            tp += loss_bytes_per_token(model, mem.loss, mem.loss_chunks, self.ab)
+        self.last_bytes = (sp, tp)
+        # autocast over fp32 weights: the bf16 copies of the matrices, kept for backward (whole model, pre-split)
+        self.amp_cache = autocast_cache_bytes(model) if prec is Precision.fp32_amp and not self.adapter else 0.0
+        self.freed = mem.gradients == "freed"
+        self.offloaded_checkpoints = mem.offloaded_checkpoints
 
 
 _JOBS: dict[tuple[int, int], TrainingJob] = {}
@@ -76,8 +103,8 @@ class Stage:
     """One pipeline stage of a cell: every term that does not depend on the ZeRO stage, the offload target, the
     recompute mode or the micro-batch."""
 
-    __slots__ = ("adapters", "base_dense", "base_expert", "bucket", "ctx", "dequant", "dp", "edp", "first", "last",
-                 "nccl", "pp", "r_div", "shards", "tp", "train_dense", "train_expert", "v", "zero3")
+    __slots__ = ("adapters", "amp", "base_dense", "base_expert", "bucket", "ctx", "dequant", "dp", "edp", "first",
+                 "last", "nccl", "pp", "r_div", "shards", "tp", "train_dense", "train_expert", "v", "zero3")
 
     def __init__(self, j: TrainingJob, kind: str, tp: int, pp: int, dp: int, ep: int, sp: bool, first: bool,
                  last: bool, v: int = 1) -> None:
@@ -110,6 +137,7 @@ class Stage:
             self.zero3 = k.zero_units * unit_b + k.zero_grad_units * unit_grad
         self.bucket = min(k.bucket_elements, self.train_dense + self.train_expert) * gb if dp > 1 else 0.0
         self.dequant = BF16_BYTES * led.largest_matrix / tp if j.storage != "dense" else 0.0
+        self.amp = j.amp_cache * frac / tp  # autocast's bf16 weight copies of this stage's matrices
 
 
 def model_states(j: TrainingJob, st: Stage, zero: int, offload: Offload) -> tuple[float, float, float, float, float]:
@@ -176,14 +204,24 @@ class TrainingCell:
         self._acts: dict[tuple[Recompute, int], tuple] = {}
 
     def _acts_of(self, rec: Recompute, micro_batch: int) -> tuple:
+        """Per stage: ``training_activations``'s (total, per layer, in flight, embedding, head, working), then the
+        checkpointed layer inputs moved to host RAM (a stack with ``offloaded_checkpoints``)."""
         acts = self._acts.get((rec, micro_batch))
         if acts is None:
             j = self.job
             w = j.w
-            acts = self._acts[(rec, micro_batch)] = tuple(
-                training_activations(j.model, j.coeffs, j.ab, w.seq_len, w.global_batch_tokens, st.tp, st.pp, st.dp,
-                                     st.r_div, st.first, st.last, rec, micro_batch, st.v, j.first_bytes, j.last_bytes)
-                for st in self.stages)
+            out = []
+            for st in self.stages:
+                a = training_activations(j.model, j.coeffs, j.ab, w.seq_len, w.global_batch_tokens, st.tp, st.pp,
+                                         st.dp, st.r_div, st.first, st.last, rec, micro_batch, st.v, j.first_bytes,
+                                         j.last_bytes)
+                total, per_layer, in_flight = a[0] + st.amp, a[1], a[2]
+                host = 0.0
+                if j.offloaded_checkpoints and rec is Recompute.full:
+                    host = in_flight * (-(-j.model.layers // st.pp)) * per_layer
+                    total -= host
+                out.append((total, *a[1:], host))
+            acts = self._acts[(rec, micro_batch)] = tuple(out)
         return acts
 
     def _states_of(self, zero: int, offload: Offload) -> tuple:
@@ -201,8 +239,18 @@ class TrainingCell:
               micro_batch: int) -> tuple[float, float, float, float, float, float, float, float]:
         """Stage ``i``'s (weights, gradients, optimizer, activations, KV, overhead, host, NVMe) bytes."""
         weights, grads, optim, host, nvme = self._states_of(zero, offload)[i]
-        act = self._acts_of(rec, micro_batch)[i][0]
-        overhead = sum(overhead_parts(self.job, self.stages[i], zero, act, grads))
+        acts = self._acts_of(rec, micro_batch)[i]
+        act, host = acts[0], host + acts[6]
+        st = self.stages[i]
+        if self.job.freed and st.dp == 1 and zero == 0 and grads:
+            # gradients set to None between steps and allocated while backward frees the activations (no DDP
+            # bucket, no ZeRO partition): the peak holds the larger of the two, not both
+            working = acts[5]
+            if act >= grads + working:
+                grads = 0.0
+            else:
+                act = working
+        overhead = sum(overhead_parts(self.job, st, zero, act, grads))
         return weights, grads, optim, act, 0.0, overhead, host, nvme
 
     def breakdown(self, zero: int, offload: Offload, rec: Recompute, micro_batch: int) -> tuple[int, tuple]:

@@ -159,7 +159,7 @@ def stored_bytes_per_weight(model: ModelSpec, w: Workload) -> float:
     included)."""
     if w.mode.is_adapter and w.quant is not Quant.none:
         return effective_bits_per_weight(model, w.quant) / 8.0
-    return DTYPE_BYTES[w.precision.value]
+    return DTYPE_BYTES["fp32" if w.precision.value == "fp32-amp" else w.precision.value]
 
 
 def layers_on_stage(layers: int, pp: int) -> int:

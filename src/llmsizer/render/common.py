@@ -71,10 +71,20 @@ def model_line(model: ModelSpec, lang: str) -> str:
     return f"{model.name}: " + ", ".join(bits)
 
 
-def workload_line(result: PlanResult, lang: str) -> str:
-    """The workload in one line: ``full fine-tuning · bf16 · adamw · sequence 4,096 · 1T training tokens``."""
+def names_framework(result: PlanResult) -> bool:
+    """Whether each plan names its own training stack (``--framework any``)."""
     w = result.workload
-    bits = [mode_label(w.mode, lang), w.precision.value]
+    return w.mode.is_training and w.framework is not None and w.framework.value == "any"
+
+
+def workload_line(result: PlanResult, lang: str) -> str:
+    """The workload in one line: ``full fine-tuning · transformers · bf16 · adamw · sequence 4,096 · 1T training
+    tokens``."""
+    w = result.workload
+    bits = [mode_label(w.mode, lang)]
+    if w.mode.is_training and w.framework is not None:
+        bits.append(w.framework.value)
+    bits.append(w.precision.value)
     if w.quant.value != "none":
         bits.append(f"{label('quant', lang)} {w.quant.value}")
     if w.mode.is_training:
@@ -104,11 +114,13 @@ def gpus_cell(plan: Plan, lang: str) -> str:
     return f"{n} ({plan.nodes} {label('nodes', lang)})"
 
 
-def layout_cell(plan: Plan, training: bool, lang: str = "en") -> str:
+def layout_cell(plan: Plan, training: bool, lang: str = "en", framework: bool = False) -> str:
     """``TP2 PP1 DP8 ZeRO-3 recompute:full mb2``; ``PP16 VPP8``: 16 stages, interleaved in 8 chunks per GPU
-    (NeMo's virtual_pipeline_model_parallel_size; inference shows only what applies)."""
+    (NeMo's virtual_pipeline_model_parallel_size; inference shows only what applies). ``framework``: lead with
+    the plan's training stack (``--framework any`` compares stacks)."""
     lay = plan.layout
-    bits = [f"TP{lay.tp}", f"PP{lay.pp}"]
+    bits = [plan.framework.value] if framework and plan.framework is not None else []
+    bits += [f"TP{lay.tp}", f"PP{lay.pp}"]
     if lay.virtual_stages > 1:
         bits.append(f"VPP{lay.virtual_stages}")
     bits.append(f"DP{lay.dp}")
@@ -169,7 +181,8 @@ def plan_table(result: PlanResult, lang: str, name: Namer | None = None) -> Plan
     rows, unfit = [], []
     for i, p in enumerate(result.plans, 1):
         usd_h = fmt.usd_per_hour(p.cost.usd_per_hour) if p.cost is not None else "—"
-        row = [str(i), p.gpu.id, gpus_cell(p, lang), layout_cell(p, training, lang), memory_cell(p)]
+        row = [str(i), p.gpu.id, gpus_cell(p, lang), layout_cell(p, training, lang, names_framework(result)),
+               memory_cell(p)]
         if training:
             t = p.training
             row += [training_time_cell(p, lang), fmt.rate(t.tokens_per_second) if t else "—",

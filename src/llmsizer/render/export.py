@@ -56,6 +56,15 @@ def export_plan(result: PlanResult, engine: str) -> str:
         raise InvalidInputError(f"{{export}} {engine} is an inference server; for training use deepspeed, accelerate, "
                                 "megatron, slurm or k8s", fields=("export",))
     p = _top(result)
+    if training and p.framework is not None:
+        from llmsizer.data.frameworks import profile
+
+        prof = profile(p.framework)
+        if engine not in prof.exports:
+            raise InvalidInputError(
+                f"{{export}} {engine}: the top plan runs on {literal(prof.name)}, which does not launch that way; "
+                f"use {{export}} {' or '.join(prof.exports)}, or choose a {{framework}} that does",
+                fields=("export", "framework"))
     fn = {"deepspeed": deepspeed_config, "accelerate": accelerate_config, "megatron": megatron_args,
           "vllm": vllm_command, "sglang": sglang_command, "llama.cpp": llamacpp_command,
           "slurm": slurm_script, "k8s": k8s_job}[engine]
@@ -76,7 +85,7 @@ def deepspeed_config(result: PlanResult, p: Plan) -> str:
         "train_micro_batch_size_per_gpu": lay.micro_batch,
         "gradient_accumulation_steps": ga,
         "gradient_clipping": 1.0,
-        "bf16": {"enabled": w.precision.value == "bf16"},
+        "bf16": {"enabled": w.precision.value in ("bf16", "fp32-amp")},
         "fp16": {"enabled": w.precision.value == "fp16"},
         "zero_optimization": zero,
         "activation_checkpointing": {"partition_activations": lay.tp > 1,

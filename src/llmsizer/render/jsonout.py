@@ -222,6 +222,7 @@ def workload_to_dict(w: Workload) -> dict:
         "concurrency": None if training else w.concurrency,
         "engine": None if training else _enum(w.engine),
         "kv_cache_dtype": None if training else w.kv_cache_dtype,
+        "framework": _enum(w.framework) if training and w.framework is not None else None,
     }
 
 
@@ -352,6 +353,7 @@ def plan_entry_to_dict(plan: Plan, name: Namer | None = None) -> dict:
         "gpu_count": int(plan.gpu_count),
         "nodes": int(plan.nodes),
         "gpus_per_node": int(lay.gpus_per_node),
+        "framework": _enum(plan.framework) if plan.framework is not None else None,
         "parallelism": {
             "dp": lay.dp,
             "tp": lay.tp,

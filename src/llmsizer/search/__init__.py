@@ -16,7 +16,9 @@ import time
 
 from llmsizer.catalog import Catalog
 from llmsizer.compute.server import size_server
-from llmsizer.errors import InvalidInputError
+from llmsizer.data.frameworks import check_mode, frameworks_for, layout_problem
+from llmsizer.errors import InvalidInputError, literal
+from llmsizer.explain import message
 from llmsizer.record import replace
 from llmsizer.search.advice import advise
 from llmsizer.search.engine import Search
@@ -24,7 +26,7 @@ from llmsizer.search.result import CloudOffer, Plan, PlanResult, cloud_offers
 from llmsizer.search.space import gpu_counts
 from llmsizer.specs.gpu import GpuSpec
 from llmsizer.specs.model import ModelSpec
-from llmsizer.workload.choices import SortKey
+from llmsizer.workload.choices import Framework, Offload, SortKey
 from llmsizer.workload.defaults import resolve_defaults
 from llmsizer.workload.job import NO_DEADLINE, Constraints, Workload
 
@@ -51,15 +53,38 @@ def check_pins(model: ModelSpec, c: Constraints) -> None:
         raise InvalidInputError(f"{{pp}} {c.pp} exceeds the model's {model.layers} layers", fields=("pp",))
 
 
+def check_framework_pins(w: Workload, c: Constraints) -> None:
+    """Pinned degrees the training stack cannot run, as errors naming the framework and the pinned field."""
+    if not w.mode.is_training or w.framework in (None, Framework.any):
+        return
+    p = check_mode(w.framework, w.mode)
+    pins = (("tp", c.tp, dict(tp=c.tp or 1)), ("pp", c.pp, dict(pp=c.pp or 1)), ("ep", c.ep, dict(ep=c.ep or 1)),
+            ("zero", c.zero, dict(zero=c.zero or 0)), ("offload", c.offload, dict(offload=c.offload)),
+            ("gpu_count", c.gpu_count, dict(gpus=c.gpu_count or 1)))
+    for name, value, kw in pins:
+        if value is None:
+            continue
+        args = dict(tp=1, pp=1, dp=1, ep=1, zero=p.layouts.zero[0], offload=Offload.none, v=1, gpus=1) | kw
+        problem = layout_problem(p, **args)
+        if problem is not None:
+            raise InvalidInputError(f"{{{name}}} {literal(str(getattr(value, 'value', value)))}: "
+                                    + literal(f"{problem}; ") + "change {framework} or drop the pin",
+                                    fields=(name, "framework"))
+
+
 def plan(catalog: Catalog, model: ModelSpec, workload: Workload, constraints: Constraints | None = None, *,
          explain: bool = False) -> PlanResult:
     """Every configuration that fits, best first (``constraints.top`` of them), with the server and cloud offers.
-    The workload's and constraints' defaults are resolved first; their notes are the result's notes."""
+    The workload's and constraints' defaults are resolved first; their notes are the result's notes. A training
+    workload with ``framework=any`` is searched once per stack that runs its mode, each plan labelled."""
     t0 = time.perf_counter()
     job = resolve_defaults(model, workload, constraints)
     w, c = job.workload, job.constraints
+    if w.mode.is_training and w.framework is Framework.any:
+        return _plan_any(catalog, model, w, c, list(job.notes), explain, t0)
     gpus = [catalog.gpu(g) for g in c.gpu_ids] if c.gpu_ids else list(catalog.gpus.values())
     check_pins(model, c)
+    check_framework_pins(w, c)
 
     search = Search(catalog, model, w, c)
     search.memory_near_misses = not search.limits
@@ -90,6 +115,45 @@ def plan(catalog: Catalog, model: ModelSpec, workload: Workload, constraints: Co
     result = PlanResult(model, w, c, final, notes=list(job.notes), evaluated=evaluated)
     if not winners:
         result.suggestions = advise(w, c, [p for p in final if not p.fits])
+    result.search_seconds = time.perf_counter() - t0
+    return result
+
+
+def _plan_any(catalog: Catalog, model: ModelSpec, w: Workload, c: Constraints, notes: list, explain: bool,
+              t0: float) -> PlanResult:
+    """``framework=any``: one search per stack that runs the mode and can take the pins; per (GPU, GPU count) the
+    best plan of any stack, ranked together (every stack's plans are ranked by the same key)."""
+    results: list[tuple[PlanResult, Search]] = []
+    evaluated = 0
+    for f in frameworks_for(w.mode):
+        wf = w.with_(framework=f)
+        try:
+            check_framework_pins(wf, c)
+        except InvalidInputError:
+            continue
+        r = plan(catalog, model, wf, c)
+        evaluated += r.evaluated
+        results.append((r, Search(catalog, model, wf, c)))
+    best: dict[tuple[str, int], tuple] = {}
+    unfit: list[Plan] = []
+    for order, (r, ranker) in enumerate(results):
+        for p in r.plans:
+            if not p.fits:
+                unfit.append(p)
+                continue
+            key = (p.gpu.id, p.gpu_count)
+            k = (ranker.rank_key(p), order)
+            if key not in best or k < best[key][0]:
+                best[key] = (k, p, ranker)
+    ranked = sorted(best.values(), key=lambda v: v[0])[: c.top]
+    final = [_finish(ranker, catalog, p, explain=True) if explain and i == 0 else p
+             for i, (_, p, ranker) in enumerate(ranked)]
+    if not final:
+        final = sorted(unfit, key=lambda p: p.memory.total_bytes / p.usable_memory_bytes)[:3]
+    notes = notes + [message("framework_any", frameworks=tuple(f.value for f in frameworks_for(w.mode)))]
+    result = PlanResult(model, w, c, final, notes=notes, evaluated=evaluated)
+    if not any(p.fits for p in final):
+        result.suggestions = advise(w, c, final)
     result.search_seconds = time.perf_counter() - t0
     return result
 
@@ -135,5 +199,6 @@ def search_space_size(catalog: Catalog, model: ModelSpec, workload: Workload,
     return total
 
 
-__all__ = ["CloudOffer", "Constraints", "Plan", "PlanResult", "Search", "SortKey", "check_pins", "gpu_counts",
+__all__ = ["CloudOffer", "Constraints", "Plan", "PlanResult", "Search", "SortKey", "check_framework_pins",
+           "check_pins", "gpu_counts",
            "plan", "search_space_size"]

@@ -51,8 +51,8 @@ class TrainingThroughputBound:
         order = (Recompute.none, Recompute.selective, Recompute.full)
         self.least = min(recomputes, key=order.index)  # every term grows with recomputation
         self.zeros, self.offloads, self.micros = zeros, offloads, micro_batches_
-        # ZeRO 0 and 1 move the same data-parallel bytes; the bound needs one stage of each kind allowed
-        self._zero_kinds = tuple(sorted({0 if z < 2 else min(z, 3) for z in zeros}))
+        # every ZeRO stage allowed: their data-parallel traffic differs (fp32 gradients vs 16-bit weights)
+        self._zero_kinds = tuple(sorted({min(z, 3) for z in zeros}))
         self._batches: dict[int, list[tuple[int, int, int, int]]] = {}
         self._cells: dict[tuple[int, ...], tuple] = {}
 

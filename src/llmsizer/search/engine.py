@@ -21,6 +21,7 @@ import heapq
 
 from llmsizer.catalog import Catalog
 from llmsizer.compute.training import StepCell, micro_batches_per_step, step_job, training_seconds
+from llmsizer.data.frameworks import check_mode
 from llmsizer.memory import TrainingCell, training_cell, usable_memory_bytes
 from llmsizer.search.bounds import MARGIN, CellBound, TrainingThroughputBound
 from llmsizer.search.evaluate import Evaluator
@@ -85,6 +86,8 @@ class Search(Evaluator):
         # when nothing fits: search what the deadline/budget bounds set aside, for the memory near misses
         # (plan() turns this off while it first looks for layouts that only miss the deadline or budget)
         self.memory_near_misses = True
+        # the training stack's layouts (data/frameworks.yaml): only those are ever enumerated
+        self.prof = check_mode(w.framework, w.mode) if self.training and w.framework is not None else None
 
     # ----------------------------------------------------------------------------------------------- bounds
     def bound_key(self, r: GpuRun, n: int, tokens_per_second_bound: float) -> tuple:
@@ -169,12 +172,18 @@ class Search(Evaluator):
             # Apple SoCs, CPU sockets and cards whose usual server has no scale-out fabric (GeForce: no RDMA NIC,
             # catalog scaleout_gbps 0) are sized as single machines; a pinned GPU count still pins any count
             max_gpus = min(max_gpus, per_node)
+        prof = self.prof
+        if prof is not None and prof.max_gpus is not None:
+            max_gpus = min(max_gpus, prof.max_gpus)
         counts = [c.gpu_count] if c.gpu_count is not None else gpu_counts(per_node, max_gpus)
         zeros = [c.zero] if c.zero is not None else ([0, 1, 2, 3] if self.training else [0])
         if c.offload is not None:
             offloads = [c.offload]
         else:
             offloads = [Offload.none, Offload.cpu] if self.training and gpu.kind == "gpu" else [Offload.none]
+        if prof is not None:
+            zeros = [z for z in zeros if z in prof.layouts.zero] or zeros[:0]
+            offloads = [o for o in offloads if o in prof.layouts.offload]
         if w.recompute is not None:
             recomputes = [w.recompute]
         else:
@@ -187,11 +196,15 @@ class Search(Evaluator):
         return r
 
     def layouts_for(self, gpu: GpuSpec, n: int, per_node: int):
-        c = self.c
+        c, prof = self.c, self.prof
         for tp in tp_options(self.model, gpu, n, per_node, c.tp):
+            if prof is not None and tp > 1 and not prof.layouts.tensor_parallel:
+                continue
             pps = (pp_all_divisors(self.model, n, tp) if c.gpu_count is not None and c.pp is None
                    else pp_options(self.model, n, tp, c.pp))
             for pp in pps:
+                if prof is not None and pp > 1 and not prof.layouts.pipeline_parallel:
+                    continue
                 dp = n // (tp * pp)
                 if c.dp is not None and dp != c.dp:
                     continue
@@ -201,9 +214,13 @@ class Search(Evaluator):
 
     def cells(self, r: GpuRun, n: int):
         """The (tp, pp, dp, ep, v) cells on ``n`` GPUs, in enumeration order."""
+        prof = self.prof
+        interleave = self.w.mode is Mode.pretrain and (prof is None or prof.layouts.interleaved_pipeline)
         for tp, pp, dp in self.layouts_for(r.gpu, n, r.per_node):
-            vs = virtual_stage_options(self.model, pp) if self.w.mode is Mode.pretrain else (1,)
+            vs = virtual_stage_options(self.model, pp) if interleave else (1,)
             for ep in ep_options(self.model, dp, self.c.ep):
+                if prof is not None and ep > 1 and not prof.layouts.expert_parallel:
+                    continue
                 for v in vs:
                     yield tp, pp, dp, ep, v
 
@@ -295,8 +312,10 @@ class Search(Evaluator):
         tp, pp, dp, ep, v = cell
         gpu, usable = r.gpu, r.usable
         zeros, offloads, recomputes = r.zeros, r.offloads, r.recomputes
+        if pp > 1 and self.prof is not None:
+            zeros = [z for z in zeros if z in self.prof.layouts.zero_with_pipeline]  # DeepSpeed's pipeline engine
         micros = self._micros_for(r, cell)
-        if not micros:
+        if not micros or not zeros or not offloads:
             return
         mem = training_cell(self.model, gpu, self.w, tp, pp, dp, ep, True, v)
         self.evaluated += 1

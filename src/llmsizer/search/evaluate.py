@@ -65,7 +65,8 @@ class Evaluator:
         if c.budget_usd is not None and cost is not None and cost.usd_total is not None and cost.usd_total > c.budget_usd:
             fits = False
             reasons.append(message("over_budget", usd=cost.usd_total, budget_usd=c.budget_usd))
-        return Plan(gpu, layout, fits, tuple(reasons), mem, usable, training, inference, cost)
+        return Plan(gpu, layout, fits, tuple(reasons), mem, usable, training, inference, cost,
+                    framework=self.w.framework if self.training else None)
 
     def _cost(self, gpu: GpuSpec, layout: Layout, seconds: float | None, tps: float | None, price: Price,
               explain: bool) -> CostEstimate | None:

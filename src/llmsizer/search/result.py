@@ -13,6 +13,7 @@ from llmsizer.memory import MemoryBreakdown
 from llmsizer.record import field, record
 from llmsizer.specs.gpu import GpuSpec
 from llmsizer.specs.model import ModelSpec
+from llmsizer.workload.choices import Framework
 from llmsizer.workload.job import Constraints, Layout, Workload
 
 
@@ -40,6 +41,7 @@ class Plan:
     cost: CostEstimate | None
     server: ServerSpec | None = None
     cloud: tuple[CloudOffer, ...] = ()
+    framework: Framework | None = None  # the training stack the plan runs on (None for inference)
 
     @property
     def gpu_count(self) -> int:

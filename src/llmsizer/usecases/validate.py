@@ -22,6 +22,7 @@ from llmsizer.workload import (
     NO_DEADLINE,
     Constraints,
     Engine,
+    Framework,
     Mode,
     Offload,
     Optimizer,
@@ -97,6 +98,8 @@ def _workload(s: dict) -> Workload:
         kw["engine"] = Engine(s["engine"])
     if s.get("recompute"):
         kw["recompute"] = Recompute(s["recompute"])
+    if s.get("framework"):
+        kw["framework"] = Framework(s["framework"])
     # the default sequence length, given explicitly: a published setting is sized as stated, even past the
     # model's own context (resolve_defaults would cap a default at it)
     seq = int(s.get("seq_len") or (PRETRAIN_SEQ_LEN if mode is Mode.pretrain else SEQ_LEN))
@@ -179,16 +182,19 @@ def run_all(cat: Catalog, category: str | None = None) -> list[CaseResult]:
 
 
 def summarize(results: list[CaseResult]) -> dict[str, dict[str, float | int]]:
-    """Per category: cases run, skipped, median and worst absolute error (approx cases), bounds satisfied."""
+    """Per category: cases run, skipped, median and worst absolute error and the signed median (the bias: are
+    the predictions low or high?) over the approx cases, bounds satisfied."""
     out: dict[str, dict[str, float | int]] = {}
     for cat in sorted({r.category for r in results}):
         rs = [r for r in results if r.category == cat]
-        errs = [abs(r.error) for r in rs if r.error is not None and r.comparison == "approx"]
+        signed = [r.error for r in rs if r.error is not None and r.comparison == "approx"]
+        errs = [abs(e) for e in signed]
         bounds = [r.within_bound for r in rs if r.within_bound is not None]
         out[cat] = {
             "cases": len(rs),
             "skipped": sum(1 for r in rs if r.skipped),
             "median_abs_error": statistics.median(errs) if errs else 0.0,
+            "median_error": statistics.median(signed) if signed else 0.0,
             "worst_abs_error": max(errs) if errs else 0.0,
             "within_25_percent": sum(1 for e in errs if e <= 0.25),
             "bounds_held": sum(1 for b in bounds if b),

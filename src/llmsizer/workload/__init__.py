@@ -4,6 +4,7 @@ every default (``resolve_defaults``). The third floor of the house: it knows mod
 
 from llmsizer.workload.choices import (
     Engine,
+    Framework,
     LoraTargets,
     Mode,
     Offload,
@@ -17,7 +18,7 @@ from llmsizer.workload.defaults import Job, default_global_batch_tokens, resolve
 from llmsizer.workload.job import NO_DEADLINE, Constraints, Layout, Workload
 
 __all__ = [
-    "NO_DEADLINE", "Constraints", "Engine", "Job", "Layout", "LoraTargets", "Mode", "Offload", "Optimizer",
+    "NO_DEADLINE", "Constraints", "Engine", "Framework", "Job", "Layout", "LoraTargets", "Mode", "Offload", "Optimizer",
     "Precision", "Quant", "Recompute", "SortKey", "Workload", "default_global_batch_tokens", "resolve_defaults",
     "resolved",
 ]

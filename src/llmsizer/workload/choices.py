@@ -25,10 +25,21 @@ class Mode(str, Enum):
 
 
 class Precision(str, Enum):
+    """Weights and compute: ``bf16`` / ``fp16`` / ``fp8`` compute with 16-bit weights (the optimizer decides whether
+    an fp32 master copy exists: ``adamw`` keeps one, ``adamw-bf16`` does not); ``fp32`` everything in fp32;
+    ``fp32-amp`` fp32 weights, gradients and optimizer states with matmuls under bf16 autocast (a model loaded in
+    fp32 and trained with the Hugging Face Trainer's ``bf16=True``)."""
+
     fp32 = "fp32"
     bf16 = "bf16"
     fp16 = "fp16"
     fp8 = "fp8"
+    fp32_amp = "fp32-amp"
+
+    @property
+    def compute(self) -> str:
+        """The dtype the matmuls run in."""
+        return "bf16" if self is Precision.fp32_amp else self.value
 
 
 class Quant(str, Enum):
@@ -76,6 +87,19 @@ class Engine(str, Enum):
     trt_llm = "trt-llm"
     llama_cpp = "llama.cpp"
     transformers = "transformers"
+
+
+class Framework(str, Enum):
+    """The training stack: what layouts it can run, what it holds in memory and how fast its kernels are
+    (``data/frameworks.yaml``). ``any`` searches every stack that runs the mode and labels each plan."""
+
+    megatron = "megatron"  # Megatron-LM / NeMo
+    deepspeed = "deepspeed"
+    fsdp = "fsdp"  # PyTorch FSDP2 / torchtitan
+    torchtune = "torchtune"
+    transformers = "transformers"  # Hugging Face Trainer / TRL / PEFT (Axolotl, LLaMA-Factory)
+    unsloth = "unsloth"
+    any = "any"
 
 
 class LoraTargets(str, Enum):

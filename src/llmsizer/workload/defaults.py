@@ -8,6 +8,9 @@ The defaults are policies with a source, not hardware or model numbers:
 - global batch: 4M tokens for pretraining (Llama 2, Touvron et al. 2023 sec. 2.2), 128 sequences otherwise
   (Stanford Alpaca's train.py; Llama 2 SFT used 64 x 4096 tokens, sec. 3.1);
 - QLoRA's frozen base in NF4 with double quantization (Dettmers et al. 2023 sec. 3);
+- the training stack: Hugging Face Transformers (Trainer + PEFT) for fine-tuning, LoRA and QLoRA -- the stack the
+  QLoRA paper released and that Axolotl, LLaMA-Factory and TRL build on -- and Megatron-LM for pretraining (the
+  stack of the published large runs: Megatron-Turing NLG, BLOOM via Megatron-DeepSpeed, NeMo);
 - pretraining tokens: the Chinchilla-optimal 20 per parameter (Hoffmann et al. 2022, Table 3);
 - pretraining deadline: a year (a run that takes decades is not a plan worth ranking first because it is cheapest
   per token; ``NO_DEADLINE`` lifts it); GPUs searched: up to 64 (inference, LoRA, QLoRA), 512 (full fine-tuning),
@@ -21,7 +24,7 @@ from llmsizer.record import record
 from llmsizer.specs.architecture import count_params
 from llmsizer.specs.model import ModelSpec
 from llmsizer.units import DAY_S
-from llmsizer.workload.choices import Mode, Quant
+from llmsizer.workload.choices import Framework, Mode, Quant
 from llmsizer.workload.job import NO_DEADLINE, Constraints, Workload
 
 SEQ_LEN = 2048
@@ -34,6 +37,8 @@ GLOBAL_BATCH_SOURCE = ("Pretraining: Llama 2 used a global batch of 4M tokens (T
 QLORA_QUANT = Quant.nf4
 CHINCHILLA_TOKENS_PER_PARAM = 20.0
 PRETRAIN_DEADLINE_S = 365 * DAY_S
+DEFAULT_FRAMEWORK = {Mode.finetune: Framework.transformers, Mode.lora: Framework.transformers,
+                     Mode.qlora: Framework.transformers, Mode.pretrain: Framework.megatron}
 MAX_GPUS = {Mode.inference: 64, Mode.lora: 64, Mode.qlora: 64, Mode.finetune: 512, Mode.pretrain: 16384}
 
 
@@ -59,6 +64,9 @@ def resolve_workload(model: ModelSpec, w: Workload) -> tuple[Workload, tuple[Mes
     notes: list[Message] = []
     if w.mode is Mode.qlora and w.quant is Quant.none:
         changes["quant"] = QLORA_QUANT
+    if w.mode.is_training and w.framework is None:
+        changes["framework"] = DEFAULT_FRAMEWORK[w.mode]
+        notes.append(message("framework_default", framework=DEFAULT_FRAMEWORK[w.mode].value, mode=w.mode.value))
     seq_len = w.seq_len
     if seq_len is None:
         seq_len = PRETRAIN_SEQ_LEN if w.mode is Mode.pretrain else SEQ_LEN

@@ -12,6 +12,7 @@ from llmsizer.errors import InvalidInputError, invalid
 from llmsizer.record import record, replace
 from llmsizer.workload.choices import (
     Engine,
+    Framework,
     LoraTargets,
     Mode,
     Offload,
@@ -44,6 +45,7 @@ class Workload:
     lora_targets: LoraTargets = LoraTargets.all_linear
     tokens: float | None = None  # training tokens (pretrain) or tokens seen (finetune: dataset x epochs)
     flash_attention: bool = True
+    framework: Framework | None = None  # the training stack; None: the mode's default (resolve_defaults)
     # inference
     prompt_tokens: int = 1024
     output_tokens: int = 512
@@ -66,6 +68,13 @@ class Workload:
                                             fields=(name,)) from None
         if self.recompute is not None and not isinstance(self.recompute, Recompute):
             object.__setattr__(self, "recompute", Recompute(self.recompute))
+        if self.framework is not None and not isinstance(self.framework, Framework):
+            try:
+                object.__setattr__(self, "framework", Framework(self.framework))
+            except ValueError:
+                choices = ", ".join(e.value for e in Framework)
+                raise InvalidInputError(f"invalid {{framework}} {self.framework!r}; use one of {choices}",
+                                        fields=("framework",)) from None
         for name in ("lora_rank", "prompt_tokens", "output_tokens", "concurrency"):
             if getattr(self, name) < 1:
                 raise invalid(name, f"must be at least 1, got {getattr(self, name)}")

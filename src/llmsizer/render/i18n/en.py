@@ -203,6 +203,13 @@ MESSAGES = {
     "context_exceeds": lambda p, n, f: (
         f"context of {p['context']:,} tokens exceeds {p['model_id']}'s {p['max_context']:,}; sized as asked (serving "
         "engines refuse sequences past the model's context unless it is extended)"),
+    "framework_default": lambda p, n, f: (
+        f"trained with {p['framework']}, the default stack for {LABELS['mode_' + p['mode']]}; {n('framework')} "
+        "chooses another "
+        f"(megatron, deepspeed, fsdp, torchtune, transformers, unsloth, or any to compare them)"),
+    "framework_any": lambda p, n, f: (
+        f"{n('framework')} any: searched every stack that runs this mode ({', '.join(p['frameworks'])}); each plan "
+        "names its own"),
     "tokens_chinchilla": lambda p, n, f: (
         f"{n('tokens')} not given: assuming the Chinchilla-optimal {p['tokens_per_param']:g} tokens per parameter = "
         f"{p['tokens'] / 1e9:,.0f}B tokens (Hoffmann et al. 2022, Table 3)"),

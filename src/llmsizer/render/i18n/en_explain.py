@@ -33,6 +33,14 @@ EXPLAIN = {
         "formula": "in_flight x (layers_on_stage x per_layer + emb_dropout) + last_stage(2 s b h x act_bytes / t_sp + s b V x (4 + 2) / t) + full_recompute_working_layer; interleaved (v > 1): in_flight = (2 (p - 1 - rank) + (v - 1) p + 1) / v stages' worth, emb_dropout x min(p, micro-batches)",
         "assumption": "the first 1F1B stage holds p micro-batches (at most the micro-batches per step), the last one; under full recomputation backward recomputes one layer at a time, so one layer's full activations are live again",
     },
+    "memory.stack": {
+        "quantity": "what the training stack holds",
+        "formula": "activations per GPU as this stack keeps them: saved tensors (fused kernels | eager modules), loss (fused vocab-parallel | fp32 upcast 12 B/logit | chunked | log-sum-exp only)",
+        "formula:freed": "peak = weights + optimizer + max(activations, gradients + working layer): gradients are set to None between steps and allocated while backward frees the activations",
+        "formula+amp": "; + autocast's bf16 copy of every matrix (2 B/weight), kept for backward",
+        "formula+offloaded": "; - checkpointed layer inputs, kept in host RAM",
+        "assumption": "the stack's own code (data/frameworks.yaml, memory/stacks.py): eager modules save fp32 RMSNorm copies, unfused SwiGLU intermediates, a contiguous copy of the attention output, and under PEFT an fp32 copy of each adapted projection's input",
+    },
     "memory.overhead": {
         "quantity": "overhead per GPU",
         "formula": "context + NCCL x communicators + fragmentation x (activations + gradients) + ZeRO-3 gathered units + reduce bucket + QLoRA dequantization buffer",

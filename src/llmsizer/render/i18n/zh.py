@@ -195,6 +195,11 @@ MESSAGES = {
     "context_exceeds": lambda p, n, f: (
         f"上下文 {p['context']:,} token 超过 {p['model_id']} 的 {p['max_context']:,}；按所给值估算（除非扩展了模型的上下文，"
         "推理引擎会拒绝超出模型上下文的序列）"),
+    "framework_default": lambda p, n, f: (
+        f"未指定训练框架：{LABELS['mode_' + p['mode']]}默认使用 {p['framework']}；可用 {n('framework')} 选择其他框架"
+        f"（megatron、deepspeed、fsdp、torchtune、transformers、unsloth，或 any 比较全部）"),
+    "framework_any": lambda p, n, f: (
+        f"{n('framework')} any：已搜索所有支持该模式的训练框架（{'、'.join(p['frameworks'])}），每个方案标明所用框架"),
     "tokens_chinchilla": lambda p, n, f: (
         f"未指定 {n('tokens')}：按 Chinchilla 最优比例每个参数 {p['tokens_per_param']:g} 个 token 计算，共 "
         f"{p['tokens'] / 1e9:,.0f}B token（Hoffmann et al. 2022, Table 3）"),

@@ -33,6 +33,14 @@ EXPLAIN = {
         "formula": "in_flight x (layers_on_stage x per_layer + emb_dropout) + last_stage(2 s b h x act_bytes / t_sp + s b V x (4 + 2) / t) + full_recompute_working_layer；交错调度（v > 1）：in_flight = (2 (p - 1 - rank) + (v - 1) p + 1) / v 个流水线级的量，emb_dropout x min(p, 微批次数)",
         "assumption": "1F1B 的首级保存 p 个微批次的激活值（至多为每步的微批次数），末级保存 1 个；完整重计算时反向传播逐层重算，因此仍有一层的完整激活值同时驻留",
     },
+    "memory.stack": {
+        "quantity": "训练框架实际保留的显存",
+        "formula": "按该框架的实现计算的单卡激活值：保存的张量（融合算子 | 逐模块的 PyTorch 算子）、损失（融合的词表并行 | 整体转为 fp32，每个 logit 12 字节 | 分块 | 仅保留 log-sum-exp）",
+        "formula:freed": "峰值 = 权重 + 优化器状态 + max(激活值, 梯度 + 正在重算的一层)：梯度在两步之间被置为 None，反向传播释放激活值的同时才分配梯度",
+        "formula+amp": "；+ autocast 为每个矩阵生成的 bf16 副本（每个权重 2 字节），保留到反向传播",
+        "formula+offloaded": "；- 检查点保存的各层输入，放在主机内存中",
+        "assumption": "依据框架自身的代码（data/frameworks.yaml、memory/stacks.py）：逐模块实现会保存 RMSNorm 的 fp32 副本、未融合的 SwiGLU 中间结果、注意力输出的连续副本；PEFT 下每个带适配器的投影还会保存其输入的 fp32 副本",
+    },
     "memory.overhead": {
         "quantity": "每卡额外开销",
         "formula": "CUDA 上下文 + NCCL x 通信组数 + 碎片率 x (激活值 + 梯度) + ZeRO-3 聚合单元 + 归约桶 + QLoRA 反量化缓冲区",
