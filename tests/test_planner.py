@@ -211,3 +211,12 @@ def test_an_impossible_budget_shows_the_cheapest_layouts(cat):
     assert not r.any_fit
     assert [(p.gpu_count, p.layout) for p in r.plans] == [(p.gpu_count, p.layout) for p in cheapest]
     assert all(any("over the budget of $1,000" in say(x) for x in p.reasons) for p in r.plans)
+
+
+def test_sort_time_orders_plans_by_the_training_time_they_show(cat):
+    # issue 18: 70B pretraining --sort time listed 124,326 s before 119,116 s (ranked by steady-state tokens/s,
+    # shown with the goodput of its GPU count)
+    r = plan(cat, cat.model("llama-3.1-70b"), Workload(mode=Mode.pretrain, tokens=1e12),
+             Constraints(sort=SortKey.time, top=10))
+    seconds = [p.training.seconds for p in r.plans if p.fits]
+    assert len(seconds) >= 5 and seconds == sorted(seconds)

@@ -1,7 +1,8 @@
 """Prices and rank keys: what a GPU-hour costs in a plan, and how plans are ordered (lower keys rank first).
 
 Ranking: ``cost`` (USD per token: a training run's total cost, or inference $ per million output tokens), ``time``
-(training time, or inference time per output token with the first token's latency spread over the output), ``gpus``
+(training time, goodput included, or inference time per output token with the first token's latency spread over
+the output), ``gpus``
 (fewest GPUs, then cost). Rented GPUs rank before owned ones under ``cost``: an ownership estimate (purchase
 amortized, without the server, host RAM, power infrastructure or staff) is not comparable with a rental price
 that includes them. Unpriced plans rank last.
@@ -13,6 +14,8 @@ import math
 
 from llmsizer.catalog import Catalog
 from llmsizer.compute import amortized_price_usd_per_gpu_hour
+from llmsizer.compute.hardware import compute_data
+from llmsizer.compute.training import goodput
 from llmsizer.specs.gpu import GpuSpec
 from llmsizer.workload.choices import SortKey
 from llmsizer.workload.job import Constraints
@@ -70,8 +73,10 @@ class Ranker:
         return (cost, time_key, n)
 
     def training(self, tokens_per_second: float, n: int, usd_per_hour: float | None, owned: bool = False) -> tuple:
-        """The key of a training plan from its throughput, GPU count and cost per hour (price x N)."""
-        tps = max(tokens_per_second, 1e-30)
+        """The key of a training plan from its throughput, GPU count and cost per hour (price x N). Time and cost
+        are per token of *wall time*: the steady-state throughput times the goodput of ``n`` GPUs (restarts), so
+        ``--sort time`` orders plans by the training time they show."""
+        tps = max(tokens_per_second * goodput(n, compute_data().training), 1e-30)
         return self.order(1.0 / tps, cost_key(usd_per_hour, tps, owned), n)
 
     def inference(self, tpot_s: float, ttft_s: float, tokens_per_second: float, n: int, usd_per_hour: float | None,
