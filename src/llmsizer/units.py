@@ -40,38 +40,68 @@ def dtype_bytes(dtype: str) -> float:
 _SUFFIX = {"": 1.0, "k": 1e3, "m": 1e6, "b": 1e9, "g": 1e9, "t": 1e12, "p": 1e15}
 
 
+#: the longest text a count or a duration may be: "1_000_000_000_000_000.5" is 23 characters; thousands of digits
+#: are a mistake (or an attack on int() and float()), refused before they are converted
+MAX_NUMBER_CHARS = 40
+
+
+def _shown(text: object) -> str:
+    """A value as messages quote it: ``repr``, cut to 40 characters (an int of thousands of digits cannot even be
+    turned into text: it is described instead)."""
+    if isinstance(text, int) and not isinstance(text, bool) and abs(text) >= 10**40:
+        return f"an integer of about {int(abs(text).bit_length() * 0.30103) + 1:,} digits"
+    s = repr(text)
+    return s if len(s) <= 40 else f"{s[:30]}... ({len(text) if isinstance(text, str) else len(s):,} characters)"
+
+
 def parse_count(text: str | float | int) -> float:
     """Parse ``7B``, ``1.5b``, ``300B``, ``1T``, ``2e12``, ``4096``, ``128k`` into a float (>0 not checked here).
 
-    Raises ``ValueError`` whose message, "'lots': use a plain number ...", follows the name of what was parsed.
+    Raises ``ValueError`` whose message, "'lots': use a plain number ...", follows the name of what was parsed;
+    text longer than ``MAX_NUMBER_CHARS`` and an int too large for a float are refused the same way.
     """
     if isinstance(text, (int, float)):
-        value = float(text)
+        try:
+            value = float(text)
+        except OverflowError:
+            raise ValueError(f"{_shown(text)}: too large; a count is at most about 1e308") from None
     else:
+        if len(text) > MAX_NUMBER_CHARS:
+            raise ValueError(f"{_shown(text)}: too long for a number (at most {MAX_NUMBER_CHARS} characters); "
+                             "use a plain number or a suffix k, M, B, T (e.g. 7B, 1T, 2e12)")
         s = str(text).strip().replace("_", "").replace(",", "").lower()
         suffix = s[-1:] if s[-1:] in _SUFFIX and s[-1:] != "" else ""
         if suffix and s[-2:-1] == "i":  # 'ki', 'mi' (binary multiples) are not counts
-            raise ValueError(f"{text!r}: use a plain number or a suffix k, M, B, T (e.g. 7B, 1T, 2e12)")
+            raise ValueError(f"{_shown(text)}: use a plain number or a suffix k, M, B, T (e.g. 7B, 1T, 2e12)")
         body = s[: -1] if suffix else s
         try:
             value = float(body) * _SUFFIX[suffix]
         except ValueError:
-            raise ValueError(f"{text!r}: use a plain number or a suffix k, M, B, T (e.g. 7B, 1T, 2e12)") from None
+            raise ValueError(f"{_shown(text)}: use a plain number or a suffix k, M, B, T (e.g. 7B, 1T, 2e12)") from None
     if value != value or value in (float("inf"), float("-inf")):
-        raise ValueError(f"{text!r}: must be a finite number")
+        raise ValueError(f"{_shown(text)}: must be a finite number")
     return value
 
 
 def parse_duration_s(text: str | float) -> float:
     """Parse ``30d``, ``12h``, ``90m``, ``3600s`` or a bare number of seconds into seconds."""
-    s = str(text).strip().lower()
-    mult = {"s": 1.0, "m": 60.0, "h": HOUR_S, "d": DAY_S, "w": 7 * DAY_S}
-    unit = s[-1:] if s[-1:] in mult else "s"
-    body = s[:-1] if s[-1:] in mult else s
-    try:
-        value = float(body) * mult[unit]
-    except ValueError:
-        raise ValueError(f"invalid duration {text!r}: use e.g. 30d, 12h, 90m or seconds") from None
+    if isinstance(text, (int, float)):
+        try:
+            value = float(text)
+        except OverflowError:
+            raise ValueError(f"invalid duration {_shown(text)}: must be positive and finite") from None
+    else:
+        if len(text) > MAX_NUMBER_CHARS:
+            raise ValueError(f"invalid duration {_shown(text)}: too long (at most {MAX_NUMBER_CHARS} characters); "
+                             "use e.g. 30d, 12h, 90m or seconds")
+        s = str(text).strip().lower()
+        mult = {"s": 1.0, "m": 60.0, "h": HOUR_S, "d": DAY_S, "w": 7 * DAY_S}
+        unit = s[-1:] if s[-1:] in mult else "s"
+        body = s[:-1] if s[-1:] in mult else s
+        try:
+            value = float(body) * mult[unit]
+        except ValueError:
+            raise ValueError(f"invalid duration {_shown(text)}: use e.g. 30d, 12h, 90m or seconds") from None
     if not value > 0 or value == float("inf"):
-        raise ValueError(f"invalid duration {text!r}: must be positive and finite")
+        raise ValueError(f"invalid duration {_shown(text)}: must be positive and finite")
     return value

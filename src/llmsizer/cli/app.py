@@ -6,8 +6,10 @@ usually parsed without Typer (``fast.py``), from the table read off this module'
 
 from __future__ import annotations
 
+import contextlib
 import re
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -17,9 +19,17 @@ from typer.core import TyperGroup
 from llmsizer import __version__
 from llmsizer.cli import run
 from llmsizer.cli.choices import Format, Lang, ListFormat
-from llmsizer.cli.edge import Root, run_guarded
+from llmsizer.cli.edge import Root, error, run_guarded, stdout_closed
 from llmsizer.errors import EXIT_USAGE
 from llmsizer.workload import Engine, LoraTargets, Mode, Offload, Optimizer, Precision, Quant, Recompute, SortKey
+
+
+class _StdoutClosed(Exception):
+    """stdout's reader went away while Typer was running (click would exit 1 for it: not our contract)."""
+
+
+class _Interrupted(Exception):
+    """Ctrl-C while Typer was running (click would exit 130 silently: we say "aborted", as ``plan`` does)."""
 
 
 class _Group(TyperGroup):
@@ -29,6 +39,26 @@ class _Group(TyperGroup):
         argv = list(args) if args is not None else sys.argv[1:]
         sys.exit(_guarded(lambda: super(_Group, self).main(
             args=argv, prog_name=prog_name or "llmsizer", standalone_mode=False, **extra), debug="--debug" in argv))
+
+    # parsing (``--help`` prints there) and running: the two places click's own EPIPE and Ctrl-C handling wraps
+    def make_context(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        with _outcomes():
+            return super().make_context(*args, **kwargs)
+
+    def invoke(self, ctx):  # type: ignore[no-untyped-def]
+        with _outcomes():
+            return super().invoke(ctx)
+
+
+@contextlib.contextmanager
+def _outcomes() -> Iterator[None]:
+    """A closed stdout and Ctrl-C leave click as exceptions it does not translate (see ``_guarded``)."""
+    try:
+        yield
+    except BrokenPipeError:
+        raise _StdoutClosed() from None
+    except KeyboardInterrupt:
+        raise _Interrupted() from None
 
 
 def _usage_errors() -> tuple[type[Exception], ...]:
@@ -54,12 +84,32 @@ def _guarded(call, *, debug: bool) -> int:
         except _USAGE_ERRORS as e:  # click usage errors: bad option, bad value, missing argument
             msg = e.format_message() if hasattr(e, "format_message") else str(e)
             msg = re.sub(r"\s+", " ", msg).strip()
-            print(f"llmsizer: error: {msg} (see 'llmsizer --help')", file=sys.stderr)
+            error(f"{msg}{_allowed(e, msg)} (see 'llmsizer --help')")
             return getattr(e, "exit_code", EXIT_USAGE) or EXIT_USAGE
-        except typer.Abort:
+        except (typer.Abort, _Interrupted):
             raise KeyboardInterrupt from None
+        except _StdoutClosed:
+            return stdout_closed()
 
     return run_guarded(typer_call, debug=debug)
+
+
+def _allowed(e: Exception, msg: str) -> str:
+    """"; allowed: a whole number from 1 to 1000000" for a number option whose message does not say its range (a
+    value of thousands of digits is "unable to parse" before it is out of range)."""
+    param = getattr(e, "param", None)
+    lo, hi = getattr(param, "min", None), getattr(param, "max", None)
+    if (lo is None and hi is None) or any(w in msg for w in ("range", "less than", "greater than")):
+        return ""
+    annotation = getattr(getattr(param, "type_descriptor", None), "annotation", None)
+    kind = "a whole number" if annotation is int else "a number"
+    if lo is not None and hi is not None:
+        return f"; allowed: {kind} from {_num(lo)} to {_num(hi)}"
+    return f"; allowed: {kind} of at least {_num(lo)}" if lo is not None else f"; allowed: {kind} of at most {_num(hi)}"
+
+
+def _num(v: float) -> str:
+    return f"{int(v):,}" if float(v).is_integer() else f"{v:g}"
 
 
 app = typer.Typer(

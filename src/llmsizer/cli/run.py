@@ -34,7 +34,7 @@ def run_plan(options: dict[str, Any], root: Root) -> int:
             note(root, f"note: {n}")
     else:
         text = render_plan(result, out.fmt, lang=out.lang, explain=request.explain, color=color(), name=flag)
-    emit(root, text, out.output)
+    emit(root, text, out.output, "text" if out.export else out.fmt)
     return code
 
 
@@ -46,10 +46,10 @@ def run_models(model_id: str | None, family: str | None, min_params: str | None,
 
     files = tuple(catalog)
     if model_id is not None:
-        emit(Root(), render_model(listing.show_model(model_id, files), fmt, lang), None)
+        emit(Root(), render_model(listing.show_model(model_id, files), fmt, lang), None, fmt)
         return EXIT_OK
     lo, hi = positive_count("min_params", min_params), positive_count("max_params", max_params)
-    emit(Root(), render_models(listing.list_models(family, lo, hi, files), fmt, lang), None)
+    emit(Root(), render_models(listing.list_models(family, lo, hi, files), fmt, lang), None, fmt)
     return EXIT_OK
 
 
@@ -61,10 +61,10 @@ def run_gpus(gpu_id: str | None, vendor: str | None, min_memory_gb: float | None
     files = tuple(catalog)
     if gpu_id is not None:
         gpu, instances = listing.show_gpu(gpu_id, files)
-        emit(Root(), render_gpu(gpu, instances, fmt, lang), None)
+        emit(Root(), render_gpu(gpu, instances, fmt, lang), None, fmt)
         return EXIT_OK
     min_bytes = min_memory_gb * 1e9 if min_memory_gb is not None else None
-    emit(Root(), render_gpus(listing.list_gpus(vendor, min_bytes, files), fmt, lang), None)
+    emit(Root(), render_gpus(listing.list_gpus(vendor, min_bytes, files), fmt, lang), None, fmt)
     return EXIT_OK
 
 
@@ -74,7 +74,7 @@ def run_fit(gpu: str, gpus: int, mode: Any, context: int | None, concurrency: in
     from llmsizer.usecases.fit import fit_request
 
     result = fit_request(gpu, gpus, mode, context, concurrency, model, family, tuple(catalog))
-    emit(Root(), render_fit(result, fmt, lang, color=color()), None)
+    emit(Root(), render_fit(result, fmt, lang, color=color()), None, fmt)
     return EXIT_OK if result.any_fit else EXIT_NO_FIT
 
 
@@ -82,5 +82,5 @@ def run_validate(category: str | None, fmt: str, lang: str, catalog: list[Path])
     from llmsizer.render import render_validate
     from llmsizer.usecases.validate import validate_request
 
-    emit(Root(), render_validate(validate_request(category, tuple(catalog)), fmt, lang, color=color()), None)
+    emit(Root(), render_validate(validate_request(category, tuple(catalog)), fmt, lang, color=color()), None, fmt)
     return EXIT_OK

@@ -8,6 +8,8 @@ an ``InvalidInputError`` naming its field. Nothing here knows about Typer or pri
 
 from __future__ import annotations
 
+import errno
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -149,8 +151,8 @@ def resolve_model(cat: Catalog, model: str | None, params: str | float | None) -
     if size:
         m, note = cat.reference_for_size(float(size.group(1)) * (1e9 if size.group(2).lower() == "b" else 1e6))
         return m, [note], None
-    path = Path(model).expanduser()
-    if path.exists() or model.endswith((".json", ".gguf", ".safetensors")) or model.startswith((".", "/", "~")):
+    path = _expanded(model)
+    if _is_local(path, model) or model.endswith((".json", ".gguf", ".safetensors")) or model.startswith((".", "/", "~")):
         from llmsizer.catalog.modelfiles import load_model_file
 
         loaded = load_model_file(path)
@@ -163,6 +165,34 @@ def resolve_model(cat: Catalog, model: str | None, params: str | float | None) -
         loaded = load_hub_model(model)
         return loaded.spec, list(loaded.notes), loaded
     return cat.model(model), [], None  # raises UnknownNameError with suggestions
+
+
+def _expanded(model: str) -> Path:
+    """``~/x`` and ``~user/x`` expanded; an unknown user (or no home folder) leaves the path as given."""
+    try:
+        return Path(model).expanduser()
+    except RuntimeError:
+        return Path(model)
+
+
+def _is_local(path: Path, model: str) -> bool:
+    """Whether ``model`` names something on disk (a dangling symlink or a symlink loop too: the file reader
+    then says what is wrong with it, rather than the name being taken for a Hub id and sent over the network).
+    A name too long for the file system is an error naming ``model``."""
+    try:
+        os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    except ValueError:  # an embedded NUL byte
+        raise InvalidInputError("{model} contains a NUL character; give a catalog id, a size (7b), a file path or "
+                                "org/name", fields=("model",)) from None
+    except OSError as e:
+        if e.errno == errno.ENAMETOOLONG:
+            raise InvalidInputError(f"{{model}} is too long for a file name ({len(model):,} characters) and is no "
+                                    "catalog id; give a catalog id, a size (7b), a file path or org/name",
+                                    fields=("model",)) from None
+        return True  # permission denied on a folder of the path, a loop: the reader names the problem
+    return True
 
 
 def build_workload(r: PlanRequest) -> tuple[Workload, list[Message]]:
