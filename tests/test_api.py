@@ -137,3 +137,14 @@ def _choice(name: str, value):
     enums = {"mode": choices.Mode, "recompute": choices.Recompute, "quant": choices.Quant,
              "engine": choices.Engine, "offload": choices.Offload}
     return enums[name](value) if name in enums and value is not None else value
+
+
+def test_global_batch_takes_sequences_or_tokens_and_refuses_a_misread():
+    # issue 18: "--global-batch 64" was read as 64 tokens (less than one sequence); DeepSpeed users mean sequences
+    kw = dict(model="llama-3.1-8b", mode="finetune", gpu_ids=("h100-sxm",), seq_len=4096, top=1)
+    assert llmsizer.plan(global_batch_tokens="64seq", **kw).workload.global_batch_tokens == 64 * 4096
+    assert llmsizer.plan(global_batch_tokens="2Mtok", **kw).workload.global_batch_tokens == 2e6
+    assert llmsizer.plan(global_batch_tokens="1e6", **kw).workload.global_batch_tokens == 1e6
+    with pytest.raises(llmsizer.LlmsizerError) as e:
+        llmsizer.plan(global_batch_tokens="64", **kw)
+    assert e.value.fields == ("global_batch_tokens",) and "64seq" in e.value.render(lambda f: f)

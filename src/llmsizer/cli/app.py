@@ -21,7 +21,18 @@ from llmsizer.cli import run
 from llmsizer.cli.choices import Format, Lang, ListFormat
 from llmsizer.cli.edge import Root, error, run_guarded, stdout_closed
 from llmsizer.errors import EXIT_USAGE
-from llmsizer.workload import Engine, LoraTargets, Mode, Offload, Optimizer, Precision, Quant, Recompute, SortKey
+from llmsizer.workload import (
+    Engine,
+    Framework,
+    LoraTargets,
+    Mode,
+    Offload,
+    Optimizer,
+    Precision,
+    Quant,
+    Recompute,
+    SortKey,
+)
 
 
 class _StdoutClosed(Exception):
@@ -161,12 +172,17 @@ def plan(
     params: Annotated[Optional[str], typer.Option(
         help="A bare parameter count (7e9, 7B) instead of --model; a Llama-style architecture is derived.")] = None,
     mode: Annotated[Mode, typer.Option(help="What to do with the model.")] = Mode.inference,
-    precision: Annotated[Precision, typer.Option(help="Precision of weights and compute.")] = Precision.bf16,
+    framework: Annotated[Optional[Framework], typer.Option(
+        help="Training stack: what layouts it runs, what it keeps in memory, how fast its kernels are; default "
+        "transformers (fine-tuning, LoRA, QLoRA) or megatron (pretrain); any compares them all.")] = None,
+    precision: Annotated[Precision, typer.Option(
+        help="Weights and compute: bf16/fp16/fp8 (16-bit weights), fp32, or fp32-amp (fp32 weights under bf16 "
+        "autocast).")] = Precision.bf16,
     quant: Annotated[Quant, typer.Option(help="Weight quantization (inference; QLoRA uses nf4).")] = Quant.none,
     optimizer: Annotated[Optimizer, typer.Option(help="Optimizer; adamw keeps fp32 master weights.")] = Optimizer.adamw,
     seq_len: Annotated[Optional[int], typer.Option(min=1, max=10_000_000, help="Training sequence length [tokens]; default 2048 (4096 for pretrain).")] = None,
     batch: Annotated[Optional[int], typer.Option(min=1, max=65536, help="Training micro-batch per GPU [sequences]; searched if not given.")] = None,
-    global_batch: Annotated[Optional[str], typer.Option(help="Tokens per optimizer step over all GPUs (4M, 2e6); default 4M for pretraining, 128 sequences otherwise.")] = None,
+    global_batch: Annotated[Optional[str], typer.Option(help="Per optimizer step over all GPUs, in tokens (4M, 4Mtok) or sequences (64seq); default 4M tokens for pretraining, 128 sequences otherwise.")] = None,
     recompute: Annotated[Optional[Recompute], typer.Option(help="Activation checkpointing; searched if not given.")] = None,
     lora_rank: Annotated[int, typer.Option(min=1, max=65536, help="LoRA/QLoRA rank.")] = 16,
     lora_targets: Annotated[LoraTargets, typer.Option(help="LoRA target modules: all linear layers, or q and v only.")] = LoraTargets.all_linear,

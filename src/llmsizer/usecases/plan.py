@@ -23,6 +23,7 @@ from llmsizer.specs.model import ModelSpec
 from llmsizer.units import parse_count, parse_duration_s
 from llmsizer.workload.choices import (
     Engine,
+    Framework,
     LoraTargets,
     Mode,
     Offload,
@@ -32,11 +33,12 @@ from llmsizer.workload.choices import (
     Recompute,
     SortKey,
 )
+from llmsizer.workload.defaults import PRETRAIN_SEQ_LEN, SEQ_LEN
 from llmsizer.workload.job import NO_DEADLINE, Constraints, Workload
 
-_CHOICES = (("mode", Mode), ("precision", Precision), ("quant", Quant), ("optimizer", Optimizer),
-            ("recompute", Recompute), ("lora_targets", LoraTargets), ("engine", Engine), ("offload", Offload),
-            ("sort", SortKey))
+_CHOICES = (("mode", Mode), ("framework", Framework), ("precision", Precision), ("quant", Quant),
+            ("optimizer", Optimizer), ("recompute", Recompute), ("lora_targets", LoraTargets), ("engine", Engine),
+            ("offload", Offload), ("sort", SortKey))
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([bBmM])\s*$")
 KV_DTYPES = ("fp32", "bf16", "fp16", "fp8", "int8")
 
@@ -57,6 +59,7 @@ class PlanRequest:
     micro_batch: int | None = None
     global_batch_tokens: str | float | None = None
     recompute: Recompute | None = None
+    framework: Framework | None = None
     lora_rank: int = 16
     lora_targets: LoraTargets | None = None
     tokens: str | float | None = None
@@ -195,6 +198,32 @@ def _is_local(path: Path, model: str) -> bool:
     return True
 
 
+_SEQUENCES = re.compile(r"^\s*(.+?)\s*(?:seq|seqs|sequences?)\s*$", re.IGNORECASE)
+_TOKENS = re.compile(r"^\s*(.+?)\s*(?:tok|toks|tokens?)\s*$", re.IGNORECASE)
+
+
+def global_batch_tokens(r: PlanRequest) -> float | None:
+    """The global batch in tokens: ``64seq`` (sequences of the request's, or the mode's default, length),
+    ``4M`` or ``4Mtok`` (tokens). A bare number shorter than one sequence is refused: it is almost always a count
+    of sequences (DeepSpeed's ``train_batch_size``, the Trainer's effective batch) misread as tokens."""
+    text = r.global_batch_tokens
+    if text is None:
+        return None
+    seq = r.seq_len or (PRETRAIN_SEQ_LEN if r.mode is Mode.pretrain else SEQ_LEN)
+    if isinstance(text, str):
+        if m := _SEQUENCES.match(text):
+            return positive_count("global_batch_tokens", m.group(1)) * seq
+        if m := _TOKENS.match(text):
+            return positive_count("global_batch_tokens", m.group(1))
+    tokens = positive_count("global_batch_tokens", text)
+    if tokens is not None and tokens < seq:
+        raise InvalidInputError(
+            f"{{global_batch_tokens}} {literal(str(text))} would be {tokens:g} tokens, less than one {seq:,}-token "
+            f"sequence; write {literal(str(text))}seq for sequences, or a token count with tok (4Mtok)",
+            fields=("global_batch_tokens",))
+    return tokens
+
+
 def build_workload(r: PlanRequest) -> tuple[Workload, list[Message]]:
     """The ``Workload`` of a request, and notes on the options it ignores."""
     notes: list[Message] = []
@@ -208,7 +237,7 @@ def build_workload(r: PlanRequest) -> tuple[Workload, list[Message]]:
             raise InvalidInputError("give {tokens} or {dataset_tokens} with {epochs}, not both",
                                     fields=("tokens", "dataset_tokens", "epochs"))
         tokens = dataset * r.epochs
-    gb = positive_count("global_batch_tokens", r.global_batch_tokens)
+    gb = global_batch_tokens(r)
     kw: dict[str, Any] = dict(
         mode=r.mode, precision=r.precision, quant=r.quant, seq_len=r.seq_len, micro_batch=r.micro_batch,
         global_batch_tokens=int(gb) if gb else None, recompute=r.recompute, lora_rank=r.lora_rank, tokens=tokens,
@@ -217,9 +246,12 @@ def build_workload(r: PlanRequest) -> tuple[Workload, list[Message]]:
     for name in ("optimizer", "lora_targets", "engine"):
         if getattr(r, name) is not None:
             kw[name] = getattr(r, name)
+    if r.framework is not None and r.mode.is_training:
+        kw["framework"] = r.framework
     w = Workload(**kw)
     if not w.mode.is_training:
-        ignored = [f for f, given in (("optimizer", r.optimizer not in (None, Optimizer.adamw)),
+        ignored = [f for f, given in (("framework", r.framework),
+                                      ("optimizer", r.optimizer not in (None, Optimizer.adamw)),
                                       ("micro_batch", r.micro_batch), ("recompute", r.recompute),
                                       ("zero", r.zero is not None), ("offload", r.offload), ("tokens", r.tokens))
                    if given]
