@@ -389,3 +389,11 @@ def test_memory_bar_cells_add_up():
         assert all(n >= 1 for _, n in cells)
     over = train_result(unfit=True).plans[-1]
     assert all(part is not None for part, _ in bar_cells(over, 40))  # over capacity: no free space
+
+
+def test_si_rounds_before_choosing_the_unit():
+    # issue 18: Gemma 3 1B (999,885,952 parameters) showed as "1,000M"
+    from llmsizer.render import fmt
+
+    assert fmt.params(999_885_952) == "1.00B"
+    assert fmt.si(999_600) == "1.00M" and fmt.si(1234) == "1.23k" and fmt.si(70.6e9) == "70.6B"

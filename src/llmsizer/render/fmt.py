@@ -110,6 +110,7 @@ def si(x: float | None, digits: int = 3) -> str:
     """``1.2k``, ``850``, ``3.4M``, ``2.1B``, ``1.5T``."""
     if x is None or not math.isfinite(x):
         return "—"
+    x = float(f"{x:.{digits}g}")  # rounded first: 999,885,952 is 1.00B, not 1,000M
     for suffix, scale in (("T", 1e12), ("B", 1e9), ("M", 1e6), ("k", 1e3)):
         if abs(x) >= scale:
             return f"{sig(x / scale, digits)}{suffix}"
