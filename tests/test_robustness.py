@@ -215,3 +215,11 @@ def test_catalog_yaml_fuzz(tmp_path_factory, text):
         assert "\n" not in str(e) and "mine.yaml" in str(e)
     else:
         assert all("\n" not in x for x in problems)
+
+
+def test_unknown_gpus_get_suggestions_too(cat):
+    # issue 18: --gpu m2-pro and --gpu cpu said "unknown GPU" without the suggestions model names get
+    with pytest.raises(LlmsizerError, match="m2-max"):
+        cat.gpu("m2-pro")
+    with pytest.raises(LlmsizerError, match="xeon|epyc"):
+        cat.gpu("cpu")

@@ -129,7 +129,8 @@ class Catalog:
         key = _norm(name)
         if key in self._gpu_index:
             return self.gpus[self._gpu_index[key]]
-        raise UnknownNameError(_unknown("GPU", name, self._gpu_index, "llmsizer gpus"))
+        cpus = tuple(g.id for g in self.gpus.values() if g.kind == "cpu") if key in ("cpu", "cpus") else ()
+        raise UnknownNameError(_unknown("GPU", name, self._gpu_index, "llmsizer gpus", cpus))
 
     def model(self, name: str) -> ModelSpec:
         key = _norm(name)
@@ -230,7 +231,9 @@ def _index(table: dict[str, Any]) -> dict[str, str]:
     return idx
 
 
-def _unknown(kind: str, name: str, index: dict[str, str], listing: str) -> str:
+def _unknown(kind: str, name: str, index: dict[str, str], listing: str, extra: tuple[str, ...] = ()) -> str:
+    """"unknown GPU 'x'; did you mean ...?": close spellings, then ids containing it, then ids sharing its leading
+    word, then ``extra`` (the CPUs for 'cpu'), else a pointer to the listing."""
     if not str(name).strip():
         return f"empty {kind} name; run '{listing}' to see the catalog"
     import difflib
@@ -242,6 +245,10 @@ def _unknown(kind: str, name: str, index: dict[str, str], listing: str) -> str:
             ids.append(index[c])
     if not ids:  # substring matches catch 'h100' -> h100-sxm, h100-pcie
         ids = sorted({v for k, v in index.items() if _norm(name) in k})[:4]
+    if not ids:  # the leading word: 'm2-pro' -> m2-max, m2-ultra
+        head = _norm(name).replace("_", "-").split("-")[0]
+        ids = sorted({v for k, v in index.items() if len(head) >= 2 and k.startswith(head)})[:4]
+    ids = ids or list(extra)[:4]
     hint = f"; did you mean {', '.join(ids[:4])}?" if ids else f"; run '{listing}' to see the catalog"
     return f"unknown {kind} '{name}'{hint}"
 
