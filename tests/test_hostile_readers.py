@@ -259,8 +259,6 @@ def test_symlink_loop_is_an_error_about_that_path(tmp_path: Path, monkeypatch: p
         assert str(err.value).startswith(f"{name}: ") and "symbolic link" in str(err.value), str(err.value)
 
 
-@pytest.mark.xfail(strict=False, reason="usecases/plan.py must treat a path that lexists as local before trying the "
-                                        "Hub (being done in plan.py's _is_local, outside this change)")
 def test_symlink_loop_is_a_local_error_not_a_hub_id(tmp_path: Path):
     """``sp/loop1`` looks like ``org/name``; it is a local symlink loop, and the error must say so (no Hub)."""
     _loop(tmp_path)
