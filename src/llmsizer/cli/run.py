@@ -13,16 +13,19 @@ from llmsizer.explain import message
 
 
 def run_plan(options: dict[str, Any], root: Root) -> int:
-    """``plan``: search, print the notes on stderr, the plans (or a launch config) on stdout."""
+    """``plan``: search, print the plans (or a launch config) on stdout. The notes are part of the table, Markdown
+    and HTML output (their Notes section), so they go to stderr only beside JSON and launch configs, whose readers
+    are programs."""
     from llmsizer.render import render_plan
     from llmsizer.render.i18n import label, say
     from llmsizer.usecases.plan import plan_request as answer
 
     request, out = plan_request(options)
     result = answer(request).result
-    prefix = label("note", out.lang)
-    for n in result.notes:
-        note(root, f"{prefix}: {say(n, out.lang, flag)}")
+    if out.export or out.fmt == "json":
+        prefix = label("note", out.lang)
+        for n in result.notes:
+            note(root, f"{prefix}: {say(n, out.lang, flag)}")
     if root.verbose:
         note(root, say(message("searched", evaluated=result.evaluated, ms=result.search_seconds * 1000), out.lang))
     code = EXIT_OK if result.any_fit else EXIT_NO_FIT
