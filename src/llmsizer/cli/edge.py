@@ -28,6 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from llmsizer.cli import interrupt_pending
 from llmsizer.cli.options import flag
 from llmsizer.errors import (
     EXIT_OK,
@@ -183,7 +184,10 @@ def safe_text(text: str, fmt: str) -> str:
 
 
 def emit(root: Root, text: str, output: Path | None, fmt: str = "text") -> None:
-    """The result (rendered in ``fmt``) on stdout, or into ``--output``, atomically."""
+    """The result (rendered in ``fmt``) on stdout, or into ``--output``, atomically; nothing once Ctrl-C was
+    pressed (an interrupt Python swallowed on the way still stops the command here)."""
+    if interrupt_pending():
+        raise KeyboardInterrupt
     text = safe_text(text if text.endswith("\n") else text + "\n", fmt)
     if output is None:
         if sys.stdout is None:  # started with stdout closed (>&-): as if its reader had gone
