@@ -78,7 +78,7 @@ def test_estimate_memory(benchmark, cat):
     from llmsizer.workload import Layout
 
     model, gpu = cat.model("llama-3.1-8b"), cat.gpu("h100-sxm")
-    w = Workload(mode=Mode.finetune, seq_len=2048)
+    w = Workload(mode=Mode.finetune, seq_len=2048, framework="fsdp")  # a stack that runs all of these layouts
     layouts = [Layout(tp=t, pp=p, dp=d, zero=z) for t in (1, 2, 4, 8) for p in (1, 2, 4) for d in (1, 8)
                for z in (0, 1, 2, 3)]
 
