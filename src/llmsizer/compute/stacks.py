@@ -30,7 +30,7 @@ from typing import Any
 
 from llmsizer.specs.architecture import is_lora_target, ledger
 from llmsizer.specs.model import ModelSpec
-from llmsizer.workload.choices import Precision, Recompute
+from llmsizer.workload.choices import Recompute
 
 NORM_MODULES = (28.0, 4.0)  # (constant, x a) bytes per element, eager RMSNorm forward
 NORM_FUSED = 2.0  # x a
@@ -109,7 +109,3 @@ def optimizer_bytes_per_param(grad_bytes: float, weight_bytes: float, opt: Any, 
     """HBM bytes an optimizer step moves per trainable parameter: the gradient read, weights, master copy and
     moments read and written."""
     return grad_bytes + 2.0 * (weight_bytes + master_bytes + opt.state_bytes)
-
-
-def fp32_stream(precision: Precision) -> bool:
-    return precision is Precision.fp32_amp

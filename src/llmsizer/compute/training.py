@@ -24,13 +24,6 @@ from typing import Any
 
 from llmsizer.compute.flops import training_flops
 from llmsizer.compute.hardware import achieved_rate, compute_data, gpu_facts, training_efficiency
-from llmsizer.compute.stacks import (
-    adapter_bytes_per_token,
-    adapter_fp32_flops_per_token,
-    autocast_bytes_per_micro_batch,
-    elementwise_bytes_per_token,
-    optimizer_bytes_per_param,
-)
 from llmsizer.compute.network import (
     ALL_GATHER,
     ALL_REDUCE,
@@ -41,6 +34,13 @@ from llmsizer.compute.network import (
     collective_seconds,
     link,
     transfer_seconds,
+)
+from llmsizer.compute.stacks import (
+    adapter_bytes_per_token,
+    adapter_fp32_flops_per_token,
+    autocast_bytes_per_micro_batch,
+    elementwise_bytes_per_token,
+    optimizer_bytes_per_param,
 )
 from llmsizer.data.frameworks import check_mode
 from llmsizer.memory.constants import constants
@@ -151,13 +151,14 @@ class StepJob:
         else:
             self.dense_trainable = float(led.total_params - led.params.routed_experts)
             self.expert_trainable = float(led.params.routed_experts)
-        self.grad_bytes = 4.0 if w.precision.value in ("fp32", "fp32-amp") else 2.0
+        self.grad_bytes = constants().grad_bytes[w.precision]
         # the training stack's own time (compute/stacks.py): eager ops, adapters, autocast, the optimizer step
         self.prof = prof = check_mode(w.framework or Framework.megatron, w.mode)
         self.grad_bytes = max(self.grad_bytes, prof.memory.gradient_bytes or 0.0)
-        self.param_bytes = 4.0 if w.precision is Precision.fp32 else 2.0  # weights gathered in the compute dtype
+        k = constants()
+        self.param_bytes = k.act_bytes[w.precision]  # weights are gathered in the compute dtype
         self.streaming_bw = bw = g.bandwidth * p.streaming_bandwidth_efficiency
-        act = 4.0 if w.precision is Precision.fp32 else 2.0
+        act = k.act_bytes[w.precision]
         amp = w.precision is Precision.fp32_amp
         peft32 = w.mode.is_adapter and prof.speed.lora == "peft" and prof.memory.adapter_dtype == "fp32"
         rate32 = g.peak["fp32"] * self.eff
@@ -176,10 +177,10 @@ class StepJob:
         self.autocast_full_model = {
             rc: autocast_bytes_per_micro_batch(model, rc) / bw if amp and not w.mode.is_adapter else 0.0
             for rc in RECOMPUTES}
-        opt = constants().optimizers[w.optimizer]
+        opt = k.optimizers[w.optimizer]
         master = 0.0 if w.precision in (Precision.fp32, Precision.fp32_amp) else opt.master_bytes
-        self.opt_bytes_per_param = optimizer_bytes_per_param(
-            self.grad_bytes, 4.0 if w.precision in (Precision.fp32, Precision.fp32_amp) else 2.0, opt, master)
+        self.opt_bytes_per_param = optimizer_bytes_per_param(self.grad_bytes, k.weight_bytes[w.precision], opt,
+                                                             master)
         self._links: dict[tuple[int, int], Link] = {}
         self._cells: dict[tuple[int, int, int, int, int], StepCell] = {}
 

@@ -37,14 +37,14 @@ place. ``fused`` -- Megatron's vocab-parallel cross-entropy: fp32 logits and the
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any
 
+from llmsizer.memory.constants import constants
 from llmsizer.specs.architecture import is_lora_target, ledger
 from llmsizer.specs.model import ModelSpec
+from llmsizer.units import DTYPE_BYTES
 
-FP32 = 4.0
-LSE_BYTES = 4.0  # fp32 log-sum-exp per head and token (FlashAttention / SDPA)
-STATS_BYTES = 8.0  # LayerNorm's fp32 mean and rstd per token
+FP32 = DTYPE_BYTES["fp32"]
+STATS_BYTES = 2 * FP32  # LayerNorm's fp32 mean and rstd per token
 UPCAST_LOSS_BYTES = 12.0  # per logit: fp32 log-softmax saved + its incoming and outgoing gradients
 TANH_GELU = frozenset({"gelu_new", "gelu_fast", "gelu_python"})
 
@@ -72,7 +72,7 @@ class Setup:
         return isinstance(other, Setup) and other.key == self.key
 
 
-def _input_bytes(st: Setup, names: list[str], width: int, in_bytes: float) -> float:
+def _input_bytes(m: ModelSpec, st: Setup, names: list[str], width: int, in_bytes: float) -> float:
     """Bytes per token the projections ``names`` (reading one tensor of ``width`` elements in ``in_bytes``) keep of
     their input: once if any weight is trainable, else one copy per adapted projection in the adapter dtype (shared
     when the adapter dtype is the input's); under autocast (a 2-byte compute over a 4-byte input) one bf16 cast per
@@ -85,23 +85,14 @@ def _input_bytes(st: Setup, names: list[str], width: int, in_bytes: float) -> fl
         return in_bytes * width
     if not st.lora:
         return 0.0
-    adapted = [n for n in names if is_lora_target(_Named(n), st.targets)]
+    matrices = {x.name: x for x in ledger(m).matrices}
+    adapted = [n for n in names if n in matrices and is_lora_target(matrices[n], st.targets)]
     if not adapted:
         return 0.0
     rank_out = len(adapted) * st.rank * st.adapter  # lora_B's input, the r-wide lora_A output
     if st.adapter > in_bytes:
         return len(adapted) * st.adapter * width + rank_out
     return in_bytes * width + rank_out
-
-
-class _Named:
-    """A stand-in with the fields ``is_lora_target`` reads."""
-
-    __slots__ = ("kind", "name")
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.kind = "attn" if name in ATTN_IN or name in ("o_proj", "q_b_proj", "kv_b_proj") else "mlp"
 
 
 def _norm_bytes(m: ModelSpec, st: Setup, width: int) -> float:
@@ -115,7 +106,7 @@ def _norm_bytes(m: ModelSpec, st: Setup, width: int) -> float:
 def _mlp_bytes(m: ModelSpec, st: Setup, f: int, prefix: str = "") -> float:
     """A (gated or plain) MLP of width ``f``: its intermediates and the second projection's input."""
     a = st.act
-    down = _input_bytes(st, [prefix + "down_proj"], f, a)
+    down = _input_bytes(m, st, [prefix + "down_proj"], f, a)
     if m.ffn_kind == "gated":
         return 3.0 * a * f + down  # gate out (SiLU input), SiLU out, up out; the product is down_proj's input
     extra = 3.0 if m.activation in TANH_GELU else 0.0
@@ -139,39 +130,39 @@ def module_layer_bytes(m: ModelSpec, st: Setup, flash: bool) -> tuple[float, flo
         assert mla is not None
         qk = mla.qk_nope_head_dim + mla.qk_rope_head_dim
         first = (["q_a_proj"] if mla.q_lora_rank else ["q_proj"]) + ["kv_a_proj"]
-        T += _input_bytes(st, first, h, r)
+        T += _input_bytes(m, st, first, h, r)
         if mla.q_lora_rank:
-            T += _norm_bytes(m, st, mla.q_lora_rank) + _input_bytes(st, ["q_b_proj"], mla.q_lora_rank, a)
+            T += _norm_bytes(m, st, mla.q_lora_rank) + _input_bytes(m, st, ["q_b_proj"], mla.q_lora_rank, a)
         T += a * (mla.kv_lora_rank + mla.qk_rope_head_dim)  # kv_a output, split into the latent and k_pe
-        T += _norm_bytes(m, st, mla.kv_lora_rank) + _input_bytes(st, ["kv_b_proj"], mla.kv_lora_rank, a)
-        T += a * (2 * H * qk + 2 * H * mla.v_head_dim) + LSE_BYTES * H  # q, k, v, output
-        T += _input_bytes(st, ["o_proj"], H * mla.v_head_dim, a)
+        T += _norm_bytes(m, st, mla.kv_lora_rank) + _input_bytes(m, st, ["kv_b_proj"], mla.kv_lora_rank, a)
+        T += a * (2 * H * qk + 2 * H * mla.v_head_dim) + constants().lse_bytes * H  # q, k, v, output
+        T += _input_bytes(m, st, ["o_proj"], H * mla.v_head_dim, a)
     else:
-        T += _input_bytes(st, attn_inputs, h, r)
+        T += _input_bytes(m, st, attn_inputs, h, r)
         kv = H * d if not flash else K * d  # eager attention repeats the KV heads before its matmuls
         T += a * (H * d + 2 * kv + H * d)  # q and k after rotary, v, the attention output
-        T += LSE_BYTES * H if flash else 0.0
+        T += constants().lse_bytes * H if flash else 0.0
         if m.qk_norm != "none":
             T += _norm_bytes(m, st, (H + K) * d)
-        T += _input_bytes(st, ["o_proj"], H * d, a)  # the transposed, contiguous copy of the output
+        T += _input_bytes(m, st, ["o_proj"], H * d, a)  # the transposed, contiguous copy of the output
     if m.dropout > 0:
-        T += 2.0 * h  # residual dropout masks (bool)
+        T += 2.0 * h * constants().mask_bytes  # the two residual dropout masks
     if m.moe is None or m.moe.dense_layers:
         dense = L if m.moe is None else m.moe.dense_layers
-        T += (_input_bytes(st, mlp_inputs, h, r) + _mlp_bytes(m, st, m.ffn_size)) * dense / L
+        T += (_input_bytes(m, st, mlp_inputs, h, r) + _mlp_bytes(m, st, m.ffn_size)) * dense / L
     if m.moe is not None:
         e = m.moe
         n = L - e.dense_layers
         k = e.experts_per_token
         routed = (FP32 * e.experts  # router probabilities (softmax in fp32)
-                  + k * (_input_bytes(st, ["experts.gate_proj", "experts.up_proj"], h, a) if st.trainable or st.lora
+                  + k * (_input_bytes(m, st, ["experts.gate_proj", "experts.up_proj"], h, a) if st.trainable or st.lora
                          else 0.0)
                   + k * a * h * 2.0  # the gathered copy of the token and the expert output before its weighting
                   + k * _mlp_bytes(m, st, e.expert_ffn_size, "experts."))
         if e.shared_experts:
             fs = e.shared_expert_ffn_size or e.expert_ffn_size
             routed += e.shared_experts * _mlp_bytes(m, st, fs, "shared_experts.")
-        T += (_input_bytes(st, mlp_inputs, h, r) + routed) * n / L
+        T += (_input_bytes(m, st, mlp_inputs, h, r) + routed) * n / L
     S = 0.0
     if not flash:
         S = (FP32 + a) * H  # the fp32 softmax and its cast to the compute dtype, per attended key
@@ -193,7 +184,7 @@ def loss_bytes_per_token(m: ModelSpec, style: str, chunks: int, act: float) -> f
 def module_last_stage_bytes(m: ModelSpec, st: Setup) -> float:
     """The last stage's final norm and ``lm_head`` input per token (the loss is separate): the input is kept when
     the head trains (an untied head is frozen under LoRA, and a tied one is the frozen embedding)."""
-    return _norm_bytes(m, st, m.hidden_size) + _input_bytes(st, ["lm_head"] if st.trainable else [], m.hidden_size,
+    return _norm_bytes(m, st, m.hidden_size) + _input_bytes(m, st, ["lm_head"] if st.trainable else [], m.hidden_size,
                                                             st.stream)
 
 
@@ -202,9 +193,3 @@ def autocast_cache_bytes(m: ModelSpec) -> float:
     backward (fp32 weights under bf16 autocast): 2 bytes per matrix weight, before sharding."""
     led = ledger(m)
     return 2.0 * sum(x.params for x in led.matrices)
-
-
-def describe(p: Any) -> str:
-    """One line naming a profile's memory mechanisms (for explain steps)."""
-    mem = p.memory
-    return f"saved tensors {mem.saved_tensors}, loss {mem.loss}, gradients {mem.gradients}"

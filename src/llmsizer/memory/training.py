@@ -23,6 +23,7 @@ from llmsizer.memory.stacks import (
 from llmsizer.memory.weights import communicators, expert_sharding, group_bytes, stage_bytes, storage
 from llmsizer.specs.architecture import ledger, lora_adapters
 from llmsizer.specs.model import ModelSpec
+from llmsizer.units import DTYPE_BYTES
 from llmsizer.workload.choices import Framework, Offload, Precision, Recompute
 from llmsizer.workload.job import Workload
 
@@ -67,8 +68,8 @@ class TrainingJob:
         self.first_bytes = stage_tensor_bytes(model, self.ab, "first")
         sp, tp = stage_tensor_bytes(model, self.ab, "last")
         if mem.saved_tensors == "modules":
-            stream = 4.0 if prec in (Precision.fp32, Precision.fp32_amp) else self.ab
-            adapter = 4.0 if mem.adapter_dtype == "fp32" else self.ab
+            stream = self.tw  # the residual stream is in the weights' dtype (fp32 under autocast over fp32 weights)
+            adapter = DTYPE_BYTES["fp32"] if mem.adapter_dtype == "fp32" else self.ab
             st = Setup(self.ab, stream, not self.adapter, self.adapter, w.lora_rank, w.lora_targets, adapter)
             self.coeffs = module_layer_bytes(model, st, w.flash_attention)
             sp, tp = module_last_stage_bytes(model, st), 0.0

@@ -182,7 +182,7 @@ class Search(Evaluator):
         else:
             offloads = [Offload.none, Offload.cpu] if self.training and gpu.kind == "gpu" else [Offload.none]
         if prof is not None:
-            zeros = [z for z in zeros if z in prof.layouts.zero] or zeros[:0]
+            zeros = [z for z in zeros if z in prof.layouts.zero]
             offloads = [o for o in offloads if o in prof.layouts.offload]
         if w.recompute is not None:
             recomputes = [w.recompute]
