@@ -153,7 +153,7 @@ def test_plan_json_has_the_contract_keys():
     assert set(p["server"]) >= {"cpu_cores", "ram_bytes", "storage_bytes", "network", "power_watts"}
     assert p["cloud"][0] == {"provider": "lambda", "instance": "gpu_8x_h100_sxm5", "instances": 1,
                              "usd_per_hour": 23.92, "region": "us-east-1", "price_date": "2025-01",
-                             "price_source": "https://lambdalabs.com/pricing"}
+                             "price_source": "https://lambdalabs.com/pricing", "idle_gpus": 0}
     assert doc["search"] == {"evaluated": 1234}  # no timing: the output is deterministic
     assert "explain" not in p
 

@@ -22,8 +22,15 @@ class CostEstimate:
     steps: tuple[Step, ...] = ()
     facility_energy_kwh: float | None = None  # energy_kwh x PUE
     price_usd_per_gpu_hour: float = 0.0
-    price_basis: str = "rental"  # "rental" (catalog/override), "amortized" (purchase + power) or "unknown"
+    # what the price is: "rent" (a catalog rental or cloud instance price), "amortized" (an ownership estimate:
+    # purchase + power, data/compute.yaml ``cost``), "override" (the user's --price-per-gpu-hour) or "unknown"
+    price_basis: str = "rent"
     kwh_per_million_output_tokens: float | None = None
+    price_source: str | None = None  # where the price was read (rent) or the purchase price's source (amortized)
+    price_as_of: str | None = None  # when it was read, as the catalog dates it ("2026-11")
+
+
+BASIS = {"rental": "rent", "instance": "rent", "override": "override", "amortized": "amortized", "unknown": "unknown"}
 
 
 def gpu_energy_kwh(gpu_count: int, tdp_watts: float, power_fraction: float, seconds: float) -> float:
@@ -42,17 +49,23 @@ def amortized_price_usd_per_gpu_hour(gpu: GpuSpec) -> float | None:
 
 def estimate_cost(gpu: GpuSpec, gpu_count: int, *, seconds: float | None, price_usd_per_gpu_hour: float | None = None,
                   output_tokens_per_second: float | None = None, explain: bool = False,
-                  price_basis: str | None = None, price_source: str | None = None) -> CostEstimate:
+                  price_basis: str | None = None, price_source: str | None = None,
+                  price_as_of: str | None = None) -> CostEstimate:
     """Price of a plan. The price is the one given, else the catalog's rental price, else purchase amortization;
     with none of them every dollar figure is 0 and ``price_basis`` is "unknown". ``price_basis`` says where a given
     price came from ("override": the user's; "rental": the catalog's price for the GPU; "instance": the cheapest
-    cloud instance's; "amortized": an ownership estimate) and ``price_source`` cites it."""
+    cloud instance's; "amortized": an ownership estimate) and ``price_source`` / ``price_as_of`` cite it; the
+    estimate's ``price_basis`` folds rental and instance into "rent"."""
     d = compute_data()
     basis = price_basis or ("override" if price_usd_per_gpu_hour is not None else "rental")
     price = price_usd_per_gpu_hour if price_usd_per_gpu_hour is not None else gpu.price_usd_per_gpu_hour
+    if price_usd_per_gpu_hour is None and price is not None:
+        price_source, price_as_of = price_source or gpu.price_source, price_as_of or gpu.price_date
     if price is None:
         price = amortized_price_usd_per_gpu_hour(gpu)
         basis = "amortized"
+    if basis == "amortized":
+        price_source, price_as_of = price_source or gpu.purchase_source, None
     if price is None:
         price, basis = 0.0, "unknown"
     per_hour = price * gpu_count
@@ -74,5 +87,6 @@ def estimate_cost(gpu: GpuSpec, gpu_count: int, *, seconds: float | None, price_
     return CostEstimate(
         usd_per_hour=per_hour, usd_total=total, usd_per_million_output_tokens=per_m, energy_kwh=energy, steps=steps,
         facility_energy_kwh=facility, price_usd_per_gpu_hour=price,
-        price_basis="amortized" if basis == "amortized" else "unknown" if basis == "unknown" else "rental", kwh_per_million_output_tokens=kwh_per_m,
+        price_basis=BASIS.get(basis, "rent"), kwh_per_million_output_tokens=kwh_per_m,
+        price_source=price_source or None, price_as_of=price_as_of if basis != "override" else None,
     )

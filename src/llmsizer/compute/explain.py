@@ -139,8 +139,16 @@ def cost_steps(gpu: GpuSpec, gpu_count: int, basis: str, price_source: str | Non
                output_tokens_per_second: float | None) -> tuple[Step, ...]:
     """The steps behind ``estimate_cost``; ``basis``: override, rental, instance, amortized or unknown."""
     d = compute_data()
-    source = price_source or {"rental": gpu.price_source or "", "amortized": d.cost.amortization_source}.get(basis, "")
-    out = [Step("cost.price", price, "USD", {"gpu": gpu.id}, source, basis),
+    inputs: dict[str, Any] = {"gpu": gpu.id}
+    if basis == "amortized":  # the purchase price and the ownership assumptions it is spread over
+        c = d.cost
+        inputs.update({"purchase_usd": gpu.purchase_usd, "years": c.amortization_years,
+                       "utilization": c.amortization_utilization, "usd_per_kwh": c.electricity_usd_per_kwh,
+                       "tdp_w": gpu.tdp_watts})
+        source = f"{c.amortization_source} Purchase price: {gpu.purchase_source or '-'}"
+    else:
+        source = price_source or (gpu.price_source or "" if basis == "rental" else "")
+    out = [Step("cost.price", price, "USD", inputs, source, basis),
            Step("cost.per_hour", per_hour, "USD", {"gpus": gpu_count})]
     if total is not None:
         out.append(Step("cost.total", total, "USD", {"seconds": seconds}))

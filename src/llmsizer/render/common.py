@@ -16,6 +16,7 @@ from llmsizer.specs.architecture import count_params
 
 if TYPE_CHECKING:  # pragma: no cover
     from llmsizer.search import Plan, PlanResult
+    from llmsizer.search.result import CloudOffer
     from llmsizer.specs import ModelSpec
 
 
@@ -148,6 +149,16 @@ def training_time_cell(plan: Plan, lang: str) -> str:
     return fmt.duration(t.seconds, lang) if t.seconds is not None else label("unknown_time", lang)
 
 
+def usd_per_hour_cell(plan: Plan, lang: str) -> str:
+    """``$3.99/h`` for a rent (or the user's price); ``$0.12/h owned`` for a purchase amortized over its life, so an
+    ownership estimate never reads as a rental."""
+    c = plan.cost
+    if c is None:
+        return "—"
+    text = fmt.usd_per_hour(c.usd_per_hour)
+    return f"{text} {label('owned', lang)}" if c.price_basis == "amortized" else text
+
+
 def usd_per_mtok_cell(plan: Plan) -> str:
     c = plan.cost
     if c is None or c.usd_per_million_output_tokens is None:
@@ -180,7 +191,7 @@ def plan_table(result: PlanResult, lang: str, name: Namer | None = None) -> Plan
         headers.append(L("fits"))
     rows, unfit = [], []
     for i, p in enumerate(result.plans, 1):
-        usd_h = fmt.usd_per_hour(p.cost.usd_per_hour) if p.cost is not None else "—"
+        usd_h = usd_per_hour_cell(p, lang)
         row = [str(i), p.gpu.id, gpus_cell(p, lang), layout_cell(p, training, lang, names_framework(result)),
                memory_cell(p)]
         if training:
@@ -285,8 +296,13 @@ def cloud_headers(lang: str) -> list[str]:
             label("region", lang), label("price_date", lang)]
 
 
-def cloud_rows(plan: Plan) -> list[list[str]]:
-    return [[o.provider, o.instance, str(o.instances), fmt.usd_per_hour(o.usd_per_hour), o.region or "—",
+def cloud_rows(plan: Plan, lang: str = "en") -> list[list[str]]:
+    """One row per offer; an offer with more GPUs than the plan uses says how many sit idle (``1 (6 GPUs idle)``)."""
+    def count(o: CloudOffer) -> str:
+        idle = getattr(o, "idle_gpus", 0)
+        return f"{o.instances} ({idle} {label('gpus_idle', lang)})" if idle > 0 else str(o.instances)
+
+    return [[o.provider, o.instance, count(o), fmt.usd_per_hour(o.usd_per_hour), o.region or "—",
              o.price_date] for o in plan.cloud]
 
 

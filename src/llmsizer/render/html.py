@@ -152,7 +152,7 @@ def render_plan(result: PlanResult, *, lang: str = "en", explain: bool = False, 
         body.append(f"<h2>{escape(label('cloud', lang))}</h2>")
         if best.cloud:
             headers = common.cloud_headers(lang) + [label("price_source", lang)]
-            rows = [r + [o.price_source] for r, o in zip(common.cloud_rows(best), best.cloud)]
+            rows = [r + [o.price_source] for r, o in zip(common.cloud_rows(best, lang), best.cloud)]
             body.append(_table(headers, rows, right=(2, 3), link_cols=(6,), cls="wide"))
         else:
             body.append(f"<p>{escape(label('no_cloud', lang))}</p>")

@@ -290,16 +290,28 @@ def _inference(i: Any) -> dict | None:
 
 
 def _purchase(plan: "Plan") -> dict:
-    """On-premises: the GPUs' street/launch price x count (catalog ``purchase_usd``), servers not included."""
+    """On-premises: the GPUs' street/launch price x count (catalog ``purchase_usd``), servers not included; for an
+    amortized price, the assumptions it is spread over (data/compute.yaml ``cost``)."""
     g = plan.gpu
+    amortization = None
+    if plan.cost is not None and plan.cost.price_basis == "amortized":
+        from llmsizer.compute.hardware import compute_data
+
+        c = compute_data().cost
+        amortization = {"years": _num(float(c.amortization_years)),
+                        "utilization": _num(float(c.amortization_utilization)),
+                        "electricity_usd_per_kwh": _num(float(c.electricity_usd_per_kwh)),
+                        "source": c.amortization_source}
     if g.purchase_usd is None:
-        return {"gpu_purchase_usd": None, "gpu_purchase_source": None}
-    return {"gpu_purchase_usd": _num(float(g.purchase_usd) * plan.gpu_count), "gpu_purchase_source": g.purchase_source}
+        return {"gpu_purchase_usd": None, "gpu_purchase_source": None, "amortization": amortization}
+    return {"gpu_purchase_usd": _num(float(g.purchase_usd) * plan.gpu_count), "gpu_purchase_source": g.purchase_source,
+            "amortization": amortization}
 
 
 def _cost(c: Any) -> dict:
     if c is None:
-        return {"usd_per_hour": None, "usd_total": None, "usd_per_million_output_tokens": None, "energy_kwh": None}
+        return {"usd_per_hour": None, "usd_total": None, "usd_per_million_output_tokens": None, "energy_kwh": None,
+                "basis": "unknown", "source": None, "as_of": None, "usd_per_gpu_hour": None}
 
     def opt(x: float | None) -> float | None:
         return None if x is None else _num(float(x))
@@ -309,6 +321,10 @@ def _cost(c: Any) -> dict:
         "usd_total": opt(c.usd_total),
         "usd_per_million_output_tokens": opt(c.usd_per_million_output_tokens),
         "energy_kwh": opt(c.energy_kwh),
+        "basis": c.price_basis,
+        "source": c.price_source,
+        "as_of": c.price_as_of,
+        "usd_per_gpu_hour": opt(c.price_usd_per_gpu_hour),
     }
 
 
@@ -336,6 +352,7 @@ def _cloud(o: CloudOffer) -> dict:
         "region": o.region,
         "price_date": o.price_date,
         "price_source": o.price_source,
+        "idle_gpus": int(o.idle_gpus),
     }
 
 

@@ -61,7 +61,7 @@ def render_plan(result: PlanResult, *, lang: str = "en", explain: bool = False, 
             out.append(table([label("item", lang), label("value", lang)], common.server_rows(best, lang)))
         out.append(f"## {label('cloud', lang)}")
         if best.cloud:
-            out.append(table(common.cloud_headers(lang), common.cloud_rows(best), "llrrll"))
+            out.append(table(common.cloud_headers(lang), common.cloud_rows(best, lang), "llrrll"))
         else:
             out.append(label("no_cloud", lang))
     for key, items in common.note_lines(result, lang, name):

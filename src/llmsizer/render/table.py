@@ -132,7 +132,7 @@ def _plan_cards(result: PlanResult, lang: str, colored: bool) -> Table:
                      f"{label('tpot', lang)} {fmt.duration(n.tpot_seconds, lang)}", fmt.rate(n.tokens_per_second),
                      f"{label('max_concurrency', lang).lower()} {n.max_concurrency:,}"]
         if p.cost is not None:
-            bits.append(fmt.usd_per_hour(p.cost.usd_per_hour))
+            bits.append(common.usd_per_hour_cell(p, lang))
             if p.cost.usd_total is not None:
                 bits.append(f"{label('total', lang)} {fmt.usd(p.cost.usd_total)}")
             elif p.cost.usd_per_million_output_tokens is not None:
@@ -238,7 +238,7 @@ def render_plan(result: PlanResult, *, lang: str = "en", explain: bool = False, 
             console.print(Padding(Text(f"{label('network', lang)}: {network(best.server.network, lang)}"),
                                   (0, 0, 1, 2)))
         if best.cloud:
-            headers, rows = common.cloud_headers(lang), common.cloud_rows(best)
+            headers, rows = common.cloud_headers(lang), common.cloud_rows(best, lang)
             if _column_widths(headers, rows, (), w) is None:  # narrow: drop region and price date
                 headers, rows = headers[:4], [r[:4] for r in rows]
             console.print(_simple_table(headers, rows, right=(2, 3), title=label("cloud", lang), colored=colored,

@@ -74,7 +74,7 @@ class Evaluator:
             return None
         return estimate_cost(gpu, layout.gpu_count, seconds=seconds, price_usd_per_gpu_hour=price.usd_per_gpu_hour,
                              output_tokens_per_second=tps, explain=explain, price_basis=price.basis,
-                             price_source=price.source)
+                             price_source=price.source, price_as_of=price.as_of)
 
     def rank_key(self, p: Plan) -> tuple:
         """Lower is better (``search/ranking.py``)."""

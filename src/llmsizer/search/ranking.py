@@ -23,12 +23,13 @@ from llmsizer.workload.job import Constraints
 
 class Price:
     """A GPU-hour's price in a plan and where it comes from: ``override`` (the user's), ``rental`` (the catalog's
-    own price for the GPU), ``instance`` (the cheapest cloud instance per GPU), ``amortized`` (owning it)."""
+    own price for the GPU), ``instance`` (the cheapest cloud instance per GPU), ``amortized`` (owning it);
+    ``source`` and ``as_of`` (the month it was read) cite it."""
 
-    __slots__ = ("basis", "source", "usd_per_gpu_hour")
+    __slots__ = ("as_of", "basis", "source", "usd_per_gpu_hour")
 
-    def __init__(self, usd_per_gpu_hour: float | None, basis: str, source: str) -> None:
-        self.usd_per_gpu_hour, self.basis, self.source = usd_per_gpu_hour, basis, source
+    def __init__(self, usd_per_gpu_hour: float | None, basis: str, source: str, as_of: str | None = None) -> None:
+        self.usd_per_gpu_hour, self.basis, self.source, self.as_of = usd_per_gpu_hour, basis, source, as_of
 
     @property
     def owned(self) -> bool:
@@ -36,18 +37,21 @@ class Price:
 
 
 def price_of(gpu: GpuSpec, catalog: Catalog, c: Constraints) -> Price:
+    """The price a plan on ``gpu`` is costed at: the user's, else the catalog's rental price for the GPU, else the
+    cheapest cloud instance per GPU, else an ownership estimate (purchase amortized plus power)."""
     if c.price_usd_per_gpu_hour is not None:
         return Price(c.price_usd_per_gpu_hour, "override", "")
     if gpu.price_usd_per_gpu_hour is not None:
-        return Price(gpu.price_usd_per_gpu_hour, "rental", gpu.price_source or "")
-    offers = sorted(((i.usd_per_hour / i.gpus, i.price_source) for i in catalog.instances_for(gpu.id)),
-                    key=lambda o: o[0])
+        return Price(gpu.price_usd_per_gpu_hour, "rental", gpu.price_source or "", gpu.price_date)
+    offers = sorted(((i.usd_per_hour / i.gpus, i.price_source, i.price_date, i.provider, i.instance)
+                     for i in catalog.instances_for(gpu.id)), key=lambda o: o[0])
     if offers:
-        return Price(offers[0][0], "instance", offers[0][1])
+        usd, source, date, provider, instance = offers[0]
+        return Price(usd, "instance", f"{provider} {instance}: {source}", date)
     # not rented anywhere in the catalog (consumer cards, Apple): the cost of owning it, purchase price amortized
     # plus electricity (data/compute.yaml ``cost``), so such GPUs still rank by cost instead of dropping to last
     amortized = amortized_price_usd_per_gpu_hour(gpu)
-    return Price(amortized, "amortized" if amortized is not None else "unknown", "")
+    return Price(amortized, "amortized" if amortized is not None else "unknown", gpu.purchase_source or "")
 
 
 def cost_key(usd_per_hour: float | None, tokens_per_second: float, owned: bool) -> tuple[int, float]:

@@ -26,6 +26,7 @@ class CloudOffer:
     region: str | None
     price_date: str
     price_source: str
+    idle_gpus: int = 0  # GPUs the instances carry beyond the plan's (paid for, unused)
 
 
 @record
@@ -69,7 +70,8 @@ class PlanResult:
 
 
 def cloud_offers(gpu: GpuSpec, layout: Layout, catalog: Catalog) -> tuple[CloudOffer, ...]:
-    """Rentable instances that provide the plan's nodes, cheapest first (at most six)."""
+    """Rentable instances that provide the plan's nodes (at most six): those whose GPUs the plan uses in full first,
+    then those that leave GPUs idle (``idle_gpus`` says how many), cheapest first within each."""
     offers = []
     n = layout.gpu_count
     for inst in catalog.instances_for(gpu.id):
@@ -79,6 +81,6 @@ def cloud_offers(gpu: GpuSpec, layout: Layout, catalog: Catalog) -> tuple[CloudO
             continue  # tensor parallelism must stay inside one instance
         k = math.ceil(n / inst.gpus)
         offers.append(CloudOffer(inst.provider, inst.instance, k, k * inst.usd_per_hour, inst.region,
-                                 inst.price_date, inst.price_source))
-    offers.sort(key=lambda o: (o.usd_per_hour, o.instances))
+                                 inst.price_date, inst.price_source, k * inst.gpus - n))
+    offers.sort(key=lambda o: (o.idle_gpus > 0, o.usd_per_hour, o.instances))
     return tuple(offers[:6])

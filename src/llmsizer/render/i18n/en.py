@@ -75,6 +75,8 @@ LABELS = {
     'time': 'Time',
     'latency': 'Latency',
     'throughput': 'Throughput',
+    'owned': 'owned',
+    'gpus_idle': 'GPUs idle',
     'usd_per_hour': '$/h',
     'total_usd': 'Total',
     'usd_per_mtok': '$/M tokens',

@@ -68,6 +68,8 @@ LABELS = {
     'time': '时间',
     'latency': '延迟',
     'throughput': '吞吐',
+    'owned': '自购',
+    'gpus_idle': '块 GPU 闲置',
     'usd_per_hour': '美元/小时',
     'total_usd': '总费用',
     'usd_per_mtok': '美元/百万 token',
