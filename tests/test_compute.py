@@ -496,7 +496,7 @@ def test_cost_and_energy() -> None:
     c = C.estimate_cost(A100_80, 8, seconds=3600.0 * 10)
     assert c.usd_per_hour == pytest.approx(8 * 1.79)
     assert c.usd_total == pytest.approx(8 * 1.79 * 10)
-    assert c.price_basis == "rental"
+    assert c.price_basis == "rent"  # the JSON vocabulary: rent, amortized, override, unknown
     assert c.energy_kwh == pytest.approx(8 * 0.400 * 0.8 * 10)  # 8 GPUs x 400 W x 0.8 x 10 h
     assert c.facility_energy_kwh == pytest.approx(c.energy_kwh * 1.3)
     inf = C.estimate_cost(A100_80, 1, seconds=None, price_usd_per_gpu_hour=2.0, output_tokens_per_second=1000.0)
