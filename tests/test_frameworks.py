@@ -212,3 +212,25 @@ def test_export_deepspeed_only_for_stacks_that_launch_with_it(cat):
     with pytest.raises(InvalidInputError) as e:
         export_plan(mega, "deepspeed")
     assert "framework" in e.value.fields
+
+
+def test_fsdp_reduces_gradients_in_fp32(cat):
+    # torchtitan's default MixedPrecisionPolicy(reduce_dtype=training.mixed_precision_reduce = "float32") casts every
+    # bf16 gradient to fp32 before the reduce-scatter: the same layout moves twice the gradient bytes under `fsdp` as
+    # under DeepSpeed's bf16 reduction, and the weight all-gathers (bf16 under both) do not change.
+    from llmsizer.compute.training import step_job
+
+    m, gpu = cat.model("llama-3.1-8b"), cat.gpu("h100-sxm")
+    cells = {}
+    for fw in (Framework.fsdp, Framework.deepspeed):
+        w = Workload(mode=Mode.pretrain, seq_len=8192, micro_batch=1, tokens=1e12, framework=fw)
+        cells[fw] = step_job(m, gpu, w).cell(1, 1, 64, 1, 8)
+    f, d = cells[Framework.fsdp], cells[Framework.deepspeed]
+    assert profile(Framework.fsdp).speed.reduce_bytes == 4
+    # ZeRO-2: the per-micro-batch reduce-scatter doubles; the once-per-step weight all-gather does not change
+    assert f.dp_traffic(2)[0] == pytest.approx(2.0 * d.dp_traffic(2)[0], rel=1e-9)
+    assert f.dp_traffic(2)[1] == pytest.approx(d.dp_traffic(2)[1], rel=1e-9)
+    # ZeRO-3: + the two weight all-gathers of every micro-batch, in bf16 under both
+    assert f.dp_traffic(3)[0] - d.dp_traffic(3)[0] == pytest.approx(d.dp_traffic(2)[0], rel=1e-9)
+    # torchtitan's reduce dtype "only takes effect when data_parallel_shard_degree > 1": DDP replicate is unchanged
+    assert f.dp_traffic(0) == pytest.approx(d.dp_traffic(0), rel=1e-9)

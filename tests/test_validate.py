@@ -7,6 +7,7 @@ of a category worse fails here. Improve the model, never a case.
 from __future__ import annotations
 
 import json
+import statistics
 
 import pytest
 from typer.testing import CliRunner
@@ -47,13 +48,32 @@ def test_bounds_hold(results):
             assert r.within_bound, (r.id, r.predicted, r.published)
 
 
-# training: 0.09 before the training stacks (issue 16); 0.12 since. The stacks' measured mechanisms (PEFT's fp32
-# casts, Megatron's fp32 main gradients) slow Answer.AI's March-2024 RTX 4090 LoRA/QLoRA runs down to -37%
-# (that PEFT had no input casts yet) while fitting the 2026 H200 measurements (tests/test_frameworks.py).
-@pytest.mark.parametrize("category,median_limit", [("memory", 0.05), ("training", 0.12), ("inference", 0.15)])
+# training: 0.09 before the training stacks (issue 16), 0.12 while Llama 2 and OPT were modelled on the cheapest
+# cluster and without OPT's recomputation, back to 0.09 since (7.7%). Answer.AI's March-2024 RTX 4090 LoRA/QLoRA
+# runs stay at -37% (their PEFT kept bf16 adapters; see the cases' notes).
+@pytest.mark.parametrize("category,median_limit", [("memory", 0.05), ("training", 0.09), ("inference", 0.15)])
 def test_median_error_per_category(results, category, median_limit):
     s = summarize(results)[category]
     assert s["median_abs_error"] <= median_limit, s
+
+
+def test_every_category_reports_its_signed_bias(results):
+    # the signed median sits beside the median |error|: it says whether a category is low or high overall
+    for cat, s in summarize(results).items():
+        signed = [r.error for r in results if r.category == cat and r.error is not None and r.comparison == "approx"]
+        assert s["median_error"] == pytest.approx(statistics.median(signed)), cat
+        assert abs(s["median_error"]) <= s["median_abs_error"] + 1e-12, cat
+
+
+def test_pretraining_runs_are_not_biased_low(results):
+    # issue 16: GPU-hours and days of the published pretraining runs (Llama 1/2/3.1, OPT, BLOOM, MPT, TinyLlama,
+    # nanoGPT, DeepSeek-V3, Megatron-LM's 175B/1T estimates), signed median within +-10%. It was -21.8% when
+    # Llama 2 ran on the search's cheapest 4-64 GPUs and OPT-175B without the recomputation its FLOP count includes.
+    modes = {c["id"]: c["setting"].get("mode") for c in load_cases()}
+    runs = [r.error for r in results if modes[r.id] == "pretrain" and r.error is not None
+            and r.quantity in ("training_gpu_hours", "training_days")]
+    assert len(runs) >= 19
+    assert abs(statistics.median(runs)) <= 0.10, statistics.median(runs)
 
 
 def test_zero_paper_model_states_within_2_percent(results):

@@ -117,7 +117,7 @@ class StepJob:
     __slots__ = ("_cells", "_links", "a2a_bytes_per_token", "autocast_full_model", "dense_trainable",
                  "dequant_full_model", "eff", "expert_trainable", "g", "gpu", "grad_bytes", "hidden_bytes", "hw_flops",
                  "layers", "model", "model_flops", "moe_layers", "opt_bytes_per_param", "p", "param_bytes", "peak",
-                 "prof", "rate",
+                 "prof", "rate", "reduce_bytes",
                  "size_f", "stack_per_token", "streaming_bw", "w", "weight_bytes")
 
     def __init__(self, model: ModelSpec, gpu: GpuSpec, w: Workload) -> None:
@@ -155,6 +155,10 @@ class StepJob:
         # the training stack's own time (compute/stacks.py): eager ops, adapters, autocast, the optimizer step
         self.prof = prof = check_mode(w.framework or Framework.megatron, w.mode)
         self.grad_bytes = max(self.grad_bytes, prof.memory.gradient_bytes or 0.0)
+        # what a gradient element weighs on the wire once the stack shards (ZeRO >= 1): its reduction dtype when it
+        # casts before reducing (FSDP2's MixedPrecisionPolicy(reduce_dtype=float32), torchtitan's default, which
+        # "only takes effect when data_parallel_shard_degree > 1"), else the gradient's own dtype
+        self.reduce_bytes = max(self.grad_bytes, prof.speed.reduce_bytes or 0.0)
         k = constants()
         self.param_bytes = k.act_bytes[w.precision]  # weights are gathered in the compute dtype
         self.streaming_bw = bw = g.bandwidth * p.streaming_bandwidth_efficiency
@@ -297,16 +301,18 @@ class StepCell:
         weights for forward and backward and reduce-scatters gradients every micro-batch (Rajbhandari et al. 2020
         sec. 7.2.1: 1.5x the all-reduce volume); ZeRO-2 reduce-scatters every micro-batch and all-gathers the
         updated weights once; ZeRO-1 reduce-scatters gradients and all-gathers the updated weights once per step;
-        ZeRO 0 all-reduces the gradients once per step (2 ring passes)."""
+        ZeRO 0 all-reduces the gradients once per step (2 ring passes). Sharded stages reduce-scatter in the stack's
+        reduction dtype (``StepJob.reduce_bytes``)."""
         if self.dp == 1:
             return 0.0, 0.0
+        if zero == 0:
+            return 0.0, 2.0 * self.dp_one_pass
+        rs = self.dp_one_pass * (self.j.reduce_bytes / self.j.grad_bytes)
         if zero >= 3:
-            return 2.0 * self.dp_weight_pass + self.dp_one_pass + self.zero3_frozen_gather, 0.0
+            return 2.0 * self.dp_weight_pass + rs + self.zero3_frozen_gather, 0.0
         if zero == 2:
-            return self.dp_one_pass, self.dp_weight_pass
-        if zero == 1:
-            return 0.0, self.dp_one_pass + self.dp_weight_pass
-        return 0.0, 2.0 * self.dp_one_pass
+            return rs, self.dp_weight_pass
+        return 0.0, rs + self.dp_weight_pass
 
     def offload_step_s(self, zero: int, offload: Offload) -> float:
         """Offload per step: gradients to host and weights back over PCIe, Adam on the CPU (ZeRO-Offload, Ren et al.

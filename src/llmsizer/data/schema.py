@@ -321,6 +321,7 @@ class FrameworkMemory(_Strict):
 class FrameworkSpeed(_Strict):
     elementwise: Literal["fused", "modules"]
     lora: Literal["fused", "modules", "peft"]
+    reduce_bytes: PositiveFloat | None = None  # bytes per gradient element on the wire (the stack's reduce dtype)
 
 
 @dataclass(frozen=True, kw_only=True)

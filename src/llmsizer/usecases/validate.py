@@ -145,6 +145,7 @@ def quantity(p: Plan, name: str) -> float | None:
         "tokens_per_second_per_gpu": lambda: (t.tokens_per_second if t else i.tokens_per_second if i else 0.0)
         / p.gpu_count,
         "mfu": lambda: t.mfu if t else None,
+        "hfu": lambda: t.hfu if t else None,  # recomputation counted (Korthikanti et al. 2022 sec. 6.2)
         "decode_tokens_per_second": lambda: i.tokens_per_second if i else None,
         "ttft_seconds": lambda: i.ttft_seconds if i else None,
         "tpot_seconds": lambda: i.tpot_seconds if i else None,
