@@ -1,0 +1,121 @@
+"""Inference server commands: ``vllm serve``, SGLang's ``launch_server``, llama.cpp's ``llama-server``.
+
+Each carries the plan's tensor/pipeline/data-parallel degrees, context, concurrency, dtype, weight format and
+KV-cache dtype, or refuses (``export_common.refuse``).
+"""
+
+from __future__ import annotations
+
+import shlex
+
+from llmsizer.render.export_common import gpus_per_node, hf_name, refuse
+from llmsizer.search import Plan, PlanResult
+from llmsizer.workload import Quant
+
+#: weight formats that need a checkpoint stored that way: the base repo holds 16-bit weights, and serving it
+#: with --quantization awq/gptq/w8a8 fails (vLLM reads the scales from the checkpoint)
+_PREQUANTIZED = {Quant.int4: "an AWQ or GPTQ", Quant.int8: "a W8A8 (INT8)"}
+#: formats an engine quantizes while it loads 16-bit weights (vLLM: fp8 and bitsandbytes; SGLang the same)
+_ONLINE = {Quant.fp8: "fp8", Quant.nf4: "bitsandbytes"}
+#: notes that say the model came from a file whose weights are stored quantized (usecases/plan.py, modelfiles)
+_FILE_QUANT_NOTES = ("file_quant", "file.quant_config")
+
+
+def dtype_arg(result: PlanResult) -> str:
+    return {"fp16": "float16", "fp32": "float32"}.get(result.workload.precision.value, "bfloat16")
+
+
+def stored_quantized(result: PlanResult) -> bool:
+    """True when ``--model`` is a checkpoint whose config or headers say its weights are stored quantized: the
+    engine then reads the method from its ``quantization_config`` (vLLM engine args: ``--quantization`` "if None,
+    we first check the quantization_config attribute in the model config file")."""
+    return any(getattr(n, "code", "") in _FILE_QUANT_NOTES for n in result.notes)
+
+
+def quant_args(result: PlanResult, engine: str) -> list[str]:
+    """``--quantization`` for the plan's weight format, or a refusal when the base repo cannot be served so."""
+    q = result.workload.quant
+    if q is Quant.none or stored_quantized(result):
+        return []
+    if q in _ONLINE:
+        return ["--quantization", _ONLINE[q]]
+    if q in _PREQUANTIZED:
+        raise refuse(engine, f"the plan serves {q.value} weights, and {hf_name(result.model)} holds 16-bit weights "
+                     f"({engine} does not quantize to {q.value} while it loads)",
+                     f"point {{model}} at {_PREQUANTIZED[q]} checkpoint of this model (its config.json or Hub "
+                     "org/name), and the export serves that", ("model",))
+    raise refuse(engine, f"{q.value} is a GGUF (llama.cpp) format", "use {export} llama.cpp with {engine} "
+                 "llama.cpp, or a format it serves: {quant} int4, int8, fp8 or nf4", ("engine", "quant"))
+
+
+def _single_node_data_parallel(engine: str, p: Plan) -> None:
+    if p.layout.dp > 1 and p.gpu_count > p.layout.gpus_per_node:
+        raise refuse(engine, f"the plan runs {p.layout.dp} replicas on {p.nodes} nodes, and one {engine} server "
+                     "runs its data-parallel replicas on one node", "use {export} k8s (a Deployment with one "
+                     "replica per copy), or pin {gpus} to one node", ("gpus",))
+
+
+def vllm_args(result: PlanResult, p: Plan, *, replicas: bool = True) -> list[str]:
+    """``vllm serve`` arguments (https://docs.vllm.ai/en/latest/configuration/engine_args.html); ``replicas``
+    False leaves data parallelism to the caller (Kubernetes replicas)."""
+    w, lay = result.workload, p.layout
+    q = quant_args(result, "vllm")
+    args = ["vllm", "serve", hf_name(result.model), "--tensor-parallel-size", str(lay.tp),
+            "--pipeline-parallel-size", str(lay.pp), "--max-model-len", str(w.context_tokens),
+            "--gpu-memory-utilization", memory_share(p), "--max-num-seqs", str(w.concurrency),
+            "--dtype", dtype_arg(result)]
+    if replicas and lay.dp > 1:
+        _single_node_data_parallel("vllm", p)
+        args += ["--data-parallel-size", str(lay.dp)]
+    args += q
+    if w.kv_cache_dtype in ("fp8", "int8"):
+        args += ["--kv-cache-dtype", "fp8"]
+    return args
+
+
+def memory_share(p: Plan) -> str:
+    """The share of each GPU's memory the plan budgets (its usable memory over the GPU's), two decimals, down."""
+    share = int(p.usable_memory_bytes / p.gpu.memory_bytes * 100) / 100
+    return f"{min(share, 0.95):.2f}"
+
+
+def vllm_command(result: PlanResult, p: Plan) -> str:
+    return shlex.join(vllm_args(result, p))
+
+
+def sglang_args(result: PlanResult, p: Plan, *, replicas: bool = True) -> list[str]:
+    """SGLang server arguments (https://docs.sglang.ai/backend/server_arguments.html)."""
+    w, lay = result.workload, p.layout
+    q = quant_args(result, "sglang")
+    pp = ["--pp-size", str(lay.pp)] if lay.pp > 1 else []
+    args = ["python3", "-m", "sglang.launch_server", "--model-path", hf_name(result.model),
+            "--tp-size", str(lay.tp), *pp, "--context-length", str(w.context_tokens),
+            "--mem-fraction-static", memory_share(p), "--max-running-requests", str(w.concurrency),
+            "--dtype", dtype_arg(result)]
+    if replicas and lay.dp > 1:
+        _single_node_data_parallel("sglang", p)
+        args += ["--dp-size", str(lay.dp)]
+    args += q
+    if w.kv_cache_dtype in ("fp8", "int8"):
+        args += ["--kv-cache-dtype", "fp8_e5m2"]
+    return args
+
+
+def sglang_command(result: PlanResult, p: Plan) -> str:
+    return shlex.join(sglang_args(result, p))
+
+
+def llamacpp_command(result: PlanResult, p: Plan) -> str:
+    """llama.cpp ``llama-server`` (tools/server/README.md): all layers on GPU, one slot per concurrent sequence."""
+    w, lay = result.workload, p.layout
+    if lay.dp > 1 or p.nodes > 1:
+        raise refuse("llama.cpp", f"the plan runs {lay.dp} replicas on {p.nodes} node(s), and one llama-server "
+                     "serves one copy of the model on one machine", "pin {gpus} to the GPUs of one copy", ("gpus",))
+    q = w.quant.value if w.quant is not Quant.none else "f16"
+    args = ["llama-server", "-m", f"{result.model.id}-{q}.gguf", "-ngl", "999",
+            "-c", str(w.context_tokens * w.concurrency), "-np", str(w.concurrency), "-b", "2048", "-ub", "512"]
+    if gpus_per_node(p) > 1:
+        args += ["--split-mode", "row" if lay.tp > 1 else "layer"]
+    if w.kv_cache_dtype in ("fp8", "int8"):
+        args += ["--cache-type-k", "q8_0", "--cache-type-v", "q8_0", "-fa", "on"]
+    return shlex.join(args) + "\n# -c is the total context of all -np slots: context x concurrency"
