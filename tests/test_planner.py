@@ -12,6 +12,7 @@ from llmsizer.data.frameworks import layout_problem
 from llmsizer.memory import estimate_memory, usable_memory_bytes
 from llmsizer.render.i18n import say
 from llmsizer.search import Constraints, Search, SortKey, gpu_counts, plan
+from llmsizer.search.space import pipeline_split
 from llmsizer.workload import Layout, Mode, Offload, Quant, Recompute, Workload, resolved
 
 
@@ -29,33 +30,45 @@ def test_gpu_counts_are_whole_nodes_past_one_node():
 
 
 def _brute_force_best(cat, model, w, gpu, n, per_node, c):
-    """Every (tp, pp, dp, zero, offload, recompute, micro, v) on n GPUs, no pruning: the best fitting rank key."""
+    """Every (tp, pp, dp, zero, offload, recompute, micro, v) on n GPUs, no pruning: the best fitting rank key.
+    The planner's rules, restated: pipeline chunks split the layers; a micro-batch never exceeds the step's
+    sequences per replica; offload only in a layout where nothing fits without it."""
     s = Search(cat, model, w, c)
+    rw = resolved(model, w)
     usable = usable_memory_bytes(gpu, w)
     best = None
     for tp, pp in itertools.product((1, 2, 4, 8), (1, 2, 4, 8)):
         if n % (tp * pp) or tp > per_node or model.heads % tp or pp > model.layers:
             continue
+        if pipeline_split(model.layers, pp) is None:
+            continue
         dp = n // (tp * pp)
         eps = [e for e in (1, 2, 4, 8) if model.moe and dp % e == 0 and model.moe.experts % e == 0] or [1]
-        # interleaved pipeline chunks (pretraining): v <= 8 divides the layers of a stage, and (Megatron-LM) the
-        # micro-batches per step are a multiple of pp
+        # interleaved pipeline chunks (pretraining): v <= 8 dividing every stage's layers, and (Megatron-LM) the
+        # micro-batches per step a multiple of pp
         vs = [v for v in range(1, 9)
-              if v == 1 or (w.mode is Mode.pretrain and pp > 1 and -(-model.layers // pp) % v == 0)]
-        for ep, zero, off, rc, mb, v in itertools.product(eps, (0, 1, 2, 3), (Offload.none, Offload.cpu),
-                                                          list(Recompute), (1, 2, 4, 8, 16), vs):
-            if off is not Offload.none and zero == 0:
-                continue
-            if v > 1 and micro_batches_per_step(resolved(model, w), dp, mb) % pp:
-                continue
-            if s.prof is not None and layout_problem(s.prof, tp, pp, dp, ep, zero, off, v, n) is not None:
-                continue  # a layout the training stack cannot run is never a plan
-            lay = Layout(tp=tp, pp=pp, dp=dp, ep=ep, zero=zero, offload=off, recompute=rc, micro_batch=mb,
-                         gpus_per_node=per_node, virtual_stages=v)
-            p = s.evaluate(gpu, lay, usable)
-            if p.fits:
-                k = s.rank_key(p)
-                best = k if best is None or k < best else best
+              if v == 1 or (w.mode is Mode.pretrain and pp > 1 and pipeline_split(model.layers, pp, v) is not None)]
+        per_replica = rw.global_batch_tokens / rw.seq_len / dp
+        mbs = [b for b in (1, 2, 4, 8, 16) if b == 1 or b <= per_replica]
+        for ep, v in itertools.product(eps, vs):
+            fits_on_gpu = False
+            for off in (Offload.none, Offload.cpu):
+                if off is Offload.cpu and fits_on_gpu:
+                    continue
+                for zero, rc, mb in itertools.product((0, 1, 2, 3), list(Recompute), mbs):
+                    if off is not Offload.none and zero == 0:
+                        continue
+                    if v > 1 and micro_batches_per_step(rw, dp, mb) % pp:
+                        continue
+                    if s.prof is not None and layout_problem(s.prof, tp, pp, dp, ep, zero, off, v, n) is not None:
+                        continue  # a layout the training stack cannot run is never a plan
+                    lay = Layout(tp=tp, pp=pp, dp=dp, ep=ep, zero=zero, offload=off, recompute=rc, micro_batch=mb,
+                                 gpus_per_node=per_node, virtual_stages=v)
+                    p = s.evaluate(gpu, lay, usable)
+                    if p.fits:
+                        fits_on_gpu = fits_on_gpu or off is Offload.none
+                        k = s.rank_key(p)
+                        best = k if best is None or k < best else best
     return best
 
 

@@ -29,6 +29,7 @@ from llmsizer.data.frameworks import frameworks_for, layout_problem, profile
 from llmsizer.memory import estimate_memory, training_cell
 from llmsizer.search import Constraints, Search, SortKey, plan
 from llmsizer.search.bounds import TrainingThroughputBound
+from llmsizer.search.evaluate import hardware
 from llmsizer.workload import Engine, Layout, Mode, Offload, Optimizer, Precision, Recompute, Workload, resolved
 
 
@@ -108,7 +109,8 @@ def test_the_search_ranks_by_the_same_key_as_evaluate(cat):
             tps = training_tokens_per_second(model, gpu, w, lay.tp, lay.pp, lay.dp, lay.ep, lay.zero, lay.offload,
                                              lay.recompute, lay.micro_batch, lay.gpus_per_node)
             price = s.price(gpu).usd_per_gpu_hour
-            assert s.training_key(tps, lay.gpu_count, price * lay.gpu_count) == s.rank_key(p)
+            hw = hardware(gpu, lay.gpu_count, lay.gpus_per_node)
+            assert s.training_key(tps, hw, price * lay.gpu_count) == s.rank_key(p)
 
 
 # ---------------------------------------------------------------------------------------------------- bounds

@@ -23,7 +23,7 @@ from llmsizer.record import replace
 from llmsizer.search.advice import advise
 from llmsizer.search.engine import Search
 from llmsizer.search.result import CloudOffer, Plan, PlanResult, cloud_offers
-from llmsizer.search.space import gpu_counts
+from llmsizer.search.space import gpu_counts, pipeline_split
 from llmsizer.specs.gpu import GpuSpec
 from llmsizer.specs.model import ModelSpec
 from llmsizer.workload.choices import Framework, Offload, SortKey
@@ -31,7 +31,7 @@ from llmsizer.workload.defaults import resolve_defaults
 from llmsizer.workload.job import NO_DEADLINE, Constraints, Workload
 
 
-def check_pins(model: ModelSpec, c: Constraints) -> None:
+def check_pins(model: ModelSpec, c: Constraints, training: bool = False) -> None:
     """Pinned degrees that cannot work together or with the model, as field-named errors."""
     if c.gpu_count is not None:
         pinned = [x for x in (c.tp, c.pp, c.dp) if x is not None]
@@ -51,6 +51,13 @@ def check_pins(model: ModelSpec, c: Constraints) -> None:
                                 fields=("tp",))
     if c.pp is not None and c.pp > model.layers:
         raise InvalidInputError(f"{{pp}} {c.pp} exceeds the model's {model.layers} layers", fields=("pp",))
+    if training and c.pp is not None and pipeline_split(model.layers, c.pp) is None:
+        k = -(-model.layers // c.pp)
+        even = ", ".join(str(p) for p in range(2, min(model.layers, 64) + 1) if model.layers % p == 0)
+        raise InvalidInputError(
+            f"{{pp}} {c.pp} cannot split the model's {model.layers} layers: {c.pp - 2} middle stages of {k} layers "
+            f"leave none for the first and last stage (Megatron-LM's uneven split keeps the middle stages equal); "
+            f"use a pp that divides {model.layers} ({even})", fields=("pp",))
 
 
 def check_framework_pins(w: Workload, c: Constraints) -> None:
@@ -83,7 +90,7 @@ def plan(catalog: Catalog, model: ModelSpec, workload: Workload, constraints: Co
     if w.mode.is_training and w.framework is Framework.any:
         return _plan_any(catalog, model, w, c, list(job.notes), explain, t0)
     gpus = [catalog.gpu(g) for g in c.gpu_ids] if c.gpu_ids else list(catalog.gpus.values())
-    check_pins(model, c)
+    check_pins(model, c, w.mode.is_training)
     check_framework_pins(w, c)
 
     search = Search(catalog, model, w, c)

@@ -20,12 +20,17 @@ import bisect
 import heapq
 
 from llmsizer.catalog import Catalog
-from llmsizer.compute.training import StepCell, micro_batches_per_step, step_job, training_seconds
+from llmsizer.compute.training import (
+    StepCell,
+    micro_batches_per_step,
+    step_job,
+    training_seconds,
+)
 from llmsizer.data.frameworks import check_mode
 from llmsizer.memory import TrainingCell, training_cell, usable_memory_bytes
 from llmsizer.search.bounds import MARGIN, CellBound, TrainingThroughputBound
-from llmsizer.search.evaluate import Evaluator
-from llmsizer.search.ranking import Price
+from llmsizer.search.evaluate import Evaluator, hardware
+from llmsizer.search.ranking import Hardware, Price
 from llmsizer.search.result import Plan
 from llmsizer.search.space import (
     MICRO_BATCHES,
@@ -37,6 +42,7 @@ from llmsizer.search.space import (
     tp_options,
     virtual_stage_options,
 )
+from llmsizer.search.staircase import any_fits, staircase
 from llmsizer.specs.gpu import GpuSpec
 from llmsizer.specs.model import ModelSpec
 from llmsizer.units import HOUR_S
@@ -65,6 +71,9 @@ class GpuRun:
         p = self.price.usd_per_gpu_hour
         return p * n if p is not None else None
 
+    def hw(self, n: int) -> Hardware:
+        return hardware(self.gpu, n, self.per_node)
+
 
 class Search(Evaluator):
     """One search: walks the cells of every GPU type, keeps the best fitting layout per (GPU type, GPU count) and
@@ -80,7 +89,7 @@ class Search(Evaluator):
         self._has_fit: set[tuple[str, int]] = set()  # (gpu id, N) where a layout that fits was met
         self._kth: tuple | None = None  # the top-th best rank key so far (branch and bound)
         self._keys: list[tuple] = []  # the rank keys in ``best``, sorted
-        self._interleavable: dict[tuple[int, int], list[int]] = {}  # (pp, dp) -> micro-batches v > 1 can run
+        self._micro_cache: dict[tuple[int, int, bool], list[int]] = {}  # (pp, dp, v > 1) -> micro-batches it runs
         # a deadline or budget can turn away a layout that fits in memory (training with a token count only)
         self.limits = self.training and w.tokens is not None and (c.deadline_s is not None or c.budget_usd is not None)
         # when nothing fits: search what the deadline/budget bounds set aside, for the memory near misses
@@ -92,7 +101,7 @@ class Search(Evaluator):
     # ----------------------------------------------------------------------------------------------- bounds
     def bound_key(self, r: GpuRun, n: int, tokens_per_second_bound: float) -> tuple:
         """A rank key that no training plan on ``n`` x ``r.gpu`` with at most this throughput can beat."""
-        return self.training_key(tokens_per_second_bound, n, r.usd_per_hour(n), r.price.owned)
+        return self.training_key(tokens_per_second_bound, r.hw(n), r.usd_per_hour(n), r.price.owned)
 
     def _beaten(self, r: GpuRun, n: int, tokens_per_second_bound: float) -> bool:
         """Whether no plan on ``n`` x ``r.gpu`` with at most this throughput can change the result: it ranks below
@@ -292,16 +301,22 @@ class Search(Evaluator):
         return r.bound.cell(tp, pp, dp, ep, r.per_node, v, self._micros_for(r, cell))
 
     def _micros_for(self, r: GpuRun, cell: Cell) -> list[int]:
-        """The micro-batch sizes a cell can run: all of them, except that Megatron-LM's interleaved schedule
-        (v > 1) needs the micro-batches per step to be a multiple of pp."""
+        """The micro-batch sizes a cell can run: none larger than the step's sequences per data-parallel replica
+        (micro x dp x accumulation = the global batch; a larger micro-batch would only pad it), and for
+        Megatron-LM's interleaved schedule (v > 1) only those whose micro-batches per step are a multiple of pp.
+        A micro-batch the user pinned is kept."""
         _, pp, dp, _, v = cell
-        if v == 1:
-            return r.micros
-        key = (pp, dp)  # r.micros depends on the workload only, so it is the same list for every GPU type
-        micros = self._interleavable.get(key)
+        key = (pp, dp, v > 1)  # r.micros depends on the workload only, so it is the same list for every GPU type
+        micros = self._micro_cache.get(key)
         if micros is None:
-            micros = self._interleavable[key] = [b for b in r.micros
-                                                 if micro_batches_per_step(self.w, dp, b) % pp == 0]
+            w = self.w
+            micros = r.micros
+            if w.micro_batch is None:
+                per_replica = w.global_batch_tokens / w.seq_len / dp
+                micros = [b for b in micros if b == 1 or b <= per_replica + 1e-9]
+            if v > 1:
+                micros = [b for b in micros if micro_batches_per_step(w, dp, b) % pp == 0]
+            self._micro_cache[key] = micros
         return micros
 
     # ------------------------------------------------------------------------------------------- one cell
@@ -332,67 +347,36 @@ class Search(Evaluator):
         if bounds is not None and self._beaten(r, n, bounds.best):
             return
         step = step_job(self.model, gpu, self.w).cell(tp, pp, dp, ep, r.per_node)
+        fits_on_gpu = False  # a layout without offload fits in this cell
         for oi, offload in enumerate(offloads):
             if offload is Offload.none:
                 # ZeRO shards over dp: with dp = 1 every stage equals stage 0
                 zs = [z for z in zeros if not (dp == 1 and z > 0 and len(zeros) > 1)] or zeros[:1]
+            elif fits_on_gpu:
+                break  # offload is the last resort: only where nothing fits without it (docs/planner.md)
             else:
                 # offload needs ZeRO (ZeRO-Offload builds on stage 2, ZeRO-Infinity on 3); on one GPU too
                 zs = [z for z in zeros if z > 0 or len(zeros) == 1]
             for mi, micro in enumerate(micros):
                 if bounds is not None and self._beaten(r, n, bounds.at(offload, micro)):
-                    if not self._any_fits(mem, usable, zs, offload, recomputes, micro):
+                    found, k = any_fits(mem, usable, zs, offload, recomputes, micro)
+                    self.evaluated += k
+                    if not found:
                         break  # as below: nothing fits at this micro-batch, so nothing larger does
+                    fits_on_gpu = fits_on_gpu or offload is Offload.none
                     continue
-                hits = self._staircase(mem, usable, zs, offload, recomputes, micro)
+                hits, k = staircase(mem, usable, zs, offload, recomputes, micro)
+                self.evaluated += k
                 for hi, (rc, z) in enumerate(hits):
                     self._time(r, n, cell, mem, step, z, offload, rc, micro, order + (oi, mi, hi))
                 if not hits:
                     break  # a larger micro-batch needs more memory still
-
-    def _staircase(self, mem: TrainingCell, usable: float, zs: list[int], offload: Offload,
-                   recomputes: list[Recompute], micro: int) -> list[tuple[Recompute, int]]:
-        """For each ZeRO stage in ``zs``, the least recomputation that fits. Memory falls as the stage rises, so
-        the least fitting recompute index never rises along ``zs``: at most len(zs) + len(recomputes) memory
-        evaluations."""
-        hits = []
-        ri = 0  # least recompute index that might fit at this stage
-        for z in zs:
-            ri = min(ri, len(recomputes) - 1)
-            fit = None
-            while True:  # walk down while a lighter recompute also fits, or up until one fits
-                self.evaluated += 1
-                if mem.total_bytes(z, offload, recomputes[ri], micro) <= usable:
-                    fit = ri
-                    if ri == 0:
-                        break
-                    ri -= 1
-                    continue
-                if fit is not None:
-                    ri = fit
-                    break
-                if ri + 1 >= len(recomputes):
-                    break
-                ri += 1
-            if fit is not None:
-                ri = fit
-                hits.append((recomputes[fit], z))
-            else:
-                ri = 0  # nothing fits at this stage; a higher stage starts from the lightest again
-        return hits
-
-    def _any_fits(self, mem: TrainingCell, usable: float, zs: list[int], offload: Offload,
-                  recomputes: list[Recompute], micro: int) -> bool:
-        """Whether ``_staircase`` would find anything, i.e. any (recompute, stage) fits; the most frugal first."""
-        for rc in reversed(recomputes):
-            for z in reversed(zs):
-                self.evaluated += 1
-                if mem.total_bytes(z, offload, rc, micro) <= usable:
-                    return True
-        return False
+                fits_on_gpu = fits_on_gpu or offload is Offload.none
 
     def _layout(self, r: GpuRun, cell: Cell, z: int, offload: Offload, rc: Recompute, micro: int) -> Layout:
         tp, pp, dp, ep, v = cell
+        if dp == 1 and offload is Offload.none and self.c.zero is None:
+            z = 0  # ZeRO shards over data-parallel ranks: with one, every stage is stage 0
         return Layout(tp=tp, pp=pp, dp=dp, ep=ep, zero=z, offload=offload, recompute=rc, micro_batch=micro,
                       gpus_per_node=r.per_node, virtual_stages=v)
 
@@ -408,7 +392,7 @@ class Search(Evaluator):
                 self.offer(self.evaluate(r.gpu, self._layout(r, cell, z, offload, rc, micro), r.usable), order)
             return
         self._has_fit.add(key)
-        k = self.training_key(tps, n, r.usd_per_hour(n), r.price.owned)
+        k = self.training_key(tps, r.hw(n), r.usd_per_hour(n), r.price.owned)
         if self._accept(key, k, order):
             self._set_best(key, k, order, r.gpu, self._layout(r, cell, z, offload, rc, micro), r.usable)
 

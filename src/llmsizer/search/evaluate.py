@@ -7,10 +7,15 @@ The search evaluates only what it ranks or shows (``search/engine.py`` checks ev
 from __future__ import annotations
 
 from llmsizer.catalog import Catalog
-from llmsizer.compute import CostEstimate, estimate_cost, estimate_inference, estimate_training
+from llmsizer.compute import (
+    CostEstimate,
+    estimate_cost,
+    estimate_inference,
+    estimate_training,
+)
 from llmsizer.explain import Message, message
 from llmsizer.memory import MemoryBreakdown, estimate_memory
-from llmsizer.search.ranking import Price, Ranker, price_of
+from llmsizer.search.ranking import Hardware, Price, Ranker, price_of
 from llmsizer.search.result import Plan
 from llmsizer.specs.gpu import GpuSpec
 from llmsizer.specs.model import ModelSpec
@@ -76,16 +81,23 @@ class Evaluator:
                              output_tokens_per_second=tps, explain=explain, price_basis=price.basis,
                              price_source=price.source, price_as_of=price.as_of)
 
-    def rank_key(self, p: Plan) -> tuple:
-        """Lower is better (``search/ranking.py``)."""
+    def rank_key(self, p: Plan, ranker: Ranker | None = None) -> tuple:
+        """Lower is better (``search/ranking.py``); ``ranker`` another order than the search's own."""
+        ranker = ranker or self.ranker
         usd_per_hour = p.cost.usd_per_hour if p.cost is not None else None
         owned = self.price(p.gpu).owned
+        hw = hardware(p.gpu, p.gpu_count, p.layout.gpus_per_node)
         if p.training is not None:
-            return self.ranker.training(p.training.tokens_per_second, p.gpu_count, usd_per_hour, owned)
+            return ranker.training(p.training.tokens_per_second, hw, usd_per_hour, owned)
         assert p.inference is not None
         i = p.inference
-        return self.ranker.inference(i.tpot_seconds, i.ttft_seconds, i.tokens_per_second, p.gpu_count, usd_per_hour,
-                                     owned)
+        return ranker.inference(i.tpot_seconds, i.ttft_seconds, i.tokens_per_second, hw, usd_per_hour, owned)
 
-    def training_key(self, tokens_per_second: float, n: int, usd_per_hour: float | None, owned: bool = False) -> tuple:
-        return self.ranker.training(tokens_per_second, n, usd_per_hour, owned)
+    def training_key(self, tokens_per_second: float, hw: Hardware, usd_per_hour: float | None,
+                     owned: bool = False) -> tuple:
+        return self.ranker.training(tokens_per_second, hw, usd_per_hour, owned)
+
+
+def hardware(gpu: GpuSpec, n: int, per_node: int) -> Hardware:
+    """(GPUs, nodes, GPU memory over all of them): what ties are broken by."""
+    return (n, -(-n // per_node), n * gpu.memory_bytes)

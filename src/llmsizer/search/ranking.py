@@ -6,6 +6,11 @@ the output), ``gpus``
 (fewest GPUs, then cost). Rented GPUs rank before owned ones under ``cost``: an ownership estimate (purchase
 amortized, without the server, host RAM, power infrastructure or staff) is not comparable with a rental price
 that includes them. Unpriced plans rank last.
+
+Ties prefer less hardware: costs within ``COST_TIE`` of each other are a tie (the step model's own error is far
+larger), broken by fewer GPUs, then fewer nodes, then time; equal times by fewer GPUs and nodes, then cost.
+``SMALLEST`` is an internal order for the "smallest" pick of the default answer (``search/picks.py``): fewest GPUs,
+fewest nodes, then the lowest price per hour (rented before owned), the least GPU memory, then cost per token.
 """
 
 from __future__ import annotations
@@ -19,6 +24,14 @@ from llmsizer.compute.training import goodput
 from llmsizer.specs.gpu import GpuSpec
 from llmsizer.workload.choices import SortKey
 from llmsizer.workload.job import Constraints
+
+#: relative difference in USD per token below which two plans cost the same: the planner's time estimates are
+#: good to about 10-20% (docs/accuracy.md), so a 0.5% difference is noise, and the smaller hardware should win
+COST_TIE = 0.005
+_LOG_TIE = math.log1p(COST_TIE)
+
+#: ``Ranker`` order of the "smallest hardware that fits" pick (not a ``--sort`` choice)
+SMALLEST = "smallest"
 
 
 class Price:
@@ -61,30 +74,47 @@ def cost_key(usd_per_hour: float | None, tokens_per_second: float, owned: bool) 
     return (1 if owned else 0, usd_per_hour / tokens_per_second)
 
 
+def cost_tier(cost: tuple[int, float]) -> tuple[int, float]:
+    """``cost_key`` in steps of ``COST_TIE`` (a tie is the same step): monotone, so bounds stay bounds."""
+    owned, per_token = cost
+    if not 0.0 < per_token < math.inf:
+        return cost
+    return (owned, math.floor(math.log(per_token) / _LOG_TIE))
+
+
+#: what a plan occupies, for tie-breaks: (GPUs, nodes, GPU memory in bytes over all its GPUs)
+Hardware = tuple[int, int, float]
+
+
 class Ranker:
-    """Rank keys for one search's sort order."""
+    """Rank keys for one search's sort order (a ``SortKey``, or ``SMALLEST``)."""
 
     __slots__ = ("output_tokens", "sort")
 
-    def __init__(self, sort: SortKey, output_tokens: int) -> None:
+    def __init__(self, sort: SortKey | str, output_tokens: int) -> None:
         self.sort, self.output_tokens = sort, output_tokens
 
-    def order(self, time_key: float, cost: tuple, n: int) -> tuple:
+    def order(self, time_key: float, cost: tuple, hw: Hardware, usd_per_hour: float | None) -> tuple:
+        n, nodes, memory_bytes = hw
         if self.sort is SortKey.time:
-            return (time_key, cost, n)
+            return (time_key, n, nodes, cost)
         if self.sort is SortKey.gpus:
-            return (n, cost, time_key)
-        return (cost, time_key, n)
+            return (n, nodes, cost, time_key)
+        if self.sort == SMALLEST:
+            price = (2, math.inf) if usd_per_hour is None else (cost[0], usd_per_hour)
+            return (n, nodes, price, memory_bytes, cost, time_key)
+        return (cost_tier(cost), n, nodes, time_key, cost)
 
-    def training(self, tokens_per_second: float, n: int, usd_per_hour: float | None, owned: bool = False) -> tuple:
-        """The key of a training plan from its throughput, GPU count and cost per hour (price x N). Time and cost
+    def training(self, tokens_per_second: float, hw: Hardware, usd_per_hour: float | None,
+                 owned: bool = False) -> tuple:
+        """The key of a training plan from its throughput, hardware and cost per hour (price x N). Time and cost
         are per token of *wall time*: the steady-state throughput times the goodput of ``n`` GPUs (restarts), so
         ``--sort time`` orders plans by the training time they show."""
-        tps = max(tokens_per_second * goodput(n, compute_data().training), 1e-30)
-        return self.order(1.0 / tps, cost_key(usd_per_hour, tps, owned), n)
+        tps = max(tokens_per_second * goodput(hw[0], compute_data().training), 1e-30)
+        return self.order(1.0 / tps, cost_key(usd_per_hour, tps, owned), hw, usd_per_hour)
 
-    def inference(self, tpot_s: float, ttft_s: float, tokens_per_second: float, n: int, usd_per_hour: float | None,
-                  owned: bool) -> tuple:
+    def inference(self, tpot_s: float, ttft_s: float, tokens_per_second: float, hw: Hardware,
+                  usd_per_hour: float | None, owned: bool) -> tuple:
         time_key = tpot_s + ttft_s / max(self.output_tokens, 1)
         tps = max(tokens_per_second, 1e-30)
-        return self.order(time_key, cost_key(usd_per_hour, tps, owned), n)
+        return self.order(time_key, cost_key(usd_per_hour, tps, owned), hw, usd_per_hour)

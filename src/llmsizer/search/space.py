@@ -3,10 +3,10 @@
   GPU count N   -- 1, 2, 4, then whole nodes (1, 2, 3, 4, 6, 8, 12, 16, ... nodes) up to the GPU limit
   tp            -- powers of two inside the node's scale-up (NVLink/xGMI) domain that divide the heads
   pp            -- powers of two up to the layer count with tp x pp dividing N (every divisor of N / tp when the
-                   GPU count is pinned); dp = N / (tp x pp)
+                   GPU count is pinned) that split the layers as the stacks can (``pipeline_split``); dp = N / (tp x pp)
   ep            -- MoE only: powers of two dividing dp and the expert count
-  v             -- pretraining with pp > 1: interleaved pipeline chunks per GPU, 1 (plain 1F1B) or 2-8 dividing
-                   a stage's layers (Megatron-LM), when the micro-batches per step are a multiple of pp
+  v             -- pretraining with pp > 1: interleaved pipeline chunks per GPU, 1 (plain 1F1B) or 2-8 that
+                   divide every stage's layers (Megatron-LM), when the micro-batches per step are a multiple of pp
   zero, offload -- ZeRO stage 0-3 (FSDP), offload none/cpu (training)
   recompute     -- none / selective / full; micro-batch 1, 2, 4, 8, 16 (training)
 A (gpu, N, tp, pp, dp, ep, v) is a *cell*. Pinned constraints fix their dimension.
@@ -61,28 +61,57 @@ def tp_options(model: ModelSpec, gpu: GpuSpec, n: int, per_node: int, pinned: in
     return [t for t in pow2_upto(limit) if model.heads % t == 0 and (kv % t == 0 or t % kv == 0)]
 
 
+def pipeline_split(layers: int, pp: int, v: int = 1) -> tuple[int, int, int] | None:
+    """Layers on the (first, each middle, last) pipeline stage, or None when the stacks cannot split them so.
+
+    Even splits (``pp x v`` divides the layers) run everywhere. Otherwise Megatron-LM's
+    ``--decoder-first-pipeline-num-layers`` / ``--decoder-last-pipeline-num-layers`` put fewer layers on the first
+    and last stages and the same number on every middle one: ceil(L / pp) here, which is what the memory and step
+    models size (the busiest stage), as Llama 3 405B ran 126 layers on PP16 with one layer fewer on the first and
+    the last stage (Dubey et al. 2024 sec. 3.3.2). With the interleaved schedule every stage's layers must divide
+    into its v chunks (Megatron-LM's uneven-pipeline check), and every stage needs a chunk. DeepSpeed's ``uniform``
+    partitioning accepts every split this allows."""
+    if pp == 1:
+        return (layers, layers, layers) if v == 1 else None
+    if layers % (pp * v) == 0:
+        k = layers // pp
+        return (k, k, k)
+    k = -(-layers // pp)
+    if k % v:
+        return None
+    rest = layers - (pp - 2) * k  # for the first and last stages, each at most k
+    fits = [f for f in range(v, k + 1, v) if v <= rest - f <= k and (rest - f) % v == 0]
+    if not fits:
+        return None  # ceil(L / pp) on every middle stage leaves the first and last stages too little
+    first = min(fits, key=lambda f: (abs(2 * f - rest), f))  # as even as the chunks allow
+    return (first, k, rest - first)
+
+
 def pp_options(model: ModelSpec, n: int, tp: int, pinned: int | None) -> list[int]:
     if pinned is not None:
         return [pinned] if n % (tp * pinned) == 0 and pinned <= model.layers else []
-    return [p for p in pow2_upto(min(model.layers, n // tp)) if n % (tp * p) == 0]
+    return [p for p in pow2_upto(min(model.layers, n // tp))
+            if n % (tp * p) == 0 and pipeline_split(model.layers, p) is not None]
 
 
 def pp_all_divisors(model: ModelSpec, n: int, tp: int) -> list[int]:
-    """Every divisor of N / tp up to the layer count, for a pinned GPU count: 6 GPUs can run TP2 x PP3."""
+    """Every divisor of N / tp up to the layer count that splits the layers, for a pinned GPU count: 6 GPUs can
+    run TP2 x PP3."""
     if n % tp:
         return []
     q = n // tp
-    return [p for p in range(1, min(model.layers, q) + 1) if q % p == 0]
+    return [p for p in range(1, min(model.layers, q) + 1)
+            if q % p == 0 and pipeline_split(model.layers, p) is not None]
 
 
 def virtual_stage_options(model: ModelSpec, pp: int) -> tuple[int, ...]:
-    """1 (plain 1F1B), and for pp > 1 the interleaved v in ``VIRTUAL_STAGES`` that divide the stage's layers.
-    Searched for pretraining only: the interleaved schedule is Megatron-LM's (and NeMo's, torchtitan's) for large
-    pretraining runs; fine-tuning stacks (DeepSpeed, FSDP/accelerate, PEFT) run plain 1F1B if they pipeline."""
+    """1 (plain 1F1B), and for pp > 1 the interleaved v in ``VIRTUAL_STAGES`` that divide every stage's layers
+    (``pipeline_split``). Searched for pretraining only: the interleaved schedule
+    is Megatron-LM's (and NeMo's, torchtitan's) for large pretraining runs; fine-tuning stacks (DeepSpeed,
+    FSDP/accelerate, PEFT) run plain 1F1B if they pipeline."""
     if pp == 1:
         return (1,)
-    per_stage = -(-model.layers // pp)
-    return (1,) + tuple(v for v in VIRTUAL_STAGES if per_stage % v == 0)
+    return (1,) + tuple(v for v in VIRTUAL_STAGES if pipeline_split(model.layers, pp, v) is not None)
 
 
 def ep_options(model: ModelSpec, dp: int, pinned: int | None) -> list[int]:
