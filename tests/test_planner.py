@@ -44,7 +44,7 @@ def _brute_force_best(cat, model, w, gpu, n, per_node, c):
             continue
         dp = n // (tp * pp)
         eps = [e for e in (1, 2, 4, 8) if model.moe and dp % e == 0 and model.moe.experts % e == 0] or [1]
-        # interleaved pipeline chunks (pretraining): v <= 8 dividing every stage's layers, and (Megatron-LM) the
+        # interleaved pipeline chunks (pretraining): v <= 8 that split the layers (pipeline_split), and the
         # micro-batches per step a multiple of pp
         vs = [v for v in range(1, 9)
               if v == 1 or (w.mode is Mode.pretrain and pp > 1 and pipeline_split(model.layers, pp, v) is not None)]

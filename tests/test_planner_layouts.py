@@ -28,7 +28,7 @@ def test_ties_prefer_one_gpu_for_qlora_8b_on_rtx_4090(cat):
 
 def test_pipeline_chunks_split_the_layers_of_llama2_70b(cat):
     # Llama 2 70B has 80 layers: "TP4 PP32 VPP3" (96 chunks) cannot run; Megatron-LM's uneven split keeps the middle
-    # stages equal and each stage's layers a multiple of the chunks per stage
+    # stages equal and gives the first and last stages a layer per chunk at least
     model = cat.model("llama-2-70b")
     w = Workload(mode=Mode.pretrain, seq_len=4096, tokens=2e12)
     plans = plan(cat, model, w, Constraints(gpu_ids=("a100-40gb-sxm",), top=10)).plans
@@ -46,6 +46,9 @@ def test_pipeline_chunks_split_the_layers_of_llama2_70b(cat):
 def test_llama3_405b_uneven_pipeline_is_allowed():
     # Llama 3 405B: 126 layers on 16 stages, one layer fewer on the first and the last (Dubey et al. 2024 sec. 3.3.2)
     assert pipeline_split(126, 16) == (7, 8, 7)
+    assert pipeline_split(126, 16, 4) == (7, 8, 7)  # chunks of 2, 2, 2, 1 layers on the first and last stage
+    assert pipeline_split(126, 16, 8) == (7, 8, 7)  # 128 chunks: one holds the embedding, one the output layer
+    assert pipeline_split(124, 16, 8) is None  # two chunks would be empty
     assert pipeline_split(80, 32) is None and pipeline_split(80, 32, 3) is None
     assert pipeline_split(80, 16, 5) == (5, 5, 5)
 

@@ -64,13 +64,15 @@ def tp_options(model: ModelSpec, gpu: GpuSpec, n: int, per_node: int, pinned: in
 def pipeline_split(layers: int, pp: int, v: int = 1) -> tuple[int, int, int] | None:
     """Layers on the (first, each middle, last) pipeline stage, or None when the stacks cannot split them so.
 
-    Even splits (``pp x v`` divides the layers) run everywhere. Otherwise Megatron-LM's
-    ``--decoder-first-pipeline-num-layers`` / ``--decoder-last-pipeline-num-layers`` put fewer layers on the first
-    and last stages and the same number on every middle one: ceil(L / pp) here, which is what the memory and step
-    models size (the busiest stage), as Llama 3 405B ran 126 layers on PP16 with one layer fewer on the first and
-    the last stage (Dubey et al. 2024 sec. 3.3.2). With the interleaved schedule every stage's layers must divide
-    into its v chunks (Megatron-LM's uneven-pipeline check), and every stage needs a chunk. DeepSpeed's ``uniform``
-    partitioning accepts every split this allows."""
+    Even splits (``pp x v`` divides the layers) run everywhere. Otherwise the first and last stages take fewer
+    layers and every middle one ceil(L / pp), the busiest stage the memory and step models size: Megatron-LM's
+    ``--decoder-first-pipeline-num-layers`` / ``--decoder-last-pipeline-num-layers``, as Llama 3 405B ran 126 layers
+    on PP16 with one layer fewer on the first and the last stage (Dubey et al. 2024 sec. 3.3.2). Interleaved
+    (v > 1), the middle stages' layers divide into v equal chunks, and the first and last stages need a layer in
+    every chunk but one, which may hold only the embedding (first) or the output layer and loss (last):
+    Megatron-LM's ``--pipeline-model-parallel-layout`` places layers chunk by chunk, its own example giving the
+    embedding and the loss chunks of their own. So 80 layers never run on PP32: 30 middle stages of 3 layers would
+    need 90. DeepSpeed's ``uniform`` partitioning accepts all of these."""
     if pp == 1:
         return (layers, layers, layers) if v == 1 else None
     if layers % (pp * v) == 0:
@@ -79,12 +81,11 @@ def pipeline_split(layers: int, pp: int, v: int = 1) -> tuple[int, int, int] | N
     k = -(-layers // pp)
     if k % v:
         return None
-    rest = layers - (pp - 2) * k  # for the first and last stages, each at most k
-    fits = [f for f in range(v, k + 1, v) if v <= rest - f <= k and (rest - f) % v == 0]
-    if not fits:
-        return None  # ceil(L / pp) on every middle stage leaves the first and last stages too little
-    first = min(fits, key=lambda f: (abs(2 * f - rest), f))  # as even as the chunks allow
-    return (first, k, rest - first)
+    rest = layers - (pp - 2) * k  # for the first and last stages, each between max(1, v - 1) and k
+    first, last = rest // 2, rest - rest // 2
+    if first < max(1, v - 1) or last > k:
+        return None
+    return (first, k, last)
 
 
 def pp_options(model: ModelSpec, n: int, tp: int, pinned: int | None) -> list[int]:
