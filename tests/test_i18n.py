@@ -36,6 +36,8 @@ PARAMS = {
     "evaluated": 2270, "ms": 35.2,
     "framework": "transformers", "mode": "lora",
     "frameworks": ("megatron", "deepspeed", "fsdp", "torchtune", "transformers", "unsloth"),
+    "gpus": 2, "chassis": 8, "sold_as": "NVIDIA HGX", "offer": "lambda gpu_2x_a100",
+    "ram": 96 * 2**30, "limit": 72 * 2**30,
 }
 NETWORK_PARAMS = {"scaleup": "nvlink", "scaleout_gbps": 400.0}
 
@@ -48,6 +50,7 @@ ALLOWED = sorted({
     "GiB", "GPU", "ms", "ZeRO-Infinity", "nvme",
     "KV", "CPU", "NVMe", "Gb/s", "InfiniBand", "RoCE", "RDMA", "Chinchilla", "Hoffmann", "et al.",
     "Table", "SwiGLU", "FFN", "Llama", "token",  # "token" as a unit, as the zh labels write it
+    "Metal",  # Apple's GPU API (the unified-memory working set)
     "none", "cpu", "lora", "qlora", "int8", "int4", "full",  # values of command-line options
     "megatron", "deepspeed", "fsdp", "torchtune", "transformers", "unsloth", "any", "LoRA",
 }, key=len, reverse=True)
@@ -143,7 +146,8 @@ ZH_JOBS = [
 KEPT = re.compile(
     r"--[a-z][a-z-]*|ZeRO-Infinity|(?:TP|PP|DP|EP|VPP)\d+|ZeRO-\d|\$[\d.,]+[kKM]?/h|tok/s|[kMGT]?i?B\b|\bk?W\b|\bms\b|\bkW\b"
     r"|\b(?:GiB|MiB|TB|GB|Gb/s|GPU|CPU|KV|NVMe|MFU|LoRA|QLoRA|InfiniBand/RoCE|InfiniBand|RoCE|RDMA|Chinchilla"
-    r"|Hoffmann|et al\.|Table|token|/M tok|llmsizer|SwiGLU|FFN|Llama-style|Llama)\b")
+    r"|Hoffmann|et al\.|Table|token|/M tok|llmsizer|SwiGLU|FFN|Llama-style|Llama"
+    r"|NVIDIA|HGX|OAM|UBB|PCIe|Metal|NVL72|GB200|B200)\b")  # product names of servers as sold
 
 
 @pytest.fixture(scope="module")

@@ -39,8 +39,8 @@ def class_matches(c: Any, gpu: GpuSpec) -> bool:
 class GpuFacts:
     """Per-GPU quantities every estimate needs, in base units (built once per ``GpuSpec`` object)."""
 
-    __slots__ = ("bandwidth", "class_id", "class_source", "domain", "gpus_per_node", "kind", "mamf_fraction", "peak",
-                 "ridge", "scaleout_bw", "scaleup_bw", "tdp_w")
+    __slots__ = ("bandwidth", "class_id", "class_source", "domain", "gpus_per_node", "kernel_fraction", "kind",
+                 "mamf_fraction", "peak", "ridge", "scaleout_bw", "scaleup_bw", "tdp_w")
 
     def __init__(self, gpu: GpuSpec, cls: Any) -> None:
         self.peak = {d: gpu.peak_flops(d) for d in PEAK_DTYPES}  # dense FLOP/s, fallbacks applied
@@ -52,6 +52,7 @@ class GpuFacts:
         self.gpus_per_node = gpu.gpus_per_node
         self.ridge = self.peak["bf16"] / gpu.memory_bandwidth_bytes_per_s  # bf16 FLOP per byte of memory traffic
         self.class_id, self.mamf_fraction, self.class_source = cls.id, cls.mamf_fraction, cls.source
+        self.kernel_fraction = getattr(cls, "kernel_peak_fraction", 1.0)  # see achieved_rate
         self.kind = gpu.kind
         self.tdp_w = gpu.tdp_watts
 
@@ -94,9 +95,13 @@ def training_efficiency(g: GpuFacts, hidden: int, moe: bool, p: Any) -> tuple[fl
 
 
 def achieved_rate(g: GpuFacts, dtype: str, efficiency: float, fp8_speedup_vs_bf16: float) -> tuple[float, float]:
-    """(peak of ``dtype``, achieved FLOP/s at ``efficiency``). FP8 GEMMs run at the BF16 rate x the measured FP8
-    speed-up (data/compute.yaml ``fp8_speedup_vs_bf16``), capped by the FP8/BF16 peak ratio, so a GPU without FP8
-    units gets its BF16 rate (FP8-LM, Peng et al. 2023 sec. 4: ~1.3x, not 2x)."""
+    """(peak of ``dtype``, achieved FLOP/s at ``efficiency``): ``peak x kernel_fraction x efficiency``, where
+    ``kernel_fraction`` is the share of the datasheet peak the runtimes' kernels can issue on this class at all
+    (data/compute.yaml ``kernel_peak_fraction``: 1 for GPUs; Intel AMX CPUs reach a few percent of their AMX tile
+    peak in llama.cpp's measured prompt processing). FP8 GEMMs run at the BF16 rate x the measured FP8 speed-up
+    (``fp8_speedup_vs_bf16``), capped by the FP8/BF16 peak ratio, so a GPU without FP8 units gets its BF16 rate
+    (FP8-LM, Peng et al. 2023 sec. 4: ~1.3x, not 2x)."""
+    efficiency *= g.kernel_fraction
     if dtype == "fp8":
         speedup = min(fp8_speedup_vs_bf16, g.peak["fp8"] / g.peak["bf16"])
         return g.peak["fp8"], g.peak["bf16"] * efficiency * speedup

@@ -41,7 +41,11 @@ class Network:
 
 @record
 class ServerSpec:
-    """One node of a plan (CONTRACT.md ``server``)."""
+    """One node of a plan (CONTRACT.md ``server``). ``chassis_gpus`` is the size of the server as it is sold that
+    holds the node's ``gpus`` (an 8-GPU HGX board for a 2-GPU plan: 8, of which 2 in use) and ``sold_as`` names it
+    (data/server.yaml ``chassis``); for a CPU server or a Mac (``machine``) the cores, RAM and power are the
+    machine's own and ``gpu_memory_limit_bytes`` is what its GPU may use of the unified memory (Metal's
+    recommendedMaxWorkingSetSize share, data/gpus.yaml ``usable_memory_fraction``)."""
 
     gpus: int
     cpu_cores: int
@@ -52,6 +56,33 @@ class ServerSpec:
     psu_watts: int
     rack_units: int
     steps: tuple[Step, ...] = ()
+    chassis_gpus: int = 0  # 0: not known (a user catalog's accelerator no chassis rule matches)
+    sold_as: str = ""
+    machine: bool = False
+    chassis_id: str = ""  # data/server.yaml chassis rule (render/i18n words it)
+    gpu_memory_limit_bytes: int = 0  # unified memory only
+
+
+def chassis_for(gpu: GpuSpec) -> Any | None:
+    """The first ``chassis`` rule of data/server.yaml that covers ``gpu`` (by id, else kind / vendor / form factor)."""
+    ff = gpu.form_factor.lower()
+    for c in server_rules().chassis:
+        if c.ids:
+            if gpu.id in c.ids:
+                return c
+            continue
+        if ((c.kind is None or gpu.kind == c.kind) and (c.vendor is None or gpu.vendor == c.vendor)
+                and (c.form_factor_contains is None or c.form_factor_contains.lower() in ff)):
+            return c
+    return None
+
+
+def server_size(chassis: Any, gpus: int) -> tuple[int, int]:
+    """(GPUs, rack units) of the smallest server as sold that holds ``gpus`` (the largest if none does)."""
+    for n, ru in zip(chassis.gpus_per_server, chassis.rack_units):
+        if n >= gpus:
+            return n, ru
+    return chassis.gpus_per_server[-1], chassis.rack_units[-1]
 
 
 def _round_up(x: float, step: float) -> float:
@@ -64,6 +95,8 @@ def size_server(model: ModelSpec, gpu: GpuSpec, workload: Workload, layout: Layo
     r = server_rules()
     per_node = min(layout.gpu_count, layout.gpus_per_node)
     training = workload.mode.is_training
+    machine = gpu.kind != "gpu"  # a CPU server or a Mac: the catalog entry is the whole machine
+    spec = r.machines.get(gpu.id) if machine else None
     cores_per_gpu = float(r.cpu_cores_per_gpu["training" if training else "inference"])
     if layout.offload is not Offload.none:
         cores_per_gpu += r.cpu_cores_per_gpu_offload_extra
@@ -71,8 +104,11 @@ def size_server(model: ModelSpec, gpu: GpuSpec, workload: Workload, layout: Layo
 
     gpu_mem = per_node * gpu.memory_bytes
     offload = per_node * memory.host_offload_bytes
-    ram = max(r.min_ram_gib * GIB, r.ram_per_gpu_memory_ratio * gpu_mem + offload) if gpu.kind == "gpu" else 0
-    ram = int(_round_up(ram, 64 * GIB)) if ram else 0
+    if machine:  # its memory is the machine's RAM (CPU server) or unified memory (Mac)
+        ram = gpu.memory_bytes
+        cores = int(spec.cpu_cores) if spec is not None else cores
+    else:
+        ram = int(_round_up(max(r.min_ram_gib * GIB, r.ram_per_gpu_memory_ratio * gpu_mem + offload), 64 * GIB))
 
     total = count_params(model).total
     weights_disk = total * 2.0  # the bf16 release checkpoint users download
@@ -88,14 +124,23 @@ def size_server(model: ModelSpec, gpu: GpuSpec, workload: Workload, layout: Layo
         storage += per_node * memory.nvme_offload_bytes
     storage = int(_round_up(storage * r.storage_headroom, 1e12 if storage > 2e12 else 1e11))
 
-    if layout.nodes > 1:
+    if machine:  # machines join over Ethernet / Thunderbolt, never InfiniBand
+        net = Network("machines" if layout.nodes > 1 else "machine", "", gpu.scaleout_gbps)
+    elif layout.nodes > 1:
         net = Network("rdma" if gpu.scaleout_gbps else "ethernet", gpu.scaleup, gpu.scaleout_gbps)
     else:
         net = Network("node" if per_node > 1 else "single", gpu.scaleup)
 
-    power = per_node * gpu.tdp_watts * (1 + r.system_power_overhead) if gpu.kind == "gpu" else gpu.tdp_watts
+    if machine:
+        power = float(spec.power_watts) if spec is not None else gpu.tdp_watts
+    else:
+        power = per_node * gpu.tdp_watts * (1 + r.system_power_overhead)
     psu = _round_up(power * r.psu_headroom, 50)
-    ru = max(1, math.ceil(r.rack_units_per_8_gpu_node * per_node / 8)) if gpu.kind == "gpu" else 1
+    chassis = chassis_for(gpu)
+    if chassis is not None:
+        chassis_gpus, ru = server_size(chassis, per_node)
+    else:
+        chassis_gpus, ru = 0, max(1, math.ceil(r.rack_units_per_8_gpu_node * per_node / 8))
     steps = (
         Step("server.cpu_cores", cores, "count", {"gpus_per_node": per_node, "cores_per_gpu": cores_per_gpu},
              str(r.cpu_cores_per_gpu.get("source", ""))),
@@ -108,7 +153,15 @@ def size_server(model: ModelSpec, gpu: GpuSpec, workload: Workload, layout: Layo
         Step("server.power", power, "W", {"tdp_watts": gpu.tdp_watts, "overhead": r.system_power_overhead},
              r.power_source),
     )
-    return ServerSpec(per_node, cores, ram, storage, net, int(power), int(psu), ru, steps)
+    if machine:  # the machine's own figures, not the GPU-server rules
+        src = spec.source if spec is not None else gpu.source
+        steps = (Step("server.cpu_cores", cores, "count", {"machine": gpu.id}, src, "machine"),
+                 Step("server.ram", ram, "bytes", {"machine": gpu.id}, gpu.source, "machine"), steps[2],
+                 Step("server.power", power, "W", {"machine": gpu.id}, src, "machine"))
+    return ServerSpec(per_node, cores, ram, storage, net, int(power), int(psu), ru, steps,
+                      chassis_gpus=chassis_gpus, sold_as=chassis.sold_as if chassis is not None else "",
+                      machine=machine, chassis_id=chassis.id if chassis is not None else "",
+                      gpu_memory_limit_bytes=gpu.usable_memory_bytes if gpu.kind == "unified" else 0)
 
 
-__all__ = ["Network", "ServerSpec", "server_rules", "size_server"]
+__all__ = ["Network", "ServerSpec", "chassis_for", "server_rules", "server_size", "size_server"]

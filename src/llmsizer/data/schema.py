@@ -233,6 +233,10 @@ class GpuClass(_Strict):
     exclude_form_factor_contains: str | None = None
     mamf_fraction: Annotated[float, Field(gt=0, le=1)]
     source: str
+    # the share of the datasheet peak that the runtimes' matmul kernels can issue at all on this class (1 for GPUs;
+    # below 1 where the datasheet counts units LLM kernels barely use, e.g. Intel AMX tiles)
+    kernel_peak_fraction: Annotated[float, Field(gt=0, le=1)] = 1.0
+    kernel_peak_source: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -353,27 +357,6 @@ class FrameworksData(_Strict):
             raise ValueError(f"frameworks must be exactly {', '.join(sorted(names))}")
 
 
-# ================================================================================================ server.yaml
+# server.yaml: data/schema_server.py (ServerRules, Chassis, Machine)
+from llmsizer.data.schema_server import Chassis, Machine, ServerRules  # noqa: F401
 
-
-@dataclass(frozen=True, kw_only=True)
-class ServerRules:
-    """The validated content of ``data/server.yaml`` (other keys are ignored)."""
-
-    cpu_cores_per_gpu: dict[str, float | str]
-    cpu_cores_per_gpu_offload_extra: float
-    min_cpu_cores: int
-    ram_per_gpu_memory_ratio: float
-    ram_source: str
-    min_ram_gib: float
-    checkpoints_kept: int
-    checkpoint_bytes_per_param: dict[str, float]
-    checkpoint_source: str
-    dataset_bytes_per_token: float
-    dataset_source: str
-    storage_headroom: float
-    system_power_overhead: float
-    power_source: str
-    psu_headroom: float
-    psu_source: str
-    rack_units_per_8_gpu_node: int

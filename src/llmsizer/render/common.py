@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from llmsizer.explain import message
 from llmsizer.record import record
 from llmsizer.render import fmt
 from llmsizer.render.i18n import Namer, explain_words, label, network, say
@@ -265,19 +266,51 @@ def bar_cells(plan: Plan, width: int) -> list[tuple[Part | None, int]]:
     return [(item, c) for (item, _), c in zip(items, cells) if c > 0]
 
 
+def sold_as_line(plan: Plan, lang: str) -> str:
+    """How the node is bought or rented: ``2 of 8 GPUs in use in an 8-GPU NVIDIA HGX baseboard server; or rent a
+    2-GPU slice of one: lambda gpu_2x_a100``; for a CPU server or a Mac, what the machine is."""
+    s = plan.server
+    if s is None or not getattr(s, "sold_as", ""):
+        return ""
+    key = f"chassis_{getattr(s, 'chassis_id', '')}"
+    words = label(key, lang)
+    words = s.sold_as if words == key else words  # a rule of the user's own data: its own wording
+    if s.machine:
+        return f"{words}: {plan.gpu.form_factor}"
+    text = say(message("server_as_sold", gpus=s.gpus, chassis=s.chassis_gpus, sold_as=words), lang)
+    if s.gpus < s.chassis_gpus:
+        fits = [o for o in plan.cloud if getattr(o, "idle_gpus", 0) == 0 and o.instances == 1]
+        if fits:
+            offer = f"{fits[0].provider} {fits[0].instance}"
+            text += "; " + say(message("server_slice", gpus=s.gpus, offer=offer), lang)
+    return text
+
+
+def _memory_text(plan: Plan, lang: str) -> str:
+    s = plan.server
+    if s.machine:
+        return say(message("machine_memory", ram=s.ram_bytes, limit=s.gpu_memory_limit_bytes), lang)
+    return f"{fmt.ram(s.ram_bytes)} {label('ram_short', lang)}"
+
+
 def server_rows(plan: Plan, lang: str) -> list[list[str]]:
     s = plan.server
     if s is None:
         return []
-    return [
-        [label("gpus", lang), f"{s.gpus} × {plan.gpu.name}"],
+    gpus = plan.gpu.name if s.machine else f"{s.gpus} × {plan.gpu.name}"
+    rows = [
+        [label("gpus", lang), gpus],
         [label("cpu_cores", lang), f"{s.cpu_cores:,}"],
-        [label("ram", lang), fmt.ram(s.ram_bytes)],
+        [label("ram", lang), _memory_text(plan, lang) if s.machine else fmt.ram(s.ram_bytes)],
         [label("nvme", lang), fmt.storage(s.storage_bytes)],
         [label("network", lang), network(s.network, lang)],
         [label("power", lang), f"{fmt.watts(s.power_watts)} ({label('psu', lang)} {fmt.watts(s.psu_watts)})"],
         [label("rack_units", lang), f"{s.rack_units}U"],
     ]
+    sold = sold_as_line(plan, lang)
+    if sold:
+        rows.insert(1, [label("sold_as", lang), sold])
+    return rows
 
 
 def server_line(plan: Plan, lang: str) -> str:
@@ -285,8 +318,8 @@ def server_line(plan: Plan, lang: str) -> str:
     s = plan.server
     if s is None:
         return ""
-    return (f"{s.gpus} × {plan.gpu.name} · {s.cpu_cores} {label('cpu_cores', lang)} · "
-            f"{fmt.ram(s.ram_bytes)} {label('ram_short', lang)} · "
+    gpus = plan.gpu.name if s.machine else f"{s.gpus} × {plan.gpu.name}"
+    return (f"{gpus} · {s.cpu_cores} {label('cpu_cores', lang)} · {_memory_text(plan, lang)} · "
             f"{fmt.storage(s.storage_bytes)} {label('local_storage', lang)} · "
             f"{fmt.watts(s.power_watts)} ({label('psu', lang)} {fmt.watts(s.psu_watts)}) · {s.rack_units}U")
 

@@ -340,6 +340,10 @@ def _server(s: Any) -> dict | None:
         "power_watts": int(s.power_watts),
         "psu_watts": int(s.psu_watts),
         "rack_units": int(s.rack_units),
+        "chassis_gpus": int(s.chassis_gpus) or None,
+        "sold_as": s.sold_as or None,
+        "machine": bool(s.machine),
+        "gpu_memory_limit_bytes": int(s.gpu_memory_limit_bytes) or None,
     }
 
 

@@ -235,6 +235,9 @@ def render_plan(result: PlanResult, *, lang: str = "en", explain: bool = False, 
         if best.server is not None:
             console.print(_heading(label("server", lang), colored))
             console.print(Padding(Text(common.server_line(best, lang)), (0, 0, 0, 2)))
+            sold = common.sold_as_line(best, lang)
+            if sold:
+                console.print(Padding(Text(f"{label('sold_as', lang)}: {sold}"), (0, 0, 0, 2)))
             console.print(Padding(Text(f"{label('network', lang)}: {network(best.server.network, lang)}"),
                                   (0, 0, 1, 2)))
         if best.cloud:

@@ -77,6 +77,17 @@ LABELS = {
     'throughput': 'Throughput',
     'owned': 'owned',
     'gpus_idle': 'GPUs idle',
+    'sold_as': 'As sold',
+    'chassis_gb200-nvl72': 'GB200 NVL72 compute tray (18 trays = 72 GPUs per rack)',
+    'chassis_mi250x-node': 'OAM server',
+    'chassis_hgx-8': 'NVIDIA HGX B200 baseboard server',
+    'chassis_hgx': 'NVIDIA HGX baseboard server',
+    'chassis_oam-ubb': 'OAM universal baseboard (UBB) server',
+    'chassis_apple': 'Mac (one machine)',
+    'chassis_cpu-server': 'dual-socket server',
+    'chassis_workstation': 'workstation',
+    'chassis_consumer': 'desktop PC or workstation',
+    'chassis_pcie-server': 'PCIe GPU server',
     'usd_per_hour': '$/h',
     'total_usd': 'Total',
     'usd_per_mtok': '$/M tokens',
@@ -182,7 +193,19 @@ def _when(p, f):
     return f" in {f.days(p['seconds'])}" if p.get("seconds") else ""
 
 
+def _a(n: int) -> str:
+    """The article before a spoken number: "an 8-GPU", "an 18-GPU", "a 4-GPU"."""
+    return "an" if str(n).startswith("8") or n in (11, 18) else "a"
+
+
 MESSAGES = {
+    "server_as_sold": lambda p, n, f: (
+        f"{_a(p['chassis'])} {p['chassis']}-GPU {p['sold_as']}" if p["gpus"] >= p["chassis"]
+        else f"{p['gpus']} of {p['chassis']} GPUs in use in {_a(p['chassis'])} {p['chassis']}-GPU {p['sold_as']}"),
+    "server_slice": lambda p, n, f: f"or rent a {p['gpus']}-GPU slice of one: {p['offer']}",
+    "machine_memory": lambda p, n, f: (
+        f"{f.ram(p['ram'])} unified memory, of which the GPU may use {f.gib(p['limit'])} (Metal's default working set)"
+        if p["limit"] else f"{f.ram(p['ram'])} RAM"),
     # how the model was found
     "size_reference": lambda p, n, f: f"'{p['size']}' resolved to the reference architecture {p['model_id']} ({p['model_name']})",
     "size_nearest": lambda p, n, f: f"'{p['size']}' resolved to {p['model_id']} ({p['model_name']}), the catalog's dense model nearest in size",
@@ -248,6 +271,8 @@ MESSAGES = {
 }
 
 NETWORK = {
+    "machine": lambda p, n, f: f"one machine; {p['scaleout_gbps']:g} Gb/s link to other machines (Ethernet or Thunderbolt)",
+    "machines": lambda p, n, f: f"{p['scaleout_gbps']:g} Gb/s Ethernet or Thunderbolt between the machines (no RDMA fabric)",
     "single": lambda p, n, f: "single GPU; 10-25 Gb/s Ethernet uplink",
     "node": lambda p, n, f: f"{p['scaleup']} between the node's GPUs; 25 Gb/s Ethernet uplink",
     "rdma": lambda p, n, f: f"{p['scaleup']} inside the node; {p['scaleout_gbps']:g} Gb/s InfiniBand/RoCE per GPU between nodes",

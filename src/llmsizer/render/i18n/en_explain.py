@@ -275,10 +275,10 @@ EXPLAIN = {
     },
     "cost.energy": {"quantity": "GPU energy", "formula": "GPUs x TDP x power fraction x seconds", "assumption": "no PUE, no host"},
     # ------------------------------------------------------------------------------------------------ server
-    "server.cpu_cores": {"quantity": "CPU cores per node", "formula": "GPUs x cores per GPU, rounded up to a multiple of 4", "assumption": ""},
+    "server.cpu_cores": {"quantity": "CPU cores per node", "formula:machine": "the machine's CPU cores (data/server.yaml machines)", "formula": "GPUs x cores per GPU, rounded up to a multiple of 4", "assumption": ""},
     "server.ram": {
         "quantity": "system RAM per node",
-        "formula": "max(minimum, ratio x GPU memory + offloaded state), rounded up to 64 GiB",
+        "formula:machine": "the machine's memory (the catalog entry: RAM, or a Mac's unified memory)", "formula": "max(minimum, ratio x GPU memory + offloaded state), rounded up to 64 GiB",
         "assumption": "",
     },
     "server.storage": {
@@ -286,5 +286,5 @@ EXPLAIN = {
         "formula": "(bf16 weights + kept checkpoints / nodes + tokenised dataset) x headroom",
         "assumption": "",
     },
-    "server.power": {"quantity": "wall power per node", "formula": "GPUs x TDP x (1 + system overhead)", "assumption": ""},
+    "server.power": {"quantity": "wall power per node", "formula:machine": "the machine's maximum draw (data/server.yaml machines)", "formula": "GPUs x TDP x (1 + system overhead)", "assumption": ""},
 }

@@ -70,6 +70,17 @@ LABELS = {
     'throughput': '吞吐',
     'owned': '自购',
     'gpus_idle': '块 GPU 闲置',
+    'sold_as': '整机形态',
+    'chassis_gb200-nvl72': 'GB200 NVL72 计算托盘（每机架 18 个托盘、72 块 GPU）',
+    'chassis_mi250x-node': 'OAM 服务器',
+    'chassis_hgx-8': 'NVIDIA HGX B200 基板服务器',
+    'chassis_hgx': 'NVIDIA HGX 基板服务器',
+    'chassis_oam-ubb': 'OAM 通用基板（UBB）服务器',
+    'chassis_apple': 'Mac（单台整机）',
+    'chassis_cpu-server': '双路服务器',
+    'chassis_workstation': '工作站',
+    'chassis_consumer': '台式机或工作站',
+    'chassis_pcie-server': 'PCIe GPU 服务器',
     'usd_per_hour': '美元/小时',
     'total_usd': '总费用',
     'usd_per_mtok': '美元/百万 token',
@@ -175,6 +186,13 @@ def _when(p, f):
 
 
 MESSAGES = {
+    "server_as_sold": lambda p, n, f: (
+        f"一台 {p['chassis']} 卡 {p['sold_as']}" if p["gpus"] >= p["chassis"]
+        else f"{p['chassis']} 卡 {p['sold_as']}，使用其中 {p['gpus']} 块"),
+    "server_slice": lambda p, n, f: f"或租用其 {p['gpus']} 卡切片：{p['offer']}",
+    "machine_memory": lambda p, n, f: (
+        f"{f.ram(p['ram'])} 统一内存，GPU 可用 {f.gib(p['limit'])}（Metal 默认工作集上限）"
+        if p["limit"] else f"{f.ram(p['ram'])} 内存"),
     # 模型是如何确定的
     "size_reference": lambda p, n, f: f"'{p['size']}' 解析为参考架构 {p['model_id']}（{p['model_name']}）",
     "size_nearest": lambda p, n, f: f"'{p['size']}' 解析为 {p['model_id']}（{p['model_name']}），即目录中参数量最接近的稠密模型",
@@ -238,6 +256,8 @@ MESSAGES = {
 }
 
 NETWORK = {
+    "machine": lambda p, n, f: f"单台整机；与其他机器之间 {p['scaleout_gbps']:g} Gb/s 连接（以太网或雷雳）",
+    "machines": lambda p, n, f: f"机器之间 {p['scaleout_gbps']:g} Gb/s 以太网或雷雳（无 RDMA 网络）",
     "single": lambda p, n, f: "单卡；10-25 Gb/s 以太网上行链路",
     "node": lambda p, n, f: f"节点内 GPU 之间通过 {p['scaleup']} 互联；25 Gb/s 以太网上行链路",
     "rdma": lambda p, n, f: f"节点内 {p['scaleup']} 互联；节点间每卡 {p['scaleout_gbps']:g} Gb/s InfiniBand/RoCE",

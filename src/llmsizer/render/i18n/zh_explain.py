@@ -275,10 +275,10 @@ EXPLAIN = {
     },
     "cost.energy": {"quantity": "GPU 能耗", "formula": "GPU 数 x TDP x 功率系数 x 秒数", "assumption": "不含 PUE，不含主机"},
     # ------------------------------------------------------------------------------------------------ 服务器
-    "server.cpu_cores": {"quantity": "每节点 CPU 核心数", "formula": "GPU 数 x 每 GPU 核心数，向上取整到 4 的倍数", "assumption": ""},
+    "server.cpu_cores": {"quantity": "每节点 CPU 核心数", "formula:machine": "整机 CPU 核数（data/server.yaml machines）", "formula": "GPU 数 x 每 GPU 核心数，向上取整到 4 的倍数", "assumption": ""},
     "server.ram": {
         "quantity": "每节点系统内存",
-        "formula": "max(最小值, 比例 x GPU 显存 + 卸载的状态)，向上取整到 64 GiB 的倍数",
+        "formula:machine": "整机内存（目录条目：服务器内存或 Mac 的统一内存）", "formula": "max(最小值, 比例 x GPU 显存 + 卸载的状态)，向上取整到 64 GiB 的倍数",
         "assumption": "",
     },
     "server.storage": {
@@ -286,5 +286,5 @@ EXPLAIN = {
         "formula": "(bf16 权重 + 保留的检查点 / 节点数 + 分词后的数据集) x 余量系数",
         "assumption": "",
     },
-    "server.power": {"quantity": "每节点整机功耗", "formula": "GPU 数 x TDP x (1 + 系统开销)", "assumption": ""},
+    "server.power": {"quantity": "每节点整机功耗", "formula:machine": "整机最大功耗（data/server.yaml machines）", "formula": "GPU 数 x TDP x (1 + 系统开销)", "assumption": ""},
 }
