@@ -49,3 +49,25 @@ def test_qlora_on_two_3090s():
 def test_fit_rejects_pretrain():
     r = CliRunner().invoke(app, ["fit", "--gpu", "h100", "--mode", "pretrain"])
     assert r.exit_code == 2 and "plan" in r.stderr
+
+
+def test_a_misfit_says_what_it_needs():
+    # Llama 3.1 70B at q3_k_m, the lightest format fit tries: bartowski/Meta-Llama-3.1-70B-Instruct-GGUF lists
+    # Meta-Llama-3.1-70B-Instruct-Q3_K_M.gguf at 34.27 GB. More than one 24 GB RTX 4090 holds, less than two.
+    rows, _ = _fit("--gpu", "rtx-4090", "--model", "llama-3.1-70b")
+    r70 = rows["llama-3.1-70b"]
+    assert not r70["fits"] and r70["needs_quant"] == "q3_k_m"
+    assert 34.27e9 <= r70["needs_memory_bytes"] <= 34.27e9 * 1.15  # the file, plus a 1,536-token KV cache and runtime
+    assert r70["needs_gpus"] == 2
+    ok = _fit("--gpu", "rtx-4090", "--model", "llama-3.1-8b")[0]["llama-3.1-8b"]
+    assert ok["fits"] and ok["needs_gpus"] is None and ok["needs_memory_bytes"] is None
+
+
+def test_table_shows_needs_not_zeros_and_no_dump():
+    r = CliRunner().invoke(app, ["fit", "--gpu", "rtx-4090", "--family", "llama"], env={"COLUMNS": "120"})
+    assert r.exit_code == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0] == "What fits on 1 × NVIDIA GeForce RTX 4090 24GB · 24.0 GiB · inference"
+    row = next(line for line in lines if line.startswith("llama-3.1-70b "))
+    assert "2 GPUs (q3_k_m)" in row and " 0 tok/s" not in row and " 0 " not in row
+    assert not any(line.startswith(("gpu:", "gpu_count:", "mode:")) for line in lines)  # the old key: value dump

@@ -29,6 +29,7 @@ def fit_to_dict(r: Any) -> dict:
             "max_concurrency": x.max_concurrency, "tokens_per_second": x.tokens_per_second,
             "memory_per_gpu_bytes": int(x.plan.memory.total_bytes) if x.plan else None,
             "layout": (f"tp{x.plan.layout.tp} pp{x.plan.layout.pp} dp{x.plan.layout.dp}" if x.plan else None),
+            "needs_gpus": x.needs_gpus, "needs_memory_bytes": x.needs_bytes, "needs_quant": x.needs_quant or None,
         } for x in r.rows],
     }
 
@@ -48,7 +49,9 @@ def validate_to_dict(results: list[Any]) -> dict:
     }
 
 
-FIT_COLUMNS = ("id", "fits", "precision", "quant", "max_context", "tokens_per_second")
+FIT_COLUMNS = ("id", "fits", "precision", "quant", "max_context", "tokens_per_second", "needs")
+#: the JSON keys the "needs" column says in words, not shown as columns of their own
+_FIT_NEEDS = ("needs_gpus", "needs_memory_bytes", "needs_quant")
 VALIDATE_COLUMNS = ("id", "quantity", "published", "predicted", "error", "source")
 _SKIP = {"schema_version", "unit"}  # a case's unit is shown with its published and predicted values
 
@@ -106,7 +109,8 @@ def _header(key: str, lang: str) -> str:
 
 
 def _render(title: str, cols: list[str], first: Sequence[str], rows: list[dict], tail: list[tuple[str, str]],
-            fmt: str, lang: str, width: int | None, color: bool | None) -> str:
+            fmt: str, lang: str, width: int | None, color: bool | None,
+            wraps: Sequence[str] = ("source", "quantity", "id")) -> str:
     headers = [_header(c, lang) for c in cols]
     body = [[cell(c, r.get(c), r, lang) for c in cols] for r in rows]
     if fmt == "markdown":
@@ -118,9 +122,9 @@ def _render(title: str, cols: list[str], first: Sequence[str], rows: list[dict],
         return out + "\n"
     from llmsizer.render import table as t
 
-    numeric = [i for i, c in enumerate(cols) if rows and all(isinstance(r.get(c), (int, float)) and
-                                                             not isinstance(r.get(c), bool) for r in rows)]
-    wrap = [i for i, c in enumerate(cols) if c in ("source", "quantity", "id")]
+    numeric = [i for i, c in enumerate(cols) if any(r.get(c) is not None for r in rows) and all(
+        r.get(c) is None or (isinstance(r.get(c), (int, float)) and not isinstance(r.get(c), bool)) for r in rows)]
+    wrap = [i for i, c in enumerate(cols) if c in wraps]
     extra = [i for i, c in enumerate(cols) if c not in first][::-1]  # the contract's columns are dropped last
     text = t._print_table(headers, body, numeric, title, width, color, wrap=wrap, drop=extra)
     if tail:
@@ -128,13 +132,44 @@ def _render(title: str, cols: list[str], first: Sequence[str], rows: list[dict],
     return text
 
 
+def needs_text(row: dict, lang: str) -> str | None:
+    """What a model that does not fit would need, in words: "2 GPUs (q3_k_m)", or the memory per GPU when more of
+    these GPUs than the search goes to would not hold it ("88.8 GiB per GPU (q3_k_m)"); None for a row that fits."""
+    if row.get("fits") or (row.get("needs_gpus") is None and row.get("needs_memory_bytes") is None):
+        return None
+    quant = f" ({row['needs_quant']})" if row.get("needs_quant") else ""
+    if row.get("needs_gpus"):
+        return label("needs_gpus", lang).format(n=f.count(row["needs_gpus"])) + quant
+    return label("needs_memory", lang).format(memory=f.gib(row["needs_memory_bytes"])) + quant
+
+
+def _fit_row(row: dict, lang: str) -> dict:
+    """A row as a person reads it: a misfit says what it needs instead of a context and speed of 0."""
+    out = {k: v for k, v in row.items() if k not in _FIT_NEEDS}
+    if not row.get("fits"):
+        out.update(max_context=None, tokens_per_second=None, max_concurrency=None)
+    out["needs"] = needs_text(row, lang)
+    return out
+
+
+def fit_heading(doc: dict, lang: str) -> str:
+    """"What fits on 1 × NVIDIA GeForce RTX 4090 24GB · 24.0 GiB · inference": the hardware asked about, once."""
+    gpu = doc.get("gpu") or {}
+    if not gpu:
+        return label("fit_title", lang)
+    memory = f.gib(gpu["memory_bytes"]) if gpu.get("memory_bytes") else "—"
+    return label("fit_on", lang).format(n=doc.get("gpu_count", 1), gpu=gpu.get("name") or gpu.get("id"),
+                                         memory=memory, mode=doc.get("mode", ""))
+
+
 def render_fit(doc: dict, fmt: str, *, lang: str = "en", width: int | None = None, color: bool | None = None) -> str:
     if fmt == "json":
         return dumps(clean(doc))
-    rows = list(doc.get("models", []))
-    tail = [(k, cell(k, v, doc, lang)) for k, v in doc.items() if k not in ("models", "schema_version")]
-    return _render(label("fit_title", lang), _columns(rows, FIT_COLUMNS), FIT_COLUMNS, rows, tail, fmt, lang, width,
-                   color)
+    rows = [_fit_row(r, lang) for r in doc.get("models", [])]
+    if not any(r["needs"] for r in rows):
+        rows = [{k: v for k, v in r.items() if k != "needs"} for r in rows]
+    return _render(fit_heading(doc, lang), _columns(rows, FIT_COLUMNS), FIT_COLUMNS, rows, [], fmt, lang, width,
+                   color, wraps=("needs",))
 
 
 def render_validate(doc: dict, fmt: str, *, lang: str = "en", width: int | None = None,

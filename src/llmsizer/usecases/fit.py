@@ -30,6 +30,11 @@ class FitRow:
     max_concurrency: int  # inference: sequences of --context that fit at once; training: 0
     tokens_per_second: float  # inference: output tokens/s at --concurrency; training: tokens/s
     plan: Plan | None
+    # a model that does not fit, at the lightest precision fit tries (``needs_quant``): how many of these GPUs it
+    # takes (None: more than the mode's --max-gpus default) and the memory per GPU it needs on the given count
+    needs_gpus: int | None = None
+    needs_bytes: float | None = None
+    needs_quant: str = ""
 
 
 def _tries(gpu: GpuSpec, mode: Mode) -> tuple[tuple[Precision, Quant], ...]:
@@ -66,7 +71,25 @@ def fit_model(cat: Catalog, model: ModelSpec, gpu: GpuSpec, gpus: int, base: Wor
         if best is not None and best.training is not None:
             return FitRow(model, True, precision.value, quant.value, longest, 0, best.training.tokens_per_second,
                           best)
-    return FitRow(model, False, "", "", 0, 0, 0.0, None)
+    return misfit(cat, model, gpu, gpus, base)
+
+
+def misfit(cat: Catalog, model: ModelSpec, gpu: GpuSpec, gpus: int, base: Workload) -> FitRow:
+    """What a model that fits no way on ``gpus`` x ``gpu`` would need, at the lightest precision fit tries (and the
+    shortest sequence, micro-batch 1, for training): the fewest of these GPUs that hold it (the planner, sorted by
+    GPU count, up to the mode's default --max-gpus) and the memory per GPU of the closest layout on ``gpus``."""
+    precision, quant = _tries(gpu, base.mode)[-1]
+    w = base.with_(precision=precision, quant=quant)
+    if base.mode is Mode.inference:
+        w = w.with_(context=min(base.context_tokens, model.max_context))
+    else:
+        w = w.with_(seq_len=min(_TRAIN_SEQ[0], model.max_context), micro_batch=1)
+    here = plan(cat, model, w, Constraints(gpu_ids=(gpu.id,), gpu_count=gpus, sort=SortKey.gpus, top=1,
+                                           include_unfit=True))
+    need = min((p.memory.total_bytes for p in here.plans), default=None)
+    more = plan(cat, model, w, Constraints(gpu_ids=(gpu.id,), sort=SortKey.gpus, top=1))
+    fewest = next((p.gpu_count for p in more.plans if p.fits), None)
+    return FitRow(model, False, "", "", 0, 0, 0.0, None, needs_gpus=fewest, needs_bytes=need, needs_quant=quant.value)
 
 
 def fit(cat: Catalog, gpu: GpuSpec, gpus: int, base: Workload, models: list[ModelSpec]) -> list[FitRow]:
