@@ -536,10 +536,13 @@ def test_explain_only_when_asked() -> None:
 
 
 def test_every_engine_has_a_profile() -> None:
+    from llmsizer.data.serving import engine_serving, runtime_of
+
     d = C.compute_data()
     for e in Engine:
-        assert e.value in d.engines
-        assert len(d.engines[e.value].source) > 20
+        assert runtime_of(e.value) in d.engines  # Ollama and LM Studio run llama.cpp's kernels
+        assert len(d.engines[runtime_of(e.value)].source) > 20
+        assert len(engine_serving(e.value).source) > 20
     for cls in d.gpu_classes:
         assert cls.source
     assert all(c.source for c in d.calibration)

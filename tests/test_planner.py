@@ -192,9 +192,10 @@ def test_more_gpus_in_the_same_layout_family_is_not_slower(cat):
 
 def test_pinned_gpu_count_allows_odd_pipeline_degrees(cat):
     # 6 x H100 for Qwen2.5-72B inference: TP must divide 64 heads... and 6 GPUs, so TP2 x PP3 is the layout
-    # (vLLM supports pipeline parallelism of any degree); every plan uses exactly the pinned count
-    w = Workload(mode=Mode.inference)
-    r = plan(cat, cat.model("qwen2.5-72b"), w, Constraints(gpu_ids=("h100-sxm",), gpu_count=6, top=10))
+    # (vLLM supports pipeline parallelism of any degree) for one replica serving 16 sequences; every plan uses
+    # exactly the pinned count
+    w = Workload(mode=Mode.inference, concurrency=16)
+    r = plan(cat, cat.model("qwen2.5-72b"), w, Constraints(gpu_ids=("h100-sxm",), gpu_count=6, dp=1, top=10))
     assert r.any_fit
     assert all(p.gpu_count == 6 and p.layout.tp * p.layout.pp * p.layout.dp == 6 for p in r.plans)
     assert any(p.layout.pp == 3 for p in r.plans if p.fits)

@@ -105,3 +105,31 @@ def parse_duration_s(text: str | float) -> float:
     if not value > 0 or value == float("inf"):
         raise ValueError(f"invalid duration {_shown(text)}: must be positive and finite")
     return value
+
+
+def parse_latency_s(text: str | float) -> float:
+    """A latency target: ``500ms``, ``0.5s``, ``1.2`` (seconds) or ``800us``. A bare number of 10 or more is refused:
+    it is almost always milliseconds written without the unit (``--ttft-target 500``)."""
+    if isinstance(text, (int, float)):
+        value, unit, bare = float(text), 1.0, True
+    else:
+        if len(text) > MAX_NUMBER_CHARS:
+            raise ValueError(f"invalid latency {_shown(text)}: too long; use e.g. 500ms or 1.5s")
+        s = str(text).strip().lower()
+        for suffix, mult in (("ms", 1e-3), ("us", 1e-6), ("s", 1.0)):
+            if s.endswith(suffix):
+                body, unit, bare = s[: -len(suffix)].strip(), mult, False
+                break
+        else:
+            body, unit, bare = s, 1.0, True
+        try:
+            value = float(body)
+        except ValueError:
+            raise ValueError(f"invalid latency {_shown(text)}: use e.g. 500ms, 1.5s or 0.05") from None
+    if not value > 0 or value == float("inf"):
+        raise ValueError(f"invalid latency {_shown(text)}: must be positive and finite")
+    if bare and value >= 10:
+        raise ValueError(f"latency {_shown(text)} would be {value:g} seconds; write {_shown(text)}ms for milliseconds, "
+                         f"or {_shown(text)}s if you mean seconds")
+    return value * unit
+

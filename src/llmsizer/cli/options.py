@@ -18,6 +18,7 @@ PARAM_FIELDS = {
     "batch": "micro_batch", "global_batch": "global_batch_tokens", "gpu": "gpu_ids", "gpus": "gpu_count",
     "deadline": "deadline_s", "budget": "budget_usd", "price_per_gpu_hour": "price_usd_per_gpu_hour",
     "all_": "include_unfit", "catalog": "catalog_files", "min_memory": "min_memory_bytes",
+    "ttft_target": "ttft_target_s", "tpot_target": "tpot_target_s", "percentile": "sla_percentile",
 }
 #: a parameter whose flag is not ``--`` + its name with dashes
 PARAM_FLAGS = {"all_": "--all", "fmt": "--format"}

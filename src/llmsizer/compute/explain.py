@@ -102,6 +102,7 @@ def training_steps(model: ModelSpec, w: Workload, lay: Layout, cell: StepCell, s
 def inference_steps(w: Workload, lay: Layout, eng: Any, g: GpuFacts, v: dict[str, Any]) -> tuple[Step, ...]:
     """The steps behind ``estimate_inference`` (``v``: its intermediate figures by name)."""
     q = "quantized" if v["quantized"] else ""
+    ld = v["load"]
     out = [
         Step("inference.batch", v["b_stage"], "count", {"concurrency": w.concurrency, "pp": lay.pp}),
         Step("inference.weight_read", v["w_read"], "bytes", {"weights_bytes": v["w_gpu"], "batch": v["b_stage"]}),
@@ -121,12 +122,20 @@ def inference_steps(w: Workload, lay: Layout, eng: Any, g: GpuFacts, v: dict[str
         Step("inference.overhead", v["t_over"], "s", {"engine": w.engine.value}, eng.source),
         Step("inference.decode_step", v["t_step"], "s", {}, ROOF),
         Step("inference.prefill_share", v["prefill_share"], "s",
-             {"prompt": w.prompt_tokens, "output": w.output_tokens}, "Kwon et al. 2023 (vLLM) sec. 4.5"),
-        Step("inference.tpot", v["tpot"], "s", {"pp": lay.pp}),
+             {"prompt": w.prompt_tokens, "output": w.output_tokens, "mixed_share": ld.mixed_share,
+              "running": ld.running},
+             "Agrawal et al. 2024 (Sarathi-Serve) sec. 3-4; vLLM V1 scheduler (vllm/v1/core/sched/scheduler.py)"),
+        Step("inference.tpot", v["tpot"], "s", {"pp": lay.pp, "decode_round_s": ld.decode_round_seconds}),
         Step("inference.prefill", v["t_prefill"], "s", {"prompt": w.prompt_tokens}, ROOF),
-        Step("inference.ttft", v["ttft"], "s", {"concurrency": w.concurrency},
-             "Kleinrock 1975 (Pollaczek-Khinchine mean wait)"),
-        Step("inference.throughput", v["tps"], "tokens/s", {"concurrency": w.concurrency, "dp": lay.dp}),
+        Step("inference.ttft", v["ttft"], "s",
+             {"load": "open" if w.request_rate is not None else "closed",
+              "concurrency": None if w.request_rate is not None else w.concurrency,
+              "request_rate_per_replica": ld.request_rate, "own_prefill_s": ld.own_prefill_seconds,
+              "prefill_wait_s": ld.prefill_wait_seconds, "rho": ld.prefill_utilization,
+              "slot_wait_s": ld.slot_wait_seconds},
+             "Kleinrock 1975 (Pollaczek-Khinchine mean wait); Little 1961"),
+        Step("inference.throughput", v["tps"], "tokens/s", {"requests_per_s_per_replica": ld.request_rate,
+                                                            "replicas": lay.dp}, "Little 1961"),
         Step("inference.max_concurrency", v["max_conc"], "count",
              {"usable_bytes": v["usable"], "free_bytes": v["free"], "context": w.context_tokens}),
         Step("inference.saturation", v["sat"], "count", {}, ROOF),

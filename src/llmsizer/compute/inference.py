@@ -19,39 +19,57 @@ import math
 from llmsizer.compute.flops import forward_flops
 from llmsizer.compute.hardware import GpuFacts, achieved_rate, compute_data, gpu_facts
 from llmsizer.compute.network import ALL_REDUCE, collective_seconds, link
+from llmsizer.compute.serving import Load, ReplicaCosts, closed_loop, open_loop
+from llmsizer.data.serving import engine_serving, serving_data
 from llmsizer.explain import Step
 from llmsizer.memory import MemoryBreakdown, estimate_memory, usable_memory_bytes
-from llmsizer.memory.inference import kv_bytes_per_token
+from llmsizer.memory.inference import engine_memory, kv_bytes_per_token
 from llmsizer.record import record
 from llmsizer.specs.architecture import ledger
 from llmsizer.specs.gpu import GpuSpec
 from llmsizer.specs.model import ModelSpec
 from llmsizer.workload.choices import Precision, Quant
 from llmsizer.workload.defaults import resolved
-from llmsizer.workload.job import Layout, Workload
+from llmsizer.workload.job import Constraints, Layout, Workload
 
 
 @record
 class InferenceEstimate:
-    ttft_seconds: float
-    tpot_seconds: float
-    tokens_per_second: float  # output tokens/s of the whole plan at workload.concurrency
+    ttft_seconds: float  # mean time to first token at the load (closed loop: workload.concurrency; open: request_rate)
+    tpot_seconds: float  # mean time per output token after the first
+    tokens_per_second: float  # output tokens/s of the whole plan at that load
     max_concurrency: int  # sequences of workload.context_tokens that fit at once on one replica (tp x pp GPUs)
     saturation_concurrency: int  # per-replica concurrency past which decode turns compute-bound; 0 = never
     steps: tuple[Step, ...] = ()
     prefill_seconds: float = 0.0  # one prompt, alone on the replica
-    decode_step_seconds: float = 0.0  # one decode step of the replica's batch, prefills excluded
+    decode_step_seconds: float = 0.0  # one decode round of the replica's running batch, prefills excluded
     bound: str = "memory"  # "memory" or "compute": which roofline side limits the decode step
     requests_per_second: float = 0.0  # whole plan
+    load: Load | None = None  # the replica's operating point (compute/serving.py): percentiles, queueing
+    costs: ReplicaCosts | None = None  # the replica's step-time model, for sweeps and capacity planning
+    sla_met: bool | None = None  # the latency targets met at their percentile (None: no targets; search sets it)
+
+    @property
+    def replica_concurrency(self) -> int:
+        """Sequences one replica can run at once: the KV slots, capped by the engine's sequence limit."""
+        return min(self.max_concurrency, self.costs.max_seqs) if self.costs is not None else self.max_concurrency
+
+
+def sla_percentile(c: Constraints | None) -> float:
+    """The percentile latency targets are met at: the one given, else data/serving.yaml's default."""
+    if c is not None and c.sla_percentile is not None:
+        return c.sla_percentile
+    return serving_data().sla.percentile
 
 
 def engine_profile(engine: str):  # noqa: ANN201 - the engine's namespace from data/compute.yaml
     """The efficiency profile of an inference engine (``vllm``, ``sglang``, ``trt-llm``, ``llama.cpp``...)."""
+    from llmsizer.data.serving import runtime_of
     from llmsizer.errors import CatalogError
 
     engines = compute_data().engines
     try:
-        return engines[engine]
+        return engines[engine] if engine in engines else engines[runtime_of(engine)]
     except KeyError:
         raise CatalogError(f"data/compute.yaml: no engine profile for '{engine}' (have: {', '.join(engines)})") from None
 
@@ -77,10 +95,10 @@ def expected_experts_touched(experts: int, k: int, tokens: float) -> float:
     return experts * (1.0 - (1.0 - k / experts) ** tokens)
 
 
-def estimate_inference(model: ModelSpec, gpu: GpuSpec, workload: Workload, layout: Layout,
-                       memory: MemoryBreakdown | None = None, *, explain: bool = False) -> InferenceEstimate:
-    """TTFT, TPOT, throughput, max and saturation concurrency of serving ``model`` on ``layout`` (module docstring).
-    ``memory``: the layout's ``estimate_memory`` when the caller has it (the search does); computed otherwise."""
+def replica_costs(model: ModelSpec, gpu: GpuSpec, workload: Workload, layout: Layout,
+                  memory: MemoryBreakdown | None = None) -> tuple[ReplicaCosts, dict]:
+    """The step-time model of one replica of ``layout`` (``compute/serving.py``), and the roofline figures behind
+    it by name (for ``--explain``)."""
     w = resolved(model, workload)
     if memory is None:
         memory = estimate_memory(model, gpu, w, layout)
@@ -123,26 +141,12 @@ def estimate_inference(model: ModelSpec, gpu: GpuSpec, workload: Workload, layou
     t_over = engine_overhead_s(eng, g.kind, layers_here)
     t_step = max(t_mem, t_comp) + t_ar + t_over
 
-    # prefill of one prompt (compute-bound; all pp stages in sequence; causal attention over P/2 on average)
+    # prefill of one prompt alone (compute-bound; all pp stages in sequence; causal attention over P/2 on average)
     fpt_prefill = forward_flops(led, P / 2.0)
     t_pf_comp = P * fpt_prefill / tp / rate
     t_pf_mem = w_gpu * pp / bw  # every stage streams its weights at least once
     t_pf_ar = 2.0 * led.layers * collective_seconds(ALL_REDUCE, tp, P * hidden_bytes, lk) if tp > 1 else 0.0
     t_prefill = max(t_pf_comp, t_pf_mem) + t_pf_ar + pp * engine_overhead_s(eng, g.kind, layers_here)
-
-    # continuous batching: each decode step also carries the prefill work of the requests that replace finished
-    # ones (static batching pays the same prefill work, once per batch instead of spread over the steps)
-    prefill_share = b_stage * P / O * fpt_prefill / (tp * pp) / rate
-    tpot = pp * (t_step + prefill_share)
-    tps = dp * c_rep / tpot
-
-    # TTFT: own prefill + M/D/1 wait behind the prefills of other arrivals + half a decode step already in flight
-    if c_rep > 1:
-        lam = c_rep / (O * tpot + t_prefill)  # requests per second per replica (closed loop)
-        rho = min(lam * t_prefill, 0.9)
-        ttft = t_prefill * (1.0 + rho / (2.0 * (1.0 - rho))) + 0.5 * pp * t_step
-    else:
-        ttft = t_prefill
 
     # memory: sequences of `context` tokens that fit next to everything else on each GPU of a replica
     usable = usable_memory_bytes(gpu, w, layout)
@@ -150,22 +154,62 @@ def estimate_inference(model: ModelSpec, gpu: GpuSpec, workload: Workload, layou
     per_seq = kv_tok * w.context_tokens
     max_conc = int(free // per_seq) if per_seq > 0 and free > 0 else 0
 
+    # the replica under load (compute/serving.py): continuous batching with chunked prefill
+    sched = engine_serving(w.engine.value)
+    small = engine_memory(w).is_small(gpu)
+    c = ReplicaCosts()
+    c.tp, c.pp, c.layers, c.link, c.hidden_bytes = tp, pp, led.layers, lk, hidden_bytes
+    c.bw, c.rate, c.kv_tok, c.ctx = bw, rate, kv_tok, ctx_decode
+    c.w_dense = w_gpu * (1.0 - emb_frac - exp_frac)
+    c.w_expert = w_gpu * exp_frac
+    c.experts, c.top_k = (moe.experts, moe.experts_per_token) if moe else (0, 0)
+    c.f_dec, c.f_pf, c.t_over = fpt_decode, fpt_prefill, t_over
+    c.prompt, c.output = max(P * (1.0 - w.prefix_cache_hit), 1.0), O
+    c.continuous = (w.batching or sched.scheduler) == "continuous"
+    c.budget = float(sched.step_tokens or (engine_memory(w).prefill_small if small else engine_memory(w).prefill)
+                     or P)
+    c.max_seqs = (sched.max_num_seqs_small_gpu if small and sched.max_num_seqs_small_gpu else sched.max_num_seqs)
+    # the engine's KV pool: what is left after the weights and the profiled transient (TRT-LLM keeps 10% back)
+    c.slots = float(max(int(max_conc * sched.kv_cache_fraction), 1))
+    c.ready()
+    return c, dict(
+        w_gpu=w_gpu, w_read=w_read, kv_tok=kv_tok, kv_read=kv_read, bw=bw, rate=rate, dtype=dtype,
+        fpt_decode=fpt_decode, t_mem=t_mem, t_comp=t_comp, t_ar=t_ar, t_over=t_over, t_step=t_step,
+        t_prefill=t_prefill, max_conc=max_conc, usable=usable, free=free, b_stage=b_stage, quantized=quantized,
+        eng=eng, g=g)
+
+
+def estimate_inference(model: ModelSpec, gpu: GpuSpec, workload: Workload, layout: Layout,
+                       memory: MemoryBreakdown | None = None, *, explain: bool = False,
+                       constraints: Constraints | None = None) -> InferenceEstimate:
+    """TTFT, TPOT, throughput, max and saturation concurrency of serving ``model`` on ``layout`` (module docstring).
+    ``memory``: the layout's ``estimate_memory`` when the caller has it (the search does); computed otherwise.
+    ``constraints``: the SLA's percentile is reported next to p50/p90/p99 when given."""
+    w = resolved(model, workload)
+    c, v = replica_costs(model, gpu, w, layout, memory)
+    dp, O = layout.dp, w.output_tokens
+    pct = (sla_percentile(constraints),) if constraints is not None else ()
+    if w.request_rate is not None:
+        load = open_loop(c, w.request_rate / dp, pct)
+    else:
+        load = closed_loop(c, w.concurrency, pct)
+    ttft, tpot = load.ttft_seconds, load.tpot_seconds
+    tps = dp * load.request_rate * O
+
     # saturation: B where B x flops/rate = (W + B x ctx x kv)/bw
-    per_b_comp = fpt_decode / (tp * pp) / rate
-    per_b_mem = ctx_decode * kv_tok / bw
-    sat = math.ceil((w_read / bw) / (per_b_comp - per_b_mem)) * pp if per_b_comp > per_b_mem else 0
+    per_b_comp = c.f_dec / (c.tp * c.pp) / c.rate
+    per_b_mem = c.ctx * c.kv_tok / c.bw
+    sat = math.ceil((v["w_read"] / c.bw) / (per_b_comp - per_b_mem)) * c.pp if per_b_comp > per_b_mem else 0
 
     steps: tuple[Step, ...] = ()
     if explain:
         from llmsizer.compute.explain import inference_steps
 
-        steps = inference_steps(w, layout, eng, g, dict(
-            w_gpu=w_gpu, w_read=w_read, kv_tok=kv_tok, kv_read=kv_read, bw=bw, rate=rate, dtype=dtype,
-            fpt_decode=fpt_decode, t_mem=t_mem, t_comp=t_comp, t_ar=t_ar, t_over=t_over, t_step=t_step,
-            prefill_share=prefill_share, tpot=tpot, t_prefill=t_prefill, ttft=ttft, tps=tps, max_conc=max_conc,
-            sat=sat, usable=usable, free=free, b_stage=b_stage, quantized=quantized))
+        steps = inference_steps(w, layout, v.pop("eng"), v.pop("g"), dict(
+            v, prefill_share=tpot - v["t_step"], tpot=tpot, ttft=ttft, tps=tps, sat=sat, load=load))
     return InferenceEstimate(
-        ttft_seconds=ttft, tpot_seconds=tpot, tokens_per_second=tps, max_concurrency=max_conc,
-        saturation_concurrency=sat, steps=steps, prefill_seconds=t_prefill, decode_step_seconds=t_step,
-        bound="compute" if t_comp > t_mem else "memory", requests_per_second=tps / O,
+        ttft_seconds=ttft, tpot_seconds=tpot, tokens_per_second=tps, max_concurrency=v["max_conc"],
+        saturation_concurrency=sat, steps=steps, prefill_seconds=v["t_prefill"],
+        decode_step_seconds=load.decode_round_seconds, bound="compute" if v["t_comp"] > v["t_mem"] else "memory",
+        requests_per_second=tps / O, load=load, costs=c,
     )

@@ -182,6 +182,10 @@ def namespace(record: Any) -> Any:
 def _schema(name: str) -> type:
     from llmsizer.data import schema
 
+    if name == "serving":
+        from llmsizer.data.schema_serving import ServingData
+
+        return ServingData
     return {"memory": schema.MemoryData, "compute": schema.ComputeData, "server": schema.ServerRules,
             "frameworks": schema.FrameworksData}[name]
 
@@ -203,7 +207,8 @@ _LOADED: dict[str, Any] = {}
 
 
 def load(name: str) -> Any:
-    """``data/<name>.yaml`` validated (``memory``, ``compute``, ``server``, ``frameworks``), once per process; from
+    """``data/<name>.yaml`` validated (``memory``, ``compute``, ``server``, ``frameworks``, ``serving``), once per
+    process; from
     the disk cache while the file is unchanged."""
     hit = _LOADED.get(name)
     if hit is None:

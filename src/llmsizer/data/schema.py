@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
-from llmsizer.workload.choices import Engine, Framework, Mode, Offload, Optimizer, Precision, Quant
+from llmsizer.workload.choices import LLAMA_CPP_APPS, Engine, Framework, Mode, Offload, Optimizer, Precision, Quant
 
 if TYPE_CHECKING:  # the records' annotation vocabulary, resolved by data/validation.py
     from typing import Annotated
@@ -178,7 +178,8 @@ class MemoryData(_Strict):
             if q is not Quant.none and q.value not in self.quantization and q.value not in self.gguf.mixes:
                 problems.append(f"quant {q.value!r} is in neither quantization nor gguf.mixes")
         problems += [f"optimizers lacks {o.value!r}" for o in Optimizer if o.value not in self.optimizers]
-        problems += [f"engines lacks {e.value!r}" for e in Engine if e.value not in self.engines]
+        problems += [f"engines lacks {e.value!r}" for e in Engine
+                     if e.value not in self.engines and e not in LLAMA_CPP_APPS]
         if problems:
             raise ValueError("; ".join(problems))
 

@@ -54,7 +54,9 @@ class MemoryConstants:
         self.act_bytes = {p: pb.activations[p.value] for p in Precision}
         self.infer_bytes = {p: pb.inference_weights[p.value] for p in Precision}
         self.optimizers = {o: d.optimizers[o.value] for o in Optimizer}
-        self.engines = {e: EngineMemory(d.engines[e.value]) for e in Engine}
+        from llmsizer.data.serving import runtime_of
+
+        self.engines = {e: EngineMemory(d.engines.get(e.value) or d.engines[runtime_of(e.value)]) for e in Engine}
         a = d.activations
         self.mask_bytes = a.dropout_mask_bytes
         self.lse_bytes = a.softmax_lse_bytes

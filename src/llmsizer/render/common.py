@@ -103,7 +103,9 @@ def workload_line(result: PlanResult, lang: str) -> str:
         bits.append(f"{label('prompt_tokens', lang)} {w.prompt_tokens:,}")
         bits.append(f"{label('output_tokens', lang)} {w.output_tokens:,}")
         bits.append(f"{label('context', lang)} {w.context_tokens:,}")
-        bits.append(f"{label('concurrency', lang)} {w.concurrency}")
+        from llmsizer.render.serving_view import load_bits
+
+        bits += load_bits(result, lang)
         bits.append(w.engine.value)
     return " · ".join(bits)
 
@@ -201,8 +203,10 @@ def plan_table(result: PlanResult, lang: str, name: Namer | None = None) -> Plan
                     fmt.percent(t.mfu) if t else "—", usd_h,
                     fmt.usd(p.cost.usd_total) if p.cost is not None else "—"]
         else:
+            from llmsizer.render.serving_view import latency_cells
+
             n = p.inference
-            row += [fmt.duration(n.ttft_seconds, lang) if n else "—", fmt.duration(n.tpot_seconds, lang) if n else "—",
+            row += [*latency_cells(p, result, lang),
                     fmt.rate(n.tokens_per_second) if n else "—", fmt.count(n.max_concurrency) if n else "—",
                     usd_h, usd_per_mtok_cell(p)]
         if show_fit:

@@ -156,6 +156,12 @@ def render_plan(result: PlanResult, *, lang: str = "en", explain: bool = False, 
             body.append(_table(headers, rows, right=(2, 3), link_cols=(6,), cls="wide"))
         else:
             body.append(f"<p>{escape(label('no_cloud', lang))}</p>")
+        if result.sweep:
+            from llmsizer.render import serving_view as sv
+
+            body.append(f"<h2>{escape(sv.sweep_title(result, lang))}</h2>")
+            body.append(sv.sweep_svg(result, lang))
+            body.append(_table(sv.sweep_headers(lang), sv.sweep_rows(result, lang), right=range(6)))
     for key, items in common.note_lines(result, lang, name):
         if items:
             lis = "".join(f"<li>{linkify(str(i))}</li>" for i in items)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import llmsizer
 from llmsizer.render.i18n import Namer, explain_words, network, say
+from llmsizer.render.json_serving import serving_to_dict, serving_workload, sweep_to_list
 from llmsizer.specs.architecture import count_params
 
 if TYPE_CHECKING:  # pragma: no cover - types only; keeps the import graph one-way and light
@@ -277,7 +278,8 @@ def _training(t: Any) -> dict | None:
     }
 
 
-def _inference(i: Any) -> dict | None:
+def _inference(plan: Plan) -> dict | None:
+    i = plan.inference
     if i is None:
         return None
     return {
@@ -286,6 +288,7 @@ def _inference(i: Any) -> dict | None:
         "tokens_per_second": _num(float(i.tokens_per_second)),
         "max_concurrency": int(i.max_concurrency),
         "saturation_concurrency": int(i.saturation_concurrency),
+        **serving_to_dict(plan),
     }
 
 
@@ -396,7 +399,7 @@ def plan_entry_to_dict(plan: Plan, name: Namer | None = None) -> dict:
         },
         "usable_memory_bytes": _int(plan.usable_memory_bytes),
         "training": _training(plan.training),
-        "inference": _inference(plan.inference),
+        "inference": _inference(plan),
         "cost": {**_cost(plan.cost), **_purchase(plan)},
         "server": _server(plan.server),
         "cloud": [_cloud(o) for o in plan.cloud],
@@ -414,6 +417,8 @@ def plan_to_dict(result: PlanResult, *, explain: bool = False, timing: bool = Fa
     plans = [plan_entry_to_dict(p, name) for p in result.plans]
     if explain and result.plans:
         plans[0]["explain"] = [step_to_dict(s, stage) for stage, s in plan_steps(result.plans[0])]
+    if result.sweep:
+        plans[0]["inference"]["sweep"] = sweep_to_list(result.sweep)
     search: dict[str, Any] = {"evaluated": int(result.evaluated)}
     if timing:
         search["seconds"] = _num(float(result.search_seconds))
@@ -421,7 +426,7 @@ def plan_to_dict(result: PlanResult, *, explain: bool = False, timing: bool = Fa
         "schema_version": SCHEMA_VERSION,
         "llmsizer_version": llmsizer.__version__,
         "model": model_to_dict(result.model),
-        "workload": workload_to_dict(result.workload),
+        "workload": {**workload_to_dict(result.workload), **serving_workload(result)},
         "plans": plans,
         "fits": bool(result.any_fit),
         "notes": [say(m, "en", name) for m in result.notes],

@@ -64,6 +64,11 @@ def render_plan(result: PlanResult, *, lang: str = "en", explain: bool = False, 
             out.append(table(common.cloud_headers(lang), common.cloud_rows(best, lang), "llrrll"))
         else:
             out.append(label("no_cloud", lang))
+        if result.sweep:
+            from llmsizer.render import serving_view as sv
+
+            out.append(f"## {sv.sweep_title(result, lang)}")
+            out.append(table(sv.sweep_headers(lang), sv.sweep_rows(result, lang), "rrrrrr"))
     for key, items in common.note_lines(result, lang, name):
         if items:
             out.append(f"## {label(key, lang)}\n\n{_bullets(items)}")

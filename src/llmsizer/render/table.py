@@ -247,6 +247,12 @@ def render_plan(result: PlanResult, *, lang: str = "en", explain: bool = False, 
             console.print(_simple_table(headers, rows, right=(2, 3), title=label("cloud", lang), colored=colored,
                                         keep=range(len(headers))))
             console.print()
+        if result.sweep:
+            from llmsizer.render import serving_view as sv
+
+            console.print(_simple_table(sv.sweep_headers(lang), sv.sweep_rows(result, lang), right=range(6),
+                                        title=sv.sweep_title(result, lang), colored=colored, keep=range(6)))
+            console.print()
     for key, items in common.note_lines(result, lang, name):
         if items:
             console.print(_heading(label(key, lang), colored))

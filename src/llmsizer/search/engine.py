@@ -20,6 +20,7 @@ import bisect
 import heapq
 
 from llmsizer.catalog import Catalog
+from llmsizer.compute.inference import replica_costs
 from llmsizer.compute.training import (
     StepCell,
     micro_batches_per_step,
@@ -30,8 +31,10 @@ from llmsizer.data.frameworks import check_mode
 from llmsizer.memory import TrainingCell, training_cell, usable_memory_bytes
 from llmsizer.search.bounds import MARGIN, CellBound, TrainingThroughputBound
 from llmsizer.search.evaluate import Evaluator, hardware
+from llmsizer.record import replace
 from llmsizer.search.ranking import Hardware, Price
 from llmsizer.search.result import Plan
+from llmsizer.search.serving import replicas_needed
 from llmsizer.search.space import (
     MICRO_BATCHES,
     Cell,
@@ -47,6 +50,7 @@ from llmsizer.specs.gpu import GpuSpec
 from llmsizer.specs.model import ModelSpec
 from llmsizer.units import HOUR_S
 from llmsizer.workload.choices import Mode, Offload, Recompute
+from llmsizer.workload.defaults import MAX_GPUS
 from llmsizer.workload.job import Constraints, Layout, Workload
 
 
@@ -97,6 +101,9 @@ class Search(Evaluator):
         self.memory_near_misses = True
         # the training stack's layouts (data/frameworks.yaml): only those are ever enumerated
         self.prof = check_mode(w.framework, w.mode) if self.training and w.framework is not None else None
+        # serving at a request rate: each layout gets the replicas the rate needs (search/serving.py)
+        self.sizing_replicas = (not self.training and w.request_rate is not None and c.dp is None
+                                and c.gpu_count is None)
 
     # ----------------------------------------------------------------------------------------------- bounds
     def bound_key(self, r: GpuRun, n: int, tokens_per_second_bound: float) -> tuple:
@@ -184,6 +191,8 @@ class Search(Evaluator):
         prof = self.prof
         if prof is not None and prof.max_gpus is not None:
             max_gpus = min(max_gpus, prof.max_gpus)
+        if self.sizing_replicas:
+            max_gpus = min(max_gpus, MAX_GPUS[w.mode])  # per replica; the replicas may add up to c.max_gpus
         counts = [c.gpu_count] if c.gpu_count is not None else gpu_counts(per_node, max_gpus)
         zeros = [c.zero] if c.zero is not None else ([0, 1, 2, 3] if self.training else [0])
         if c.offload is not None:
@@ -227,7 +236,11 @@ class Search(Evaluator):
         interleave = self.w.mode is Mode.pretrain and (prof is None or prof.layouts.interleaved_pipeline)
         for tp, pp, dp in self.layouts_for(r.gpu, n, r.per_node):
             vs = virtual_stage_options(self.model, pp) if interleave else (1,)
-            for ep in ep_options(self.model, dp, self.c.ep):
+            # inference engines run expert parallelism inside the TP (or attention-DP) group: vLLM
+            # --enable-expert-parallel, SGLang --ep-size, TRT-LLM moe_expert_parallel_size (TP8 EP8 on 8 GPUs);
+            # it holds the same expert bytes per GPU as TP, so it is laid out only when asked for
+            group = dp if self.training else (dp * tp if self.c.ep is not None else 1)
+            for ep in ep_options(self.model, group, self.c.ep):
                 if prof is not None and ep > 1 and not prof.layouts.expert_parallel:
                     continue
                 for v in vs:
@@ -411,4 +424,10 @@ class Search(Evaluator):
                                                                          mem.total_bytes, order):
             self.evaluated += 1
             return  # does not fit, and would not be shown as a near miss: no need to time it
+        if self.sizing_replicas and mem.total_bytes <= usable:
+            # capacity planning: as many replicas of this layout as the request rate needs within the targets
+            replicas = replicas_needed(replica_costs(self.model, r.gpu, self.w, layout, mem)[0], self.w.request_rate,
+                                       self.c)
+            if replicas is not None and replicas * layout.gpu_count <= self.c.max_gpus:
+                layout = replace(layout, dp=replicas)
         self.offer(self.evaluate(r.gpu, layout, usable, mem=mem), order)

@@ -15,8 +15,10 @@ from llmsizer.compute import (
 )
 from llmsizer.explain import Message, message
 from llmsizer.memory import MemoryBreakdown, estimate_memory
+from llmsizer.record import replace
 from llmsizer.search.ranking import Hardware, Price, Ranker, price_of
 from llmsizer.search.result import Plan
+from llmsizer.search.serving import misses_sla, sla_met
 from llmsizer.specs.gpu import GpuSpec
 from llmsizer.specs.model import ModelSpec
 from llmsizer.workload.defaults import resolve_defaults
@@ -57,10 +59,16 @@ class Evaluator:
             seconds = training.seconds
             cost = self._cost(gpu, layout, seconds, None, price, explain)
         else:
-            inference = estimate_inference(self.model, gpu, self.w, layout, mem, explain=explain)
+            inference = estimate_inference(self.model, gpu, self.w, layout, mem, explain=explain, constraints=self.c)
             if fits and inference.max_concurrency < 1:
                 fits = False
                 reasons.append(message("no_kv_room"))
+            if inference.load is not None:
+                met = sla_met(inference.load, self.c)
+                inference = replace(inference, sla_met=met)
+                if fits and met is False:
+                    fits = False
+                    reasons.append(misses_sla(inference.load, self.c, self.w.request_rate, layout.dp))
             seconds = None
             cost = self._cost(gpu, layout, None, inference.tokens_per_second, price, explain)
         c = self.c

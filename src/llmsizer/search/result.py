@@ -63,6 +63,7 @@ class PlanResult:
     suggestions: list[Message] = field(default_factory=list)
     evaluated: int = 0
     search_seconds: float = 0.0
+    sweep: tuple = ()  # serving: the top plan's latency-throughput curve (search/serving.py SweepPoint), if asked
 
     @property
     def any_fit(self) -> bool:

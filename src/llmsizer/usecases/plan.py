@@ -20,7 +20,7 @@ from llmsizer.explain import Message, message
 from llmsizer.record import field, record, replace
 from llmsizer.search import PlanResult, plan
 from llmsizer.specs.model import ModelSpec
-from llmsizer.units import parse_count, parse_duration_s
+from llmsizer.units import parse_count, parse_duration_s, parse_latency_s
 from llmsizer.workload.choices import (
     Engine,
     Framework,
@@ -68,9 +68,15 @@ class PlanRequest:
     prompt_tokens: int = 1024
     output_tokens: int = 512
     context: int | None = None
-    concurrency: int = 16
+    concurrency: int | None = None  # None: one sequence (the note says how many fit)
     engine: Engine | None = None
     kv_dtype: str | None = None
+    request_rate: str | float | None = None  # requests/s at the whole deployment (open loop)
+    ttft_target_s: str | float | None = None  # latency targets: 500ms, 1.5s, 0.2
+    tpot_target_s: str | float | None = None
+    sla_percentile: str | float | None = None  # of the targets: p95, 95, 0.95
+    prefix_cache_hit: float | None = None  # share of prompt tokens the prefix cache serves
+    sweep: bool = False  # show the top serving plan's latency-throughput curve
     # the hardware and its limits
     gpu_ids: tuple[str, ...] = ()
     gpu_count: int | None = None
@@ -241,8 +247,9 @@ def build_workload(r: PlanRequest) -> tuple[Workload, list[Message]]:
     kw: dict[str, Any] = dict(
         mode=r.mode, precision=r.precision, quant=r.quant, seq_len=r.seq_len, micro_batch=r.micro_batch,
         global_batch_tokens=int(gb) if gb else None, recompute=r.recompute, lora_rank=r.lora_rank, tokens=tokens,
-        prompt_tokens=r.prompt_tokens, output_tokens=r.output_tokens, context=r.context, concurrency=r.concurrency,
-        kv_dtype=r.kv_dtype)
+        prompt_tokens=r.prompt_tokens, output_tokens=r.output_tokens, context=r.context,
+        concurrency=r.concurrency or 1, kv_dtype=r.kv_dtype, request_rate=request_rate(r),
+        prefix_cache_hit=r.prefix_cache_hit or 0.0)
     for name in ("optimizer", "lora_targets", "engine"):
         if getattr(r, name) is not None:
             kw[name] = getattr(r, name)
@@ -250,6 +257,8 @@ def build_workload(r: PlanRequest) -> tuple[Workload, list[Message]]:
         kw["framework"] = r.framework
     w = Workload(**kw)
     if not w.mode.is_training:
+        if w.request_rate is not None and r.concurrency is not None:
+            notes.append(message("concurrency_with_rate"))
         ignored = [f for f, given in (("framework", r.framework),
                                       ("optimizer", r.optimizer not in (None, Optimizer.adamw)),
                                       ("micro_batch", r.micro_batch), ("recompute", r.recompute),
@@ -258,7 +267,9 @@ def build_workload(r: PlanRequest) -> tuple[Workload, list[Message]]:
         if ignored:
             notes.append(message("ignored_for_inference", fields=tuple(ignored)))
     else:
-        ignored = [f for f, given in (("context", r.context), ("engine", r.engine not in (None, Engine.vllm)))
+        ignored = [f for f, given in (("context", r.context), ("engine", r.engine not in (None, Engine.vllm)),
+                                      ("concurrency", r.concurrency), ("request_rate", r.request_rate),
+                                      ("ttft_target_s", r.ttft_target_s), ("tpot_target_s", r.tpot_target_s))
                    if given]
         if ignored:
             notes.append(message("ignored_for_training", fields=tuple(ignored)))
@@ -281,6 +292,47 @@ def deadline_seconds(text: str | float | None) -> float | None:
         raise InvalidInputError("{deadline_s}: " + literal(str(e)), fields=("deadline_s",)) from None
 
 
+def request_rate(r: PlanRequest) -> float | None:
+    """Requests per second: a number, or ``N/s``, ``N/min``, ``N/h``."""
+    text = r.request_rate
+    if text is None:
+        return None
+    per = 1.0
+    if isinstance(text, str):
+        t = text.strip().lower().replace(" ", "")
+        for suffix, div in (("/s", 1.0), ("/sec", 1.0), ("/min", 60.0), ("/m", 60.0), ("/h", 3600.0), ("/hr", 3600.0)):
+            if t.endswith(suffix):
+                text, per = t[: -len(suffix)], div
+                break
+    rate = positive_count("request_rate", text)
+    return None if rate is None else rate / per
+
+
+def latency_target(name: str, text: str | float | None) -> float | None:
+    if text is None:
+        return None
+    try:
+        return parse_latency_s(text)
+    except ValueError as e:
+        raise InvalidInputError("{" + name + "}: " + literal(str(e)), fields=(name,)) from None
+
+
+def percentile_of(text: str | float | None) -> float | None:
+    """``p95``, ``95``, ``99.9`` or ``0.95`` -> 0.95; outside (0, 100) is an error naming the field."""
+    if text is None:
+        return None
+    t = str(text).strip().lower().removeprefix("p")
+    try:
+        v = float(t)
+    except ValueError:
+        raise InvalidInputError(f"invalid {{sla_percentile}} {literal(repr(text))}; use e.g. p95, 99 or 0.9",
+                                fields=("sla_percentile",)) from None
+    v = v / 100.0 if v >= 1 else v
+    if not 0 < v < 1:
+        raise invalid("sla_percentile", f"must be between 0 and 100 (exclusive), got {text!r}")
+    return v
+
+
 def build_constraints(r: PlanRequest, cat: Catalog) -> Constraints:
     gpu_ids: list[str] = []
     for g in r.gpu_ids:
@@ -291,7 +343,8 @@ def build_constraints(r: PlanRequest, cat: Catalog) -> Constraints:
         gpu_ids=tuple(gpu_ids), gpu_count=r.gpu_count, tp=r.tp, pp=r.pp, dp=r.dp, ep=r.ep, zero=r.zero,
         offload=r.offload, max_gpus=r.max_gpus, gpus_per_node=r.gpus_per_node, deadline_s=deadline_seconds(r.deadline_s),
         budget_usd=r.budget_usd, price_usd_per_gpu_hour=r.price_usd_per_gpu_hour, sort=r.sort, top=r.top,
-        include_unfit=r.include_unfit)
+        include_unfit=r.include_unfit, ttft_target_s=latency_target("ttft_target_s", r.ttft_target_s),
+        tpot_target_s=latency_target("tpot_target_s", r.tpot_target_s), sla_percentile=percentile_of(r.sla_percentile))
 
 
 def plan_request(r: PlanRequest) -> PlanOutcome:
@@ -309,6 +362,14 @@ def plan_request(r: PlanRequest) -> PlanOutcome:
     if top is not None and prec not in top.gpu.dense_tflops and prec != "fp32":
         hardware.append(message("no_tensor_cores", gpu_id=top.gpu.id, precision=prec,
                                 dtypes=", ".join(sorted(top.gpu.dense_tflops))))
+    if top is not None and top.inference is not None and top.inference.costs is not None and (
+            r.sweep or r.request_rate is not None):
+        from llmsizer.search.serving import concurrency_sweep
+
+        result.sweep = concurrency_sweep(top.inference.costs, top.layout.dp)
+    if (top is not None and top.inference is not None and r.concurrency is None and r.request_rate is None):
+        hardware.append(message("concurrency_default", context=result.workload.context_tokens,
+                                fits=top.inference.replica_concurrency, gpu_id=top.gpu.id))
     # how the model was found, the options ignored, what the defaults assumed (the search's), the hardware's
     result.notes = notes + ignored + result.notes + hardware
     return PlanOutcome(result, cat, loaded)

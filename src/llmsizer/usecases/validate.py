@@ -110,6 +110,12 @@ def _workload(s: dict) -> Workload:
             kw[name] = int(s[key])
     if s.get("tokens") is not None:
         kw["tokens"] = float(s["tokens"])
+    for key in ("kv_dtype", "batching"):
+        if s.get(key) is not None:
+            kw[key] = str(s[key])
+    for key in ("request_rate", "prefix_cache_hit"):
+        if s.get(key) is not None:
+            kw[key] = float(s[key])
     if s.get("global_batch") is not None:
         kw["global_batch_tokens"] = int(s["global_batch"]) * seq
     return Workload(**kw)

@@ -87,6 +87,12 @@ class Engine(str, Enum):
     trt_llm = "trt-llm"
     llama_cpp = "llama.cpp"
     transformers = "transformers"
+    ollama = "ollama"  # llama.cpp runners with Ollama's defaults (data/serving.yaml)
+    lmstudio = "lmstudio"  # LM Studio's llama.cpp engine
+
+
+#: apps that serve with llama.cpp's kernels and memory rules (their own scheduling defaults: data/serving.yaml)
+LLAMA_CPP_APPS = (Engine.ollama, Engine.lmstudio)
 
 
 class Framework(str, Enum):

@@ -39,6 +39,8 @@ CHINCHILLA_TOKENS_PER_PARAM = 20.0
 PRETRAIN_DEADLINE_S = 365 * DAY_S
 DEFAULT_FRAMEWORK = {Mode.finetune: Framework.transformers, Mode.lora: Framework.transformers,
                      Mode.qlora: Framework.transformers, Mode.pretrain: Framework.megatron}
+#: serving a request rate: replicas of up to MAX_GPUS[inference] GPUs each, this many GPUs in all
+SERVING_FLEET_MAX_GPUS = 4096
 MAX_GPUS = {Mode.inference: 64, Mode.lora: 64, Mode.qlora: 64, Mode.finetune: 512, Mode.pretrain: 16384}
 
 
@@ -97,7 +99,7 @@ def resolve_constraints(w: Workload, c: Constraints) -> tuple[Constraints, tuple
     changes: dict[str, object] = {}
     notes: list[Message] = []
     if c.max_gpus is None:
-        changes["max_gpus"] = MAX_GPUS[w.mode]
+        changes["max_gpus"] = SERVING_FLEET_MAX_GPUS if w.request_rate is not None else MAX_GPUS[w.mode]
     if c.deadline_s == NO_DEADLINE:
         changes["deadline_s"] = None  # and "deadline_s" is marked resolved: no default is applied again
     elif c.deadline_s is None and w.mode is Mode.pretrain and "deadline_s" not in c.assumed:

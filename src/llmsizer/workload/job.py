@@ -50,9 +50,12 @@ class Workload:
     prompt_tokens: int = 1024
     output_tokens: int = 512
     context: int | None = None  # KV tokens per sequence; default prompt + output
-    concurrency: int = 16
+    concurrency: int = 1  # closed loop: requests in flight per replica (ignored when request_rate is given)
     engine: Engine = Engine.vllm
     kv_dtype: str | None = None  # None: the compute precision
+    request_rate: float | None = None  # open loop: requests/s arriving at the whole deployment (Poisson)
+    prefix_cache_hit: float = 0.0  # share of prompt tokens served from the engine's prefix cache
+    batching: str | None = None  # "continuous" or "static"; None: the engine's own (data/serving.yaml)
     assumed: tuple[str, ...] = ()  # fields filled in by resolve_defaults (so the output can say "assumed")
 
     def __post_init__(self) -> None:
@@ -84,6 +87,13 @@ class Workload:
                 raise invalid(name, f"must be at least 1, got {value}")
         if self.tokens is not None and not self.tokens > 0:
             raise invalid("tokens", f"must be positive, got {self.tokens}")
+        if self.request_rate is not None and not 0 < self.request_rate < 1e9:
+            raise invalid("request_rate", f"must be a positive number of requests/s, got {self.request_rate}")
+        if self.batching not in (None, "continuous", "static"):
+            raise InvalidInputError(f"invalid {{batching}} {self.batching!r}; use one of continuous, static",
+                                    fields=("batching",))
+        if not 0 <= self.prefix_cache_hit < 1:
+            raise invalid("prefix_cache_hit", f"must be a share in [0, 1), got {self.prefix_cache_hit}")
 
     @property
     def context_tokens(self) -> int:
@@ -116,6 +126,9 @@ class Constraints:
     deadline_s: float | None = None
     budget_usd: float | None = None
     price_usd_per_gpu_hour: float | None = None
+    ttft_target_s: float | None = None  # serving SLA: time to first token at ``sla_percentile``
+    tpot_target_s: float | None = None  # serving SLA: time per output token at ``sla_percentile``
+    sla_percentile: float | None = None  # None: data/serving.yaml sla.percentile
     sort: SortKey = SortKey.cost
     top: int = 5
     include_unfit: bool = False

@@ -101,6 +101,12 @@ LABELS = {
     'unknown_time': 'needs --tokens',
     'ttft': 'TTFT',
     'tpot': 'TPOT',
+    'req_per_s': 'req/s',
+    'open_loop': 'Poisson arrivals',
+    'at': 'at',
+    'prefix_cache': 'prefix-cache hits',
+    'concurrency_per_replica': 'Concurrency per replica',
+    'sweep': 'Latency and throughput over concurrency (closed loop)',
     'max_concurrency': 'Max concurrency',
     'mfu': 'MFU',
     'gpu_hours': 'GPU-hours',
@@ -248,6 +254,18 @@ MESSAGES = {
     "no_tensor_cores": lambda p, n, f: (
         f"{p['gpu_id']} has no {p['precision']} tensor cores: its compute is rated at the nearest type it has "
         f"({p['dtypes']})"),
+    "concurrency_default": lambda p, n, f: (
+        f"{n('concurrency')} not given: sized for one request with a full {p['context']:,}-token context; the top "
+        f"plan holds {p['fits']:,} such sequences at once per replica (give {n('concurrency')} or "
+        f"{n('request_rate')} to size for a load)"),
+    "concurrency_with_rate": lambda p, n, f: (
+        f"{n('concurrency')} ignored: {n('request_rate')} sets the load (requests arrive on their own, open loop)"),
+    "sla_overloaded": lambda p, n, f: (
+        f"cannot keep up: {p['rate']:.3g} req/s over {p['replicas']} replica(s), each sustains {p['max_rate']:.3g} req/s"),
+    "sla_missed": lambda p, n, f: (
+        f"misses the latency targets at p{p['percentile'] * 100:g}: TTFT {f.duration(p['ttft_s'])}"
+        + (f" (target {f.duration(p['ttft_target_s'])})" if p['ttft_target_s'] else "")
+        + f", TPOT {f.duration(p['tpot_s'])}" + (f" (target {f.duration(p['tpot_target_s'])})" if p['tpot_target_s'] else "")),
     # why a plan does not fit
     "needs_memory": lambda p, n, f: f"needs {p['need_bytes'] / 2**30:.1f} GiB per GPU, {p['usable_bytes'] / 2**30:.1f} GiB usable",
     "no_kv_room": lambda p, n, f: "no room left for the KV cache of one sequence",

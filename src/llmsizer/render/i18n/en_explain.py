@@ -223,11 +223,11 @@ EXPLAIN = {
     },
     "inference.decode_step": {"quantity": "decode step", "formula": "max(memory, compute) + all-reduces + overhead", "assumption": ""},
     "inference.prefill_share": {
-        "quantity": "interleaved prefill per decode step",
-        "formula": "batch x prompt / output x prefill FLOPs per token / (tp x pp) / effective FLOP/s",
-        "assumption": "continuous batching admits a new request whenever one finishes",
+        "quantity": "prefill mixed into the decode rounds (mean per round)",
+        "formula": "share f of rounds carrying prompts x (mixed round - decode round); f = max(1 - e^-a, a x prompt / token budget), a = requests/s x round",
+        "assumption": "continuous batching with chunked prefill: waiting prompts fill each step's token budget after the running decodes (vLLM V1 scheduler, Sarathi-Serve)",
     },
-    "inference.tpot": {"quantity": "time per output token", "formula": "pp x (decode step + interleaved prefill)", "assumption": ""},
+    "inference.tpot": {"quantity": "time per output token", "formula": "mean round = (1 - f) decode round + f mixed round (the first token excluded)", "assumption": ""},
     "inference.prefill": {
         "quantity": "prefill of one prompt",
         "formula": "max(prompt x (2N + 2 attention(prompt/2)) / tp / FLOP/s, weights / bandwidth) + all-reduces + overhead",
@@ -235,10 +235,10 @@ EXPLAIN = {
     },
     "inference.ttft": {
         "quantity": "time to first token",
-        "formula": "prefill x (1 + rho / (2 (1 - rho))) + half a decode step (M/D/1 queue)",
-        "assumption": "steady state: the other sequences' prefills arrive at random",
+        "formula": "own prefill round(s) + rho s / (2 (1 - rho)) behind other prompts (M/D/1) + rest of the round in flight + wait for a KV slot",
+        "assumption": "steady state; rho = share of time spent on prompts; past the KV slots a closed loop waits (N / slots - 1) request lifetimes (Little's law)",
     },
-    "inference.throughput": {"quantity": "output throughput", "formula": "dp x concurrency / TPOT", "assumption": ""},
+    "inference.throughput": {"quantity": "output throughput", "formula": "replicas x requests/s per replica x output tokens; requests/s = running / (prefill + (output - 1) x TPOT)", "assumption": "Little's law"},
     "inference.max_concurrency": {
         "quantity": "max concurrency (per replica)",
         "formula": "floor((usable - non-KV memory per GPU) / (KV bytes per token per GPU x context))",

@@ -94,6 +94,12 @@ LABELS = {
     'unknown_time': '需指定 --tokens',
     'ttft': '首 token 延迟',
     'tpot': '每 token 延迟',
+    'req_per_s': '请求/秒',
+    'open_loop': '泊松到达',
+    'at': '于',
+    'prefix_cache': '前缀缓存命中',
+    'concurrency_per_replica': '每副本并发',
+    'sweep': '不同并发下的延迟与吞吐（闭环）',
     'max_concurrency': '最大并发',
     'mfu': 'MFU',
     'gpu_hours': 'GPU 小时',
@@ -234,6 +240,17 @@ MESSAGES = {
         f"{p['gpu_id']} 没有 {p['precision']} 张量核心：其算力按它支持的最接近的类型计"
         f"（{p['dtypes']}）"),
     # 方案不可行的原因
+    "concurrency_default": lambda p, n, f: (
+        f"未给出 {n('concurrency')}：按一个请求、完整 {p['context']:,} 词元上下文来配置；首选方案每个副本可同时容纳 "
+        f"{p['fits']:,} 条这样的序列（给出 {n('concurrency')} 或 {n('request_rate')} 可按负载配置）"),
+    "concurrency_with_rate": lambda p, n, f: (
+        f"忽略 {n('concurrency')}：负载由 {n('request_rate')} 决定（请求自行到达，开环）"),
+    "sla_overloaded": lambda p, n, f: (
+        f"处理不过来：{p['rate']:.3g} 请求/秒分给 {p['replicas']} 个副本，每个副本最多 {p['max_rate']:.3g} 请求/秒"),
+    "sla_missed": lambda p, n, f: (
+        f"未达到 p{p['percentile'] * 100:g} 延迟目标：首词元延迟 {f.duration(p['ttft_s'], 'zh')}"
+        + (f"（目标 {f.duration(p['ttft_target_s'])}）" if p['ttft_target_s'] else "")
+        + f"，每词元时间 {f.duration(p['tpot_s'], 'zh')}" + (f"（目标 {f.duration(p['tpot_target_s'])}）" if p['tpot_target_s'] else "")),
     "needs_memory": lambda p, n, f: f"每卡需要 {p['need_bytes'] / 2**30:.1f} GiB，可用 {p['usable_bytes'] / 2**30:.1f} GiB",
     "no_kv_room": lambda p, n, f: "剩余显存放不下一条序列的 KV 缓存",
     "past_deadline": lambda p, n, f: f"耗时 {f.days(p['seconds'], 'zh')}，超过期限 {f.days(p['deadline_s'], 'zh')}",

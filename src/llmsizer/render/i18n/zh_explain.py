@@ -223,11 +223,11 @@ EXPLAIN = {
     },
     "inference.decode_step": {"quantity": "解码步", "formula": "max(访存, 计算) + all-reduce + 开销", "assumption": ""},
     "inference.prefill_share": {
-        "quantity": "每个解码步中穿插的预填充",
-        "formula": "批大小 x 输入 / 输出 x 每 token 预填充 FLOPs / (tp x pp) / 有效 FLOP/s",
-        "assumption": "连续批处理在每个请求完成时接纳一个新请求",
+        "quantity": "混入解码轮的预填充（每轮平均）",
+        "formula": "含提示词的轮次占比 f x (混合轮 - 解码轮)；f = max(1 - e^-a, a x 提示词 / 词元预算)，a = 请求/秒 x 轮时长",
+        "assumption": "连续批处理加分块预填充：运行中的解码之后，等待的提示词填满每步的词元预算（vLLM V1 调度器，Sarathi-Serve）",
     },
-    "inference.tpot": {"quantity": "每个输出 token 的时间", "formula": "pp x (解码步 + 穿插的预填充)", "assumption": ""},
+    "inference.tpot": {"quantity": "每个输出 token 的时间", "formula": "平均轮时长 = (1 - f) 解码轮 + f 混合轮（不含首 token）", "assumption": ""},
     "inference.prefill": {
         "quantity": "单条输入的预填充",
         "formula": "max(输入 x (2N + 2 注意力(输入/2)) / tp / FLOP/s, 权重 / 带宽) + all-reduce + 开销",
@@ -235,10 +235,10 @@ EXPLAIN = {
     },
     "inference.ttft": {
         "quantity": "首 token 延迟",
-        "formula": "预填充 x (1 + rho / (2 (1 - rho))) + 半个解码步（M/D/1 队列）",
-        "assumption": "稳态：其他序列的预填充随机到达",
+        "formula": "自身预填充轮 + 排在其他提示词之后 rho s / (2 (1 - rho))（M/D/1）+ 正在进行的一轮的剩余 + 等待 KV 槽位",
+        "assumption": "稳态；rho = 用于提示词的时间占比；超过 KV 槽位时闭环需等待 (N / 槽位 - 1) 个请求寿命（Little 定律）",
     },
-    "inference.throughput": {"quantity": "输出吞吐", "formula": "dp x 并发 / TPOT", "assumption": ""},
+    "inference.throughput": {"quantity": "输出吞吐", "formula": "副本数 x 每副本请求/秒 x 输出 token；请求/秒 = 运行中序列 / (预填充 + (输出 - 1) x TPOT)", "assumption": "Little 定律"},
     "inference.max_concurrency": {
         "quantity": "最大并发（每副本）",
         "formula": "floor((可用显存 - 每卡非 KV 显存) / (每卡每 token 的 KV 字节 x 上下文))",

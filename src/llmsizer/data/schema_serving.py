@@ -1,0 +1,52 @@
+"""The record schema of ``data/serving.yaml`` (``data/schema.py`` has the other files')."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from llmsizer.data.schema import _Strict
+from llmsizer.workload.choices import LLAMA_CPP_APPS, Engine
+
+if TYPE_CHECKING:  # the annotation vocabulary, resolved by data/validation.py
+    from typing import Annotated
+
+    from pydantic import Field, PositiveInt
+
+    from llmsizer.data.validation import Source
+
+
+@dataclass(frozen=True, kw_only=True)
+class EngineScheduling(_Strict):
+    scheduler: Literal["continuous", "static"]
+    max_num_seqs: PositiveInt
+    max_num_seqs_small_gpu: PositiveInt | None = None
+    step_tokens: PositiveInt | None = None  # None: memory.yaml prefill_tokens (the same engine setting)
+    runs_on: str | None = None  # the runtime whose compute.yaml / memory.yaml profile applies
+    kv_cache_fraction: Annotated[float, Field(gt=0, le=1)] = 1.0  # of the memory left after the engine loads
+    source: Source
+
+
+@dataclass(frozen=True, kw_only=True)
+class SlaDefaults(_Strict):
+    percentile: Annotated[float, Field(gt=0, lt=1)]
+    source: Source
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServingData(_Strict):
+    """The validated content of ``data/serving.yaml``."""
+
+    schema_version: Literal[1]
+    engines: dict[str, EngineScheduling]
+    sla: SlaDefaults
+
+    def __post_init__(self) -> None:
+        problems = [f"engines lacks {e.value!r}" for e in Engine if e.value not in self.engines]
+        problems += [f"engines.{k}.runs_on {v.runs_on!r} is not an engine with its own profile"
+                     for k, v in self.engines.items()
+                     if v.runs_on is not None and (v.runs_on not in self.engines or self.engines[v.runs_on].runs_on)]
+        problems += [f"engines.{e.value} needs runs_on: llama.cpp" for e in LLAMA_CPP_APPS
+                     if e.value in self.engines and self.engines[e.value].runs_on != "llama.cpp"]
+        if problems:
+            raise ValueError("; ".join(problems))
