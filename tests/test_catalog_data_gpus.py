@@ -205,19 +205,34 @@ def test_rtx_4090_uses_fp32_accumulate_rate(gpus: dict[str, GpuSpec]) -> None:
 
 def test_apple_entries_are_unified_with_the_gpu_share(gpus: dict[str, GpuSpec]) -> None:
     """Metal's recommendedMaxWorkingSetSize is about 75% of RAM on Macs with more than 36 GB
-    (https://developer.apple.com/documentation/metal/mtldevice/2369280-recommendedmaxworkingsetsize). M2 Ultra:
-    192 GB at 800 GB/s (https://www.apple.com/newsroom/2023/06/apple-introduces-m2-ultra/)."""
+    (https://developer.apple.com/documentation/metal/mtldevice/2369280-recommendedmaxworkingsetsize) and about 2/3
+    at 36 GB or less (10.67 GB measured on a 16 GB M4, exo-explore/exo PR #1672). M2 Ultra: 192 GB at 800 GB/s
+    (https://www.apple.com/newsroom/2023/06/apple-introduces-m2-ultra/)."""
     apple = [g for g in gpus.values() if g.vendor == "apple"]
-    assert len(apple) >= 5
+    assert len(apple) >= 13
     for g in apple:
         assert g.kind == "unified"
-        assert g.usable_memory_fraction == pytest.approx(0.75)
+        share = 0.75 if g.memory_bytes > 36 * 2**30 else 0.667
+        assert g.usable_memory_fraction == pytest.approx(share)
         assert g.usable_memory_source
         assert g.gpus_per_node == 1 and g.scaleup_domain == 1
     m2u = gpus["m2-ultra"]
     assert m2u.memory_bytes == 192 * 2**30
     assert m2u.usable_memory_bytes == int(192 * 2**30 * 0.75)
     assert m2u.memory_bandwidth_gb_s == 800
+
+
+def test_apple_base_and_pro_chips_carry_apples_bandwidth(gpus: dict[str, GpuSpec]) -> None:
+    """Apple's unified memory bandwidth (newsroom releases and MacBook Pro technical specifications): M2 100, M2 Pro
+    200 (2023-01 release: "200GB/s ... twice that of M2"), M3 100, M3 Pro 150, M4 120, M4 Pro 273, M1 Pro 200 GB/s;
+    M1's LPDDR4X-4266 x 128 bit = 68.25 GB/s. The seed articles' "Mac M2 Pro 16GB" is m2-pro. Exact."""
+    want = {"m1": 68.25, "m1-pro": 200, "m2": 100, "m2-pro": 200, "m3": 100, "m3-pro": 150, "m4": 120, "m4-pro": 273}
+    for gid, bw in want.items():
+        assert gpus[gid].memory_bandwidth_gb_s == bw, gid
+    assert gpus["m2-pro"].memory_bytes == 16 * 2**30
+    # Apple's own GPU figures: M1 2.6 TFLOPS (8 cores), M2 Max 13.6 TFLOPS (38 cores) -> M2 Pro 19 cores = 6.8
+    assert gpus["m1"].flops["fp32"] == pytest.approx(2.6e12)
+    assert gpus["m2-pro"].flops["fp32"] == pytest.approx(13.6e12 * 19 / 38)
 
 
 def test_cpu_bandwidth_is_channels_times_transfer_rate(gpus: dict[str, GpuSpec]) -> None:

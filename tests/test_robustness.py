@@ -219,7 +219,8 @@ def test_catalog_yaml_fuzz(tmp_path_factory, text):
 
 def test_unknown_gpus_get_suggestions_too(cat):
     # issue 18: --gpu m2-pro and --gpu cpu said "unknown GPU" without the suggestions model names get
-    with pytest.raises(LlmsizerError, match="m2-max"):
-        cat.gpu("m2-pro")
+    assert cat.gpu("m2-pro").id == "m2-pro"  # now in the catalog (the seed articles' Mac M2 Pro 16GB)
+    with pytest.raises(LlmsizerError, match="m2-pro"):
+        cat.gpu("m2pro")
     with pytest.raises(LlmsizerError, match="xeon|epyc"):
         cat.gpu("cpu")
