@@ -43,6 +43,9 @@ def _search(cat, model_id: str, w: Workload, c: Constraints):
     ("8b-inference", "llama-3.1-8b", Workload(mode=Mode.inference), Constraints()),
     ("70b-finetune-budget", "llama-3.1-70b", Workload(mode=Mode.finetune, tokens=1e10),
      Constraints(budget_usd=5000)),
+    ("70b-serving-sla", "llama-3.1-70b",
+     Workload(mode=Mode.inference, request_rate=20.0, prompt_tokens=2000, output_tokens=300),
+     Constraints(ttft_target_s=1.0, tpot_target_s=0.05)),
 ])
 def test_search(benchmark, cat, label, model_id, w, c):
     r = benchmark(_search, cat, model_id, w, c)

@@ -35,6 +35,7 @@ swapping, speculative decoding.
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 from statistics import NormalDist
 
 from llmsizer.compute.network import ALL_REDUCE, collective_seconds
@@ -114,6 +115,7 @@ class Load:
     stable: bool = True  # open loop: the replica keeps up with the rate (False: queues grow without bound)
 
 
+@lru_cache(maxsize=64)
 def _z(p: float) -> float:
     return NormalDist().inv_cdf(min(max(p, 1e-6), 1.0 - 1e-6))
 
@@ -158,17 +160,21 @@ def _rounds(c: ReplicaCosts, b: float, lam: float, t_bar: float, q: float, st: _
     return t_new
 
 
-def _running(c: ReplicaCosts, b: float, q: float = 1.0) -> _State:
+def _running(c: ReplicaCosts, b: float, q: float = 1.0, near: _State | None = None) -> _State:
     """The steady state with ``b`` sequences running: the request rate that keeps them busy, by Little's law
     ``b = lam (prefill + (O - 1) t_bar)``, solved by fixed-point iteration (a few passes: lam enters the round
-    model only through the prompts per round)."""
+    model only through the prompts per round). ``near``: a state at a nearby ``b`` to start from."""
     st = _State()
-    t_bar = c.round_s(b, 0.0)
-    lam = b / (c.round_s(b, c.prompt) + (c.output - 1) * t_bar)
+    if near is not None and math.isfinite(near.t_bar):
+        t_bar = near.t_bar
+        lam = b / (near.own + (c.output - 1) * t_bar)
+    else:
+        t_bar = c.round_s(b, 0.0)
+        lam = b / (c.round_s(b, c.prompt) + (c.output - 1) * t_bar)
     for _ in range(_ITERATIONS):
         t_bar = _rounds(c, b, lam, t_bar, q, st)
         lam_new = b / (st.own + (c.output - 1) * t_bar)
-        if abs(lam_new - lam) <= 1e-4 * lam:
+        if abs(lam_new - lam) <= 1e-3 * lam:
             lam = lam_new
             break
         lam = 0.5 * (lam + lam_new)  # damped: the prompts per round feed back into the round time
@@ -213,7 +219,7 @@ def _bisect_running(c: ReplicaCosts, ok, steps: int = 16) -> tuple[float, _State
     lo, hi, best = 0.0, cap, None
     for _ in range(steps):
         mid = 0.5 * (lo + hi) if hi / max(lo, 1e-3) < 4 else math.sqrt(max(lo, 1e-3) * hi)
-        st = _running(c, mid)
+        st = _running(c, mid, near=st)
         if ok(st):
             lo, best = mid, st
         else:
@@ -234,24 +240,24 @@ def max_stable_rate(c: ReplicaCosts) -> float:
 def open_loop(c: ReplicaCosts, rate: float, percentiles: tuple[float, ...] = ()) -> Load:
     """Poisson arrivals at ``rate`` requests/s on one replica. ``stable`` is False (and the latencies those at the
     highest rate it sustains) when the replica cannot keep up."""
-    top_b, top = _bisect_running(c, _stable)
-    if top is None or rate > top.lam:
-        assert top is not None or c.capacity > 0
-        st = top if top is not None else _running(c, 1e-3)
-        return _load(c, st, 0.0, percentiles, stable=False)
-    # the running count whose rate is `rate`: the rate grows with it, so a bisection on it finds it
-    lo, hi = 0.0, top_b
-    st = top
-    for _ in range(30):
-        mid = 0.5 * (lo + hi)
-        st = _running(c, mid)
-        if st.lam < rate:
-            lo = mid
+    # the running count whose rate is `rate` (the rate grows with it) or, if the replica saturates first, the
+    # highest stable one: one bisection on it
+    lo, hi, best = 0.0, c.capacity, None
+    st = _running(c, hi)
+    if _stable(st) and st.lam <= rate:
+        return _load(c, st, 0.0, percentiles, stable=st.lam >= rate * 0.999)
+    for _ in range(24):
+        mid = 0.5 * (lo + hi) if hi / max(lo, 1e-3) < 4 else math.sqrt(max(lo, 1e-3) * hi)
+        st = _running(c, mid, near=st)
+        if _stable(st) and st.lam <= rate:
+            lo, best = mid, st
+            if st.lam >= rate * 0.999:
+                break
         else:
             hi = mid
-        if abs(st.lam - rate) <= 1e-4 * rate:
-            break
-    return _load(c, st, 0.0, percentiles)
+    if best is None:
+        best = _running(c, 1e-3)
+    return _load(c, best, 0.0, percentiles, stable=_stable(best) and best.lam >= rate * 0.99)
 
 
 def closed_loop(c: ReplicaCosts, concurrency: int, percentiles: tuple[float, ...] = ()) -> Load:
@@ -289,7 +295,7 @@ def max_rate_within(c: ReplicaCosts, ttft_s: float | None, tpot_s: float | None,
             return False
         return tpot_s is None or dict(load.tpot_percentiles)[percentile] <= tpot_s
 
-    _, st = _bisect_running(c, ok, steps=14)
+    _, st = _bisect_running(c, ok, steps=11)
     return st.lam if st is not None else 0.0
 
 

@@ -34,7 +34,7 @@ from llmsizer.search.evaluate import Evaluator, hardware
 from llmsizer.record import replace
 from llmsizer.search.ranking import Hardware, Price
 from llmsizer.search.result import Plan
-from llmsizer.search.serving import replicas_needed
+from llmsizer.search.serving import replicas_lower_bound, replicas_needed
 from llmsizer.search.space import (
     MICRO_BATCHES,
     Cell,
@@ -426,8 +426,20 @@ class Search(Evaluator):
             return  # does not fit, and would not be shown as a near miss: no need to time it
         if self.sizing_replicas and mem.total_bytes <= usable:
             # capacity planning: as many replicas of this layout as the request rate needs within the targets
-            replicas = replicas_needed(replica_costs(self.model, r.gpu, self.w, layout, mem)[0], self.w.request_rate,
-                                       self.c)
+            costs = replica_costs(self.model, r.gpu, self.w, layout, mem)[0]
+            rate = self.w.request_rate
+            if self._kth is not None and not self.c.include_unfit:
+                n = replicas_lower_bound(costs, rate) * layout.gpu_count
+                usd = r.usd_per_hour(n)
+                bound = self.ranker.inference(0.0, 0.0, rate * self.w.output_tokens, hardware(r.gpu, n, r.per_node),
+                                              usd, r.price.owned)
+                if bound > self._kth:
+                    self.evaluated += 1
+                    return  # even the fewest replicas it could need rank below the top plans found
+            replicas = replicas_needed(costs, rate, self.c)
             if replicas is not None and replicas * layout.gpu_count <= self.c.max_gpus:
                 layout = replace(layout, dp=replicas)
+            elif not self._near_miss_wanted((r.gpu.id, layout.gpu_count), mem.total_bytes, order):
+                self.evaluated += 1
+                return  # misses the targets and would not be shown
         self.offer(self.evaluate(r.gpu, layout, usable, mem=mem), order)

@@ -38,6 +38,15 @@ def replicas_needed(costs: ReplicaCosts, rate: float, c: Constraints) -> int | N
     return n if n <= MAX_REPLICAS else None
 
 
+def replicas_lower_bound(costs: ReplicaCosts, rate: float) -> int:
+    """Replicas of this layout that ``rate`` needs at the least, with no latency target: a replica completes at
+    most ``capacity / ((O - 1) x decode round at capacity)`` requests/s (each request needs O - 1 decode rounds,
+    and running sequences per round time grows with the batch up to the capacity). A bound for pruning."""
+    cap = costs.capacity
+    per = cap / (max(costs.output - 1, 1) * costs.round_s(cap, 0.0))
+    return max(1, math.ceil(rate / per * (1.0 - 1e-9)))
+
+
 def sla_met(load: Load, c: Constraints) -> bool | None:
     """Whether ``load`` meets ``c``'s latency targets at the SLA percentile (None: no target given)."""
     if c.ttft_target_s is None and c.tpot_target_s is None:
@@ -95,4 +104,5 @@ def concurrency_sweep(costs: ReplicaCosts, replicas: int) -> tuple[SweepPoint, .
     return tuple(out)
 
 
-__all__ = ["MAX_REPLICAS", "SWEEP", "SweepPoint", "concurrency_sweep", "misses_sla", "replicas_needed", "sla_met"]
+__all__ = ["MAX_REPLICAS", "SWEEP", "SweepPoint", "concurrency_sweep", "misses_sla", "replicas_lower_bound",
+           "replicas_needed", "sla_met"]
