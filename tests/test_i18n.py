@@ -37,7 +37,7 @@ PARAMS = {
     "framework": "transformers", "mode": "lora",
     "frameworks": ("megatron", "deepspeed", "fsdp", "torchtune", "transformers", "unsloth"),
     "gpus": 2, "chassis": 8, "sold_as": "NVIDIA HGX", "offer": "lambda gpu_2x_a100",
-    "ram": 96 * 2**30, "limit": 72 * 2**30,
+    "ram": 96 * 2**30, "limit": 72 * 2**30, "years": 3.0, "utilization": 0.7, "usd_per_kwh": 0.12,
     "fits": 12, "rate": 50.0, "replicas": 4, "max_rate": 10.0, "percentile": 0.95,
     "ttft_s": 1.2, "tpot_s": 0.06, "ttft_target_s": 1.0, "tpot_target_s": 0.05,
 }

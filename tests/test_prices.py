@@ -65,6 +65,7 @@ def test_table_marks_an_amortized_price_as_owned():
     r = _run("plan", "--model", "13b", "--mode", "inference", "--quant", "int4", "--gpu", "rtx-3090", "--top", "1")
     assert r.exit_code == 0
     assert "/h owned" in r.stdout
+    assert "'owned' prices are not rents" in r.stdout  # the footnote says what it is
     r = _run("plan", "--model", "7b", "--mode", "inference", "--gpu", "h100-sxm", "--top", "1")
     assert "owned" not in r.stdout
 

@@ -358,9 +358,16 @@ def explain_rows(plan: Plan, lang: str) -> list[list[str]]:
 
 
 def note_lines(result: PlanResult, lang: str, name: Namer | None = None) -> list[tuple[str, list[str]]]:
-    """(heading label key, lines) for the notes and the suggestions, in words."""
-    return [(key, [say(m, lang, name) for m in items])
-            for key, items in (("notes", result.notes), ("suggestions", result.suggestions))]
+    """(heading label key, lines) for the notes and the suggestions, in words; a footnote that says what an
+    ``owned`` price is when a plan shows one."""
+    notes = [say(m, lang, name) for m in result.notes]
+    if any(p.cost is not None and p.cost.price_basis == "amortized" for p in result.plans):
+        from llmsizer.compute.hardware import compute_data
+
+        c = compute_data().cost
+        notes.append(say(message("owned_price", years=c.amortization_years, utilization=c.amortization_utilization,
+                                 usd_per_kwh=c.electricity_usd_per_kwh), lang, name))
+    return [("notes", notes), ("suggestions", [say(m, lang, name) for m in result.suggestions])]
 
 
 def search_line(result: PlanResult, lang: str, seconds: bool) -> str:

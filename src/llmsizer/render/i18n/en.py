@@ -209,6 +209,10 @@ def _a(n: int) -> str:
 
 
 MESSAGES = {
+    "owned_price": lambda p, n, f: (
+        f"'owned' prices are not rents: the GPUs' purchase price spread over {p['years']:g} years at "
+        f"{p['utilization']:.0%} use, plus electricity at ${p['usd_per_kwh']:g}/kWh (servers, power infrastructure "
+        f"and staff not included)"),
     "server_as_sold": lambda p, n, f: (
         f"{_a(p['chassis'])} {p['chassis']}-GPU {p['sold_as']}" if p["gpus"] >= p["chassis"]
         else f"{p['gpus']} of {p['chassis']} GPUs in use in {_a(p['chassis'])} {p['chassis']}-GPU {p['sold_as']}"),

@@ -196,6 +196,9 @@ def _when(p, f):
 
 
 MESSAGES = {
+    "owned_price": lambda p, n, f: (
+        f"标注“自购”的价格不是租金：GPU 购置价按 {p['years']:g} 年、{p['utilization']:.0%} 利用率摊销，"
+        f"加上每千瓦时 ${p['usd_per_kwh']:g} 的电费（不含服务器、供电设施与人员）"),
     "server_as_sold": lambda p, n, f: (
         f"一台 {p['chassis']} 卡 {p['sold_as']}" if p["gpus"] >= p["chassis"]
         else f"{p['chassis']} 卡 {p['sold_as']}，使用其中 {p['gpus']} 块"),
