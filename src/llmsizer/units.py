@@ -129,7 +129,7 @@ def parse_latency_s(text: str | float) -> float:
     if not value > 0 or value == float("inf"):
         raise ValueError(f"invalid latency {_shown(text)}: must be positive and finite")
     if bare and value >= 10:
-        raise ValueError(f"latency {_shown(text)} would be {value:g} seconds; write {_shown(text)}ms for milliseconds, "
-                         f"or {_shown(text)}s if you mean seconds")
+        raise ValueError(f"latency {_shown(text)} would be {value:g} seconds; write {value:g}ms for milliseconds, "
+                         f"or {value:g}s if you mean seconds")
     return value * unit
 
