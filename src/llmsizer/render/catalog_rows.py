@@ -72,11 +72,17 @@ def gpu_headers(lang: str) -> list[str]:
             "BF16", label("tdp", lang), label("scaleup", lang), label("price", lang)]
 
 
-def gpu_row(g: GpuSpec) -> list[str]:
+def gpu_row(g: GpuSpec, lang: str = "en") -> list[str]:
     # dense 16-bit rate; GPUs without bf16 (V100, T4, CPUs) show the type they have, named
     dtype = next(d for d in ("bf16", "fp16", "fp32", *g.flops) if d in g.flops)
     rate = fmt.flops(g.flops[dtype]) + ("" if dtype == "bf16" else f" ({dtype})")
-    price = fmt.usd_per_hour(g.price_usd_per_gpu_hour) if g.price_usd_per_gpu_hour else "—"
+    # a rental per GPU-hour, else the purchase price (plans on it are costed as owned), never one read as the other
+    if g.price_usd_per_gpu_hour:
+        price = fmt.usd_per_hour(g.price_usd_per_gpu_hour)
+    elif g.purchase_usd:
+        price = f"{fmt.usd(g.purchase_usd)} {label('to_buy', lang)}"
+    else:
+        price = "—"
     return [g.id, g.name, fmt.gib(g.memory_bytes), fmt.bandwidth(g.memory_bandwidth_bytes_per_s), rate,
             fmt.watts(g.tdp_watts), g.scaleup, price]
 

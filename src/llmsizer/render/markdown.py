@@ -108,7 +108,7 @@ def render_model(model: ModelSpec, *, lang: str = "en") -> str:
 
 
 def render_gpus(gpus: Iterable[GpuSpec], *, lang: str = "en") -> str:
-    rows = [catalog_rows.gpu_row(g) for g in gpus]
+    rows = [catalog_rows.gpu_row(g, lang) for g in gpus]
     return f"# {label('gpus_title', lang)}\n\n" + table(catalog_rows.gpu_headers(lang), rows, "llrrrrlr") + "\n"
 
 

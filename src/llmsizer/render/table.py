@@ -352,7 +352,7 @@ def render_model(model: ModelSpec, *, lang: str = "en", width: int | None = None
 
 def render_gpus(gpus: Iterable[GpuSpec], *, lang: str = "en", width: int | None = None,
                 color: bool | None = None) -> str:
-    return _print_table(catalog_rows.gpu_headers(lang), [catalog_rows.gpu_row(g) for g in gpus], (2, 3, 4, 5, 7),
+    return _print_table(catalog_rows.gpu_headers(lang), [catalog_rows.gpu_row(g, lang) for g in gpus], (2, 3, 4, 5, 7),
                         label("gpus_title", lang), width, color, wrap=(1, 6), drop=(6, 5, 7, 3))
 
 

@@ -92,6 +92,7 @@ LABELS = {
     'chassis_workstation': 'workstation',
     'chassis_consumer': 'desktop PC or workstation',
     'chassis_pcie-server': 'PCIe GPU server',
+    'to_buy': 'to buy',
     'usd_per_hour': '$/h',
     'total_usd': 'Total',
     'usd_per_mtok': '$/M tokens',

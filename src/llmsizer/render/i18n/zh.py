@@ -85,6 +85,7 @@ LABELS = {
     'chassis_workstation': '工作站',
     'chassis_consumer': '台式机或工作站',
     'chassis_pcie-server': 'PCIe GPU 服务器',
+    'to_buy': '购置价',
     'usd_per_hour': '美元/小时',
     'total_usd': '总费用',
     'usd_per_mtok': '美元/百万 token',
