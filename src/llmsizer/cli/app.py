@@ -127,7 +127,7 @@ app = typer.Typer(
     name="llmsizer",
     cls=_Group,
     help="What servers do I need to serve, fine-tune or pretrain an LLM, how long will it take, what will it cost?"
-    "\n\nEvery figure is derived from a cited formula; add --explain to see how.",
+    "\n\nEvery figure is derived from a cited formula; add --explain to see how (--explain-all for every step).",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -217,7 +217,8 @@ def plan(
     sort: Annotated[SortKey, typer.Option(help="Rank by total cost (default), time, or fewest GPUs.")] = SortKey.cost,
     top: Annotated[int, typer.Option(min=1, max=1000, help="How many plans to show.")] = 5,
     all_: Annotated[bool, typer.Option("--all", help="Also show configurations that do not fit.")] = False,
-    explain: Annotated[bool, typer.Option(help="Show how every figure of the top plan was derived.")] = False,
+    explain: Annotated[bool, typer.Option(help="Show how the key figures of the top plan were derived: formula and source of each (JSON: every step).")] = False,
+    explain_all: Annotated[bool, typer.Option(help="Show how every figure of the top plan was derived: every step, its inputs and assumptions.")] = False,
     export: Annotated[Optional[str], typer.Option(help="Print the top plan as a launch config: deepspeed, accelerate, megatron, vllm, sglang, llama.cpp, slurm, k8s.")] = None,
     fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.table,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write to this file instead of stdout.")] = None,

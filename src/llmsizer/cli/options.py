@@ -39,6 +39,7 @@ class OutputOptions:
     lang: str = "en"
     output: Path | None = None
     export: str | None = None
+    explain_all: bool = False  # the full derivation; --explain alone shows the key figures
 
 
 def _value(x: Any) -> Any:
@@ -54,7 +55,7 @@ def plan_request(options: dict[str, Any]) -> tuple[Any, OutputOptions]:
     request: dict[str, Any] = {}
     output: dict[str, Any] = {}
     for param, value in options.items():
-        if param in ("fmt", "lang", "output", "export"):
+        if param in ("fmt", "lang", "output", "export", "explain_all"):
             output[param] = _value(value) if param in ("fmt", "lang") else value
             continue
         name = PARAM_FIELDS.get(param, param)
@@ -63,4 +64,6 @@ def plan_request(options: dict[str, Any]) -> tuple[Any, OutputOptions]:
         if name in ("gpu_ids", "catalog_files"):
             value = tuple(value or ())
         request[name] = value
+    if output.get("explain_all"):
+        request["explain"] = True  # the search keeps the steps either way; how many to show is the renderer's
     return PlanRequest(**request), OutputOptions(**output)

@@ -36,7 +36,8 @@ def run_plan(options: dict[str, Any], root: Root) -> int:
         for n in export_notes(result, out.export.lower(), flag):
             note(root, f"note: {n}")
     else:
-        text = render_plan(result, out.fmt, lang=out.lang, explain=request.explain, color=color(), name=flag)
+        explain = ("full" if out.explain_all else "short") if request.explain else False
+        text = render_plan(result, out.fmt, lang=out.lang, explain=explain, color=color(), name=flag)
     emit(root, text, out.output, "text" if out.export else out.fmt)
     return code
 

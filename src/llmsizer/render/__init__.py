@@ -52,12 +52,13 @@ def _check(fmt: str, allowed: tuple[str, ...], lang: str) -> None:
     check_lang(lang)
 
 
-def render_plan(result: PlanResult, fmt: str, *, lang: str = "en", explain: bool = False,
+def render_plan(result: PlanResult, fmt: str, *, lang: str = "en", explain: bool | str = False,
                 width: int | None = None, color: bool | None = None, name: Namer | None = None) -> str:
-    """The ``plan`` output in ``fmt``. ``explain`` adds every derivation step of the top plan."""
+    """The ``plan`` output in ``fmt``. ``explain``: True or ``"full"`` adds every derivation step of the top plan,
+    ``"short"`` its key figures with formula and source (``explain_short``; JSON always carries every step)."""
     _check(fmt, PLAN_FORMATS, lang)
     if fmt == "json":
-        return dumps(plan_to_dict(result, explain=explain, name=name))
+        return dumps(plan_to_dict(result, explain=bool(explain), name=name))
     if fmt == "markdown":
         from llmsizer.render import markdown
 

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from html import escape
 from typing import TYPE_CHECKING
 
-from llmsizer.render import common, fmt
+from llmsizer.render import common, explain_short, fmt
 from llmsizer.render.i18n import Namer, label
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -27,9 +27,10 @@ body { font: 15px/1.5 -apple-system, "Segoe UI", "Noto Sans", "PingFang SC", "Mi
 h1 { font-size: 24px; margin: 0 0 4px; }
 h2 { font-size: 18px; margin: 28px 0 8px; border-bottom: 1px solid var(--line); padding-bottom: 4px; }
 p.meta { color: var(--muted); margin: 2px 0; }
-table { border-collapse: collapse; margin: 8px 0; font-size: 14px; }
+table { border-collapse: collapse; margin: 8px 0; font-size: 14px; max-width: 100%; }
 table.wide { width: 100%; }
 th, td { border: 1px solid var(--line); padding: 5px 8px; text-align: left; vertical-align: top; }
+td a, .explain td.formula { overflow-wrap: anywhere; }  /* URLs and formulas wrap: tables stay within the page */
 th { background: var(--head); font-weight: 600; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 tr.unfit td { color: var(--muted); }
@@ -118,7 +119,8 @@ def _legend(plans: list[Plan], lang: str) -> str:
     return f'<div class="legend">{"".join(items)}</div>'
 
 
-def render_plan(result: PlanResult, *, lang: str = "en", explain: bool = False, name: Namer | None = None) -> str:
+def render_plan(result: PlanResult, *, lang: str = "en", explain: bool | str = False,
+                name: Namer | None = None) -> str:
     import llmsizer
 
     m = result.model
@@ -166,7 +168,13 @@ def render_plan(result: PlanResult, *, lang: str = "en", explain: bool = False, 
         if items:
             lis = "".join(f"<li>{linkify(str(i))}</li>" for i in items)
             body.append(f"<h2>{escape(label(key, lang))}</h2><ul>{lis}</ul>")
-    if explain and result.plans:
+    if explain and result.plans and explain_short.mode(explain) == "short":
+        rows = explain_short.summary_rows(result.plans[0], lang)
+        if rows:
+            body.append(f"<h2>{escape(explain_short.summary_title(result.plans[0], lang))}</h2>")
+            body.append(_table(explain_short.summary_headers(lang), rows, right=(1,), cls="explain wide", link_cols=(3,)))
+            body.append(f'<p class="meta">{escape(explain_short.more_line(lang, name))}</p>')
+    elif explain and result.plans:
         rows = common.explain_rows(result.plans[0], lang)
         if rows:
             body.append(f"<h2>{escape(label('explain', lang))}: {escape(result.plans[0].gpu.name)}</h2>")

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
-from llmsizer.render import catalog_rows, common
+from llmsizer.render import catalog_rows, common, explain_short
 from llmsizer.render.i18n import Namer, label
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -35,7 +35,8 @@ def _bullets(items: Iterable[str]) -> str:
     return "\n".join(f"- {' '.join(str(i).split())}" for i in items)
 
 
-def render_plan(result: PlanResult, *, lang: str = "en", explain: bool = False, name: Namer | None = None) -> str:
+def render_plan(result: PlanResult, *, lang: str = "en", explain: bool | str = False,
+                name: Namer | None = None) -> str:
     out: list[str] = []
     m = result.model
     out.append(f"# {label('plan_title', lang)}: {m.name}")
@@ -72,7 +73,13 @@ def render_plan(result: PlanResult, *, lang: str = "en", explain: bool = False, 
     for key, items in common.note_lines(result, lang, name):
         if items:
             out.append(f"## {label(key, lang)}\n\n{_bullets(items)}")
-    if explain and result.plans:
+    if explain and result.plans and explain_short.mode(explain) == "short":
+        rows = explain_short.summary_rows(result.plans[0], lang)
+        if rows:
+            out.append(f"## {explain_short.summary_title(result.plans[0], lang)}")
+            out.append(table(explain_short.summary_headers(lang), rows))
+            out.append(explain_short.more_line(lang, name))
+    elif explain and result.plans:
         rows = common.explain_rows(result.plans[0], lang)
         if rows:
             out.append(f"## {label('explain', lang)}: {result.plans[0].gpu.name}")

@@ -22,7 +22,7 @@ from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
-from llmsizer.render import catalog_rows, common
+from llmsizer.render import catalog_rows, common, explain_short
 from llmsizer.render.i18n import Namer, label, network
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -194,7 +194,7 @@ def _memory_bar(plan: Plan, width: int, lang: str, colored: bool) -> Group:
     return Group(bar, legend)
 
 
-def render_plan(result: PlanResult, *, lang: str = "en", explain: bool = False, width: int | None = None,
+def render_plan(result: PlanResult, *, lang: str = "en", explain: bool | str = False, width: int | None = None,
                 color: bool | None = None, name: Namer | None = None) -> str:
     console, buf = _console(width, color)
     colored = console.color_system is not None
@@ -260,9 +260,12 @@ def render_plan(result: PlanResult, *, lang: str = "en", explain: bool = False, 
                 console.print(Padding(Text(f"• {item}"), (0, 0, 0, 2)))
             console.print()
     if explain and result.plans:
-        rows = common.explain_rows(result.plans[0], lang)
-        if rows:
-            console.print(_explain_table(rows, lang, w, colored, result.plans[0].gpu.name))
+        if explain_short.mode(explain) == "short":
+            _print_summary(console, result.plans[0], lang, colored, name)
+        else:
+            rows = common.explain_rows(result.plans[0], lang)
+            if rows:
+                console.print(_explain_table(rows, lang, w, colored, result.plans[0].gpu.name))
     console.print(Text(common.search_line(result, lang, seconds=True), style=_DIM if colored else ""))
     return _tidy(buf.getvalue())
 
@@ -270,6 +273,24 @@ def render_plan(result: PlanResult, *, lang: str = "en", explain: bool = False, 
 def _tidy(text: str) -> str:
     """Drop the padding Rich leaves at the end of lines (it pastes badly into issues and chats)."""
     return "\n".join(line.rstrip(" ") for line in text.split("\n"))
+
+
+def _print_summary(console: Console, plan: Plan, lang: str, colored: bool, name: Namer | None) -> None:
+    """The key figures, three short lines each: quantity = result, formula, source; then where the rest is."""
+    rows = explain_short.summary_rows(plan, lang)
+    if not rows:
+        return
+    console.print(_heading(explain_short.summary_title(plan, lang), colored))
+    for quantity, result, formula, source in rows:
+        line = Text("  ")
+        line.append(quantity, style="bold" if colored else "")
+        line.append(f" = {result}")
+        console.print(line)
+        console.print(Padding(Text(formula), (0, 0, 0, 4)))
+        if source:
+            console.print(Padding(Text(source, style=_DIM if colored else ""), (0, 0, 0, 4)))
+    console.print(Text(explain_short.more_line(lang, name), style=_DIM if colored else ""))
+    console.print()
 
 
 def _explain_table(rows: list[list[str]], lang: str, width: int, colored: bool, gpu_name: str) -> Table:

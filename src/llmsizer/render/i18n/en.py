@@ -29,6 +29,8 @@ LABELS = {
     'notes': 'Notes',
     'suggestions': 'Suggestions',
     'explain': 'How the figures were derived',
+    'explain_short': 'How the key figures were derived',
+    'explain_more': 'Every step, with its inputs and assumptions: {flag}',
     'no_plans': 'No configuration was evaluated.',
     'no_fit': 'Nothing fits; the closest configurations are shown.',
     'no_cloud': 'No instance in the catalog provides this node.',

@@ -22,6 +22,8 @@ LABELS = {
     'notes': '说明',
     'suggestions': '建议',
     'explain': '各项数据的推导过程',
+    'explain_short': '关键数字的推导',
+    'explain_more': '每一步及其输入与假设：{flag}',
     'no_plans': '未评估任何配置。',
     'no_fit': '没有可行的配置；下面列出最接近的配置。',
     'no_cloud': '目录中没有提供该节点的云实例。',
