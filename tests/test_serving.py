@@ -165,3 +165,24 @@ def test_html_sweep_chart_is_inline_svg(tmp_path):
     r = invoke("plan", "--model", "llama-3.1-8b", "--gpu", "h100-sxm", "--sweep", "--format", "html")
     assert r.exit_code == 0, r.stderr
     assert '<svg class="sweep"' in r.stdout and "<script" not in r.stdout
+
+
+def test_disaggregated_pools_meet_their_targets(cat):
+    # DistServe-style split: the decode replicas' rounds carry no prompts, so a tight TPOT target needs fewer GPUs
+    # than co-located serving at the same rate (Zhong et al. 2024, DistServe, sec. 6: the gain is largest when
+    # both TTFT and TPOT targets are tight)
+    c = dict(ttft_target_s=0.4, tpot_target_s=0.02, top=1)
+    w = Workload(mode=Mode.inference, request_rate=20.0, prompt_tokens=4000, output_tokens=300)
+    model = cat.model("llama-3.1-70b")
+    split = plan(cat, model, w, Constraints(gpu_ids=("h100-sxm",), disaggregate=True, **c))
+    colocated = plan(cat, model, w, Constraints(gpu_ids=("h100-sxm",), **c))
+    p = split.plans[0]
+    assert p.fits and 0 < p.layout.prefill_replicas < p.layout.dp
+    load = p.inference.load
+    assert dict(load.ttft_percentiles)[0.95] <= 0.4 and dict(load.tpot_percentiles)[0.95] <= 0.02
+    assert p.gpu_count < colocated.plans[0].gpu_count
+
+
+def test_disaggregate_needs_a_request_rate():
+    r = invoke("plan", "--model", "8b", "--disaggregate")
+    assert r.exit_code == 2 and "--request-rate" in r.stderr and "Traceback" not in r.stderr

@@ -20,6 +20,7 @@ from llmsizer.compute.flops import forward_flops
 from llmsizer.compute.hardware import GpuFacts, achieved_rate, compute_data, gpu_facts
 from llmsizer.compute.network import ALL_REDUCE, collective_seconds, link
 from llmsizer.compute.serving import Load, ReplicaCosts, closed_loop, open_loop
+from llmsizer.compute.serving_disagg import disaggregated
 from llmsizer.data.serving import engine_serving, serving_data
 from llmsizer.explain import Step
 from llmsizer.memory import MemoryBreakdown, estimate_memory, usable_memory_bytes
@@ -171,6 +172,7 @@ def replica_costs(model: ModelSpec, gpu: GpuSpec, workload: Workload, layout: La
     c.max_seqs = (sched.max_num_seqs_small_gpu if small and sched.max_num_seqs_small_gpu else sched.max_num_seqs)
     # the engine's KV pool: what is left after the weights and the profiled transient (TRT-LLM keeps 10% back)
     c.slots = float(max(int(max_conc * sched.kv_cache_fraction), 1))
+    c.kv_link_bw = g.scaleout_bw  # disaggregated serving sends the KV cache between replicas over it
     c.ready()
     return c, dict(
         w_gpu=w_gpu, w_read=w_read, kv_tok=kv_tok, kv_read=kv_read, bw=bw, rate=rate, dtype=dtype,
@@ -189,7 +191,9 @@ def estimate_inference(model: ModelSpec, gpu: GpuSpec, workload: Workload, layou
     c, v = replica_costs(model, gpu, w, layout, memory)
     dp, O = layout.dp, w.output_tokens
     pct = (sla_percentile(constraints),) if constraints is not None else ()
-    if w.request_rate is not None:
+    if layout.prefill_replicas and w.request_rate is not None:
+        load = disaggregated(c, w.request_rate, layout.prefill_replicas, dp - layout.prefill_replicas, pct)
+    elif w.request_rate is not None:
         load = open_loop(c, w.request_rate / dp, pct)
     else:
         load = closed_loop(c, w.concurrency, pct)

@@ -51,7 +51,8 @@ class ReplicaCosts:
     Set the attributes, then call ``ready()``."""
 
     __slots__ = ("_ar0", "_ar1", "_comp_d", "_comp_p", "_kvc", "_mem0", "_memx", "_miss", "budget", "bw",
-                 "continuous", "ctx", "experts", "f_dec", "f_pf", "hidden_bytes", "kv_tok", "layers", "link",
+                 "continuous", "ctx", "experts", "f_dec", "f_pf", "hidden_bytes", "kv_link_bw", "kv_tok", "layers",
+                 "link",
                  "max_seqs", "output", "pp", "prompt", "rate", "slots", "t_over", "top_k", "tp", "w_dense",
                  "w_expert")
 

@@ -128,6 +128,9 @@ def layout_cell(plan: Plan, training: bool, lang: str = "en", framework: bool = 
     if lay.virtual_stages > 1:
         bits.append(f"VPP{lay.virtual_stages}")
     bits.append(f"DP{lay.dp}")
+    if lay.prefill_replicas:
+        bits.append(f"({lay.prefill_replicas} {label('prefill', lang)} + {lay.dp - lay.prefill_replicas} "
+                    f"{label('decode', lang)})")
     if lay.ep > 1:
         bits.append(f"EP{lay.ep}")
     if training:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from llmsizer.compute.serving_disagg import kv_transfer_s
+
 
 def _pct(pairs: Any) -> dict[str, float]:
     return {f"p{p * 100:g}": v for p, v in pairs}
@@ -17,6 +19,10 @@ def serving_to_dict(plan: Any) -> dict[str, Any]:
     load = i.load
     out: dict[str, Any] = {
         "replicas": lay.dp,
+        "prefill_replicas": lay.prefill_replicas,
+        "decode_replicas": lay.dp - lay.prefill_replicas if lay.prefill_replicas else None,
+        "kv_transfer_seconds": (float(kv_transfer_s(i.costs)) if lay.prefill_replicas and i.costs is not None
+                                else None),
         "gpus_per_replica": lay.tp * lay.pp,
         "requests_per_second": float(i.requests_per_second),
         "replica_concurrency": int(i.replica_concurrency),

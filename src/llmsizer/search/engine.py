@@ -34,7 +34,7 @@ from llmsizer.search.evaluate import Evaluator, hardware
 from llmsizer.record import replace
 from llmsizer.search.ranking import Hardware, Price
 from llmsizer.search.result import Plan
-from llmsizer.search.serving import replicas_lower_bound, replicas_needed
+from llmsizer.search.serving import disaggregated_split, replicas_lower_bound, replicas_needed
 from llmsizer.search.space import (
     MICRO_BATCHES,
     Cell,
@@ -436,9 +436,13 @@ class Search(Evaluator):
                 if bound > self._kth:
                     self.evaluated += 1
                     return  # even the fewest replicas it could need rank below the top plans found
-            replicas = replicas_needed(costs, rate, self.c)
+            if self.c.disaggregate:
+                split = disaggregated_split(costs, rate, self.c, self.c.max_gpus // layout.gpu_count)
+                replicas = None if split is None else split[0] + split[1]
+            else:
+                split, replicas = None, replicas_needed(costs, rate, self.c)
             if replicas is not None and replicas * layout.gpu_count <= self.c.max_gpus:
-                layout = replace(layout, dp=replicas)
+                layout = replace(layout, dp=replicas, prefill_replicas=split[0] if split else 0)
             elif not self._near_miss_wanted((r.gpu.id, layout.gpu_count), mem.total_bytes, order):
                 self.evaluated += 1
                 return  # misses the targets and would not be shown

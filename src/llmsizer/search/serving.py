@@ -18,6 +18,7 @@ import math
 
 from llmsizer.compute.inference import sla_percentile
 from llmsizer.compute.serving import Load, ReplicaCosts, closed_loop, max_rate_within
+from llmsizer.compute.serving_disagg import disaggregated_replicas
 from llmsizer.explain import Message, message
 from llmsizer.record import record
 from llmsizer.workload.job import Constraints
@@ -36,6 +37,12 @@ def replicas_needed(costs: ReplicaCosts, rate: float, c: Constraints) -> int | N
         return None
     n = max(1, math.ceil(rate / per * (1.0 - 1e-9)))
     return n if n <= MAX_REPLICAS else None
+
+
+def disaggregated_split(costs: ReplicaCosts, rate: float, c: Constraints, limit: int) -> tuple[int, int] | None:
+    """(prefill, decode) replicas of this layout for ``rate`` within ``c``'s targets (``--disaggregate``)."""
+    return disaggregated_replicas(costs, rate, c.ttft_target_s, c.tpot_target_s, sla_percentile(c),
+                                  min(limit, MAX_REPLICAS))
 
 
 def replicas_lower_bound(costs: ReplicaCosts, rate: float) -> int:
@@ -104,5 +111,5 @@ def concurrency_sweep(costs: ReplicaCosts, replicas: int) -> tuple[SweepPoint, .
     return tuple(out)
 
 
-__all__ = ["MAX_REPLICAS", "SWEEP", "SweepPoint", "concurrency_sweep", "misses_sla", "replicas_lower_bound",
+__all__ = ["MAX_REPLICAS", "SWEEP", "SweepPoint", "concurrency_sweep", "disaggregated_split", "misses_sla", "replicas_lower_bound",
            "replicas_needed", "sla_met"]

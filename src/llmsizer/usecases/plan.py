@@ -77,6 +77,7 @@ class PlanRequest:
     sla_percentile: str | float | None = None  # of the targets: p95, 95, 0.95
     prefix_cache_hit: float | None = None  # share of prompt tokens the prefix cache serves
     sweep: bool = False  # show the top serving plan's latency-throughput curve
+    disaggregate: bool = False  # separate prefill and decode replicas (needs request_rate)
     # the hardware and its limits
     gpu_ids: tuple[str, ...] = ()
     gpu_count: int | None = None
@@ -308,6 +309,14 @@ def request_rate(r: PlanRequest) -> float | None:
     return None if rate is None else rate / per
 
 
+def disaggregate(r: PlanRequest) -> bool:
+    if r.disaggregate and (r.mode is not Mode.inference or r.request_rate is None):
+        raise InvalidInputError("{disaggregate} sizes separate prefill and decode replicas for a {request_rate}; "
+                                "give one (e.g. 20 requests/s) with an inference job",
+                                fields=("disaggregate", "request_rate"))
+    return bool(r.disaggregate)
+
+
 def latency_target(name: str, text: str | float | None) -> float | None:
     if text is None:
         return None
@@ -344,7 +353,8 @@ def build_constraints(r: PlanRequest, cat: Catalog) -> Constraints:
         offload=r.offload, max_gpus=r.max_gpus, gpus_per_node=r.gpus_per_node, deadline_s=deadline_seconds(r.deadline_s),
         budget_usd=r.budget_usd, price_usd_per_gpu_hour=r.price_usd_per_gpu_hour, sort=r.sort, top=r.top,
         include_unfit=r.include_unfit, ttft_target_s=latency_target("ttft_target_s", r.ttft_target_s),
-        tpot_target_s=latency_target("tpot_target_s", r.tpot_target_s), sla_percentile=percentile_of(r.sla_percentile))
+        tpot_target_s=latency_target("tpot_target_s", r.tpot_target_s), sla_percentile=percentile_of(r.sla_percentile),
+        disaggregate=disaggregate(r))
 
 
 def plan_request(r: PlanRequest) -> PlanOutcome:

@@ -129,6 +129,7 @@ class Constraints:
     ttft_target_s: float | None = None  # serving SLA: time to first token at ``sla_percentile``
     tpot_target_s: float | None = None  # serving SLA: time per output token at ``sla_percentile``
     sla_percentile: float | None = None  # None: data/serving.yaml sla.percentile
+    disaggregate: bool = False  # serving: separate prefill and decode replicas (DistServe, Dynamo, SGLang PD)
     sort: SortKey = SortKey.cost
     top: int = 5
     include_unfit: bool = False
@@ -163,6 +164,7 @@ class Layout:
     gpus_per_node: int = 8
     sequence_parallel: bool = True  # Megatron SP whenever tp > 1
     virtual_stages: int = 1  # interleaved pipeline chunks per GPU; 1 = plain 1F1B (always when pp = 1)
+    prefill_replicas: int = 0  # serving, disaggregated: how many of the dp replicas only prefill (0: co-located)
 
     # No __post_init__ validation: the search builds many of these, and every degree it builds is >= 1 by
     # construction; pinned degrees are range-checked where they enter (the CLI's ranges, search.plan).

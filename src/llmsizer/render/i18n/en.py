@@ -104,6 +104,8 @@ LABELS = {
     'unknown_time': 'needs --tokens',
     'ttft': 'TTFT',
     'tpot': 'TPOT',
+    'prefill': 'prefill',
+    'decode': 'decode',
     'req_per_s': 'req/s',
     'open_loop': 'Poisson arrivals',
     'at': 'at',

@@ -97,6 +97,8 @@ LABELS = {
     'unknown_time': '需指定 --tokens',
     'ttft': '首 token 延迟',
     'tpot': '每 token 延迟',
+    'prefill': '预填充',
+    'decode': '解码',
     'req_per_s': '请求/秒',
     'open_loop': '泊松到达',
     'at': '于',
