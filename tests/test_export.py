@@ -332,3 +332,15 @@ def test_cli_refusal_is_one_line_and_exit_2(monkeypatch, tmp_path):
     assert r.exit_code == 2 and r.stdout == ""
     errors = [line for line in r.stderr.splitlines() if line.startswith("llmsizer: error")]
     assert len(errors) == 1 and "AWQ or GPTQ" in errors[0] and "Traceback" not in r.stderr
+
+
+def test_notes_say_what_only_the_training_script_sets(cat):
+    w = Workload(mode=Mode.lora, seq_len=4096, tokens=1e9)
+    r = plan(cat, cat.model("llama-3.1-8b"), w, Constraints(gpu_ids=("h100-sxm",), gpu_count=1))
+    notes = export_notes(r, "deepspeed", flag)
+    assert any("sequences of 4,096 tokens" in n for n in notes)
+    assert any("LoRA rank 16 on every linear layer" in n for n in notes)
+    amp = replace(r, workload=r.workload.with_(precision="fp32-amp"))
+    with pytest.raises(InvalidInputError, match="fp32 weights under bf16 autocast"):
+        export_plan(amp, "deepspeed")
+    assert yaml.safe_load(export_plan(amp, "accelerate"))["mixed_precision"] == "bf16"

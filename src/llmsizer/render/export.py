@@ -70,14 +70,19 @@ def export_notes(result: PlanResult, engine: str, name: Namer | None = None) -> 
     config); ``name(field)`` names the options it mentions."""
     n = name or (lambda f: f)
     p = next((x for x in result.plans if x.fits), None)
-    if p is None or not result.workload.mode.is_training:
+    if p is None:
         return []
+    if not result.workload.mode.is_training:
+        return _serving_notes(p, engine)
     w, lay = result.workload, p.layout
     stack = p.framework or (Framework.megatron if engine == "megatron" else None)
     notes = []
     script = stack is not Framework.megatron and engine != "megatron"  # a train.py the user writes
+    if script:
+        notes.append(f"train.py feeds sequences of {w.seq_len:,} tokens (the config does not carry the length)")
     if script and w.mode.value in ("lora", "qlora"):
-        notes.append(f"train.py sets the adapters: LoRA rank {w.lora_rank} on {w.lora_targets.value} "
+        targets = "q_proj and v_proj" if w.lora_targets.value == "qv" else "every linear layer (all-linear)"
+        notes.append(f"train.py sets the adapters: LoRA rank {w.lora_rank} on {targets} "
                      + ("over the 4-bit NF4 base (bitsandbytes)" if w.mode.value == "qlora" else "(PEFT)"))
     if script and lay.recompute is not Recompute.none and not (engine == "accelerate" and lay.zero >= 2):
         notes.append(f"train.py switches on activation checkpointing ({lay.recompute.value}): the Trainer's "
@@ -92,6 +97,9 @@ def export_notes(result: PlanResult, engine: str, name: Namer | None = None) -> 
     if engine in ("slurm", "k8s") and stack in (Framework.fsdp, Framework.torchtune, Framework.unsloth):
         notes.append(f"train.py sets the layout of the plan on {stack.value}: ZeRO-{lay.zero} sharding, offload "
                      f"{lay.offload.value}, micro-batch {lay.micro_batch}, accumulation {grad_accumulation(w, p)}")
+    if stack is Framework.megatron and engine in ("slurm", "k8s"):
+        notes.append("pretrain_gpt.py is Megatron-LM's (github.com/NVIDIA/Megatron-LM): run from a checkout of it "
+                     "in the container, with --data-path and --tokenizer-type for your data")
     if stack is Framework.megatron and w.mode.value == "finetune":
         notes.append("pretrain_gpt.py fine-tunes a Megatron checkpoint: add --load <dir> --finetune")
     layers = result.model.layers
@@ -99,6 +107,17 @@ def export_notes(result: PlanResult, engine: str, name: Namer | None = None) -> 
         notes.append(f"{layers} layers over pp={lay.pp}: the middle stages hold {-(-layers // lay.pp)} layers each, "
                      "as the plan sized them, and the first and last stages the rest")
     return notes
+
+
+def _serving_notes(p: Plan, engine: str) -> list[str]:
+    """A server spread over several nodes: what must run before the command does."""
+    if engine == "vllm" and p.layout.tp * p.layout.pp > p.layout.gpus_per_node:
+        return [f"one copy spans {p.nodes} nodes: start a Ray cluster over them and run the command on its head node "
+                "(vLLM docs, parallelism and scaling: multi-node)"]
+    if engine == "sglang" and p.layout.tp * p.layout.pp > p.layout.gpus_per_node:
+        return [f"one copy spans {p.nodes} nodes: run the command on each with --nnodes {p.nodes} --node-rank <i> "
+                "--dist-init-addr <node 0>:5000 (SGLang server arguments)"]
+    return []
 
 
 __all__ = ["ENGINES", "export_notes", "export_plan", "grad_accumulation", "hf_name"]

@@ -29,6 +29,10 @@ def deepspeed_config(result: PlanResult, p: Plan) -> str:
     if w.precision is Precision.fp8:
         raise refuse("deepspeed", "a DeepSpeed config has no fp8 training switch (FP8 runs through Transformer "
                      "Engine in the model code)", "use {precision} bf16, or {export} megatron", ("precision",))
+    if w.precision is Precision.fp32_amp:
+        raise refuse("deepspeed", "DeepSpeed's bf16 mode keeps bf16 weights, and the plan keeps fp32 weights under "
+                     "bf16 autocast", "use {export} accelerate (its mixed_precision: bf16 is that autocast), or "
+                     "{precision} bf16", ("precision",))
     if lay.offload is not Offload.none and lay.zero == 0:
         raise refuse("deepspeed", "DeepSpeed offloads only under ZeRO (stage 1 or more)", "pin {zero} 1 or more",
                      ("zero",))
@@ -43,7 +47,7 @@ def deepspeed_config(result: PlanResult, p: Plan) -> str:
         "train_micro_batch_size_per_gpu": lay.micro_batch,
         "gradient_accumulation_steps": ga,
         "gradient_clipping": 1.0,
-        "bf16": {"enabled": w.precision in (Precision.bf16, Precision.fp32_amp)},
+        "bf16": {"enabled": w.precision is Precision.bf16},
         "fp16": {"enabled": w.precision is Precision.fp16},
         "zero_optimization": zero,
         "activation_checkpointing": {"partition_activations": False,
