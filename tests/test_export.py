@@ -34,10 +34,11 @@ DEEPSPEED_OFFLOAD_DEVICES = {"cpu", "nvme"}  # "offload_optimizer": {"device": "
 # https://docs.vllm.ai/en/latest/configuration/engine_args.html
 VLLM_FLAGS = {"--tensor-parallel-size", "--pipeline-parallel-size", "--max-model-len", "--gpu-memory-utilization",
               "--max-num-seqs", "--dtype", "--quantization", "--kv-cache-dtype", "--data-parallel-size", "--host",
-              "--port"}
+              "--port", "--max-num-batched-tokens", "--enable-expert-parallel"}
 # https://docs.sglang.ai/backend/server_arguments.html
 SGLANG_FLAGS = {"--model-path", "--tp-size", "--pp-size", "--dp-size", "--context-length", "--mem-fraction-static",
-                "--max-running-requests", "--dtype", "--quantization", "--kv-cache-dtype", "--host", "--port"}
+                "--max-running-requests", "--dtype", "--quantization", "--kv-cache-dtype", "--host", "--port",
+                "--chunked-prefill-size", "--ep-size"}
 # llama.cpp tools/server/README.md
 LLAMACPP_FLAGS = {"-m", "-ngl", "-c", "-np", "-b", "-ub", "--split-mode", "--cache-type-k", "--cache-type-v", "-fa"}
 # Megatron-LM megatron/training/arguments.py

@@ -186,3 +186,27 @@ def test_disaggregated_pools_meet_their_targets(cat):
 def test_disaggregate_needs_a_request_rate():
     r = invoke("plan", "--model", "8b", "--disaggregate")
     assert r.exit_code == 2 and "--request-rate" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_k8s_export_of_a_capacity_plan_carries_replicas_and_engine_limits():
+    import yaml
+
+    args = ("plan", "--model", "llama-3.1-70b", "--request-rate", "20", "--ttft-target", "1s", "--tpot-target", "50ms",
+            "--gpu", "h100-sxm")
+    doc = json.loads(invoke(*args, "--format", "json").stdout)
+    top = doc["plans"][0]
+    r = invoke(*args, "--export", "k8s")
+    assert r.exit_code == 0, r.stderr
+    deployment = next(d for d in yaml.safe_load_all(r.stdout) if d and d["kind"] == "Deployment")
+    assert deployment["spec"]["replicas"] == top["inference"]["replicas"] == top["parallelism"]["dp"]
+    argv = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert argv[argv.index("--max-num-seqs") + 1] == str(top["inference"]["replica_concurrency"])
+    assert argv[argv.index("--tensor-parallel-size") + 1] == str(top["parallelism"]["tp"])
+    assert "--max-num-batched-tokens" in argv
+
+
+def test_a_disaggregated_plan_is_not_exported_as_colocated():
+    r = invoke("plan", "--model", "llama-3.1-70b", "--request-rate", "20", "--ttft-target", "400ms",
+               "--tpot-target", "20ms", "--prompt-tokens", "4000", "--output-tokens", "300", "--gpu", "h100-sxm",
+               "--disaggregate", "--export", "k8s")
+    assert r.exit_code == 2 and "Dynamo" in r.stderr and "Traceback" not in r.stderr

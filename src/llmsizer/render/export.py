@@ -50,6 +50,12 @@ def export_plan(result: PlanResult, engine: str) -> str:
         raise InvalidInputError(f"{{export}} {engine} is an inference server; for training use deepspeed, accelerate, "
                                 "megatron, slurm or k8s", fields=("export",))
     p = _top(result)
+    if p.layout.prefill_replicas:
+        raise InvalidInputError(
+            f"{{export}} {engine}: the top plan disaggregates prefill and decode ({p.layout.prefill_replicas} + "
+            f"{p.layout.dp - p.layout.prefill_replicas} replicas), which needs a PD-disaggregation stack (NVIDIA "
+            "Dynamo, llm-d, SGLang's PD router) and its KV connector; export a co-located plan (drop "
+            "{disaggregate})", fields=("export", "disaggregate"))
     if training and p.framework is not None:
         from llmsizer.data.frameworks import profile
 

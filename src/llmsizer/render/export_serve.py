@@ -62,8 +62,10 @@ def vllm_args(result: PlanResult, p: Plan, *, replicas: bool = True) -> list[str
     q = quant_args(result, "vllm")
     args = ["vllm", "serve", hf_name(result.model), "--tensor-parallel-size", str(lay.tp),
             "--pipeline-parallel-size", str(lay.pp), "--max-model-len", str(w.context_tokens),
-            "--gpu-memory-utilization", memory_share(p), "--max-num-seqs", str(w.concurrency),
-            "--dtype", dtype_arg(result)]
+            "--gpu-memory-utilization", memory_share(p), "--max-num-seqs", str(batch_limit(result, p)),
+            *token_budget("--max-num-batched-tokens", p), "--dtype", dtype_arg(result)]
+    if lay.ep > 1:
+        args.append("--enable-expert-parallel")  # experts over the TP (x DP) ranks
     if replicas and lay.dp > 1:
         _single_node_data_parallel("vllm", p)
         args += ["--data-parallel-size", str(lay.dp)]
@@ -71,6 +73,21 @@ def vllm_args(result: PlanResult, p: Plan, *, replicas: bool = True) -> list[str
     if w.kv_cache_dtype in ("fp8", "int8"):
         args += ["--kv-cache-dtype", "fp8"]
     return args
+
+
+def batch_limit(result: PlanResult, p: Plan) -> int:
+    """The engine's running-request limit: the concurrency asked for, or, for a request rate or the default load,
+    the sequences a replica holds at once (its KV slots, capped by the engine's own limit), as the plan sized."""
+    w = result.workload
+    if w.request_rate is None and "concurrency" not in w.assumed:
+        return w.concurrency
+    return p.inference.replica_concurrency if p.inference is not None else w.concurrency
+
+
+def token_budget(flag: str, p: Plan) -> list[str]:
+    """The per-step token budget the plan's serving model assumed (the engine's default, data/serving.yaml)."""
+    costs = p.inference.costs if p.inference is not None else None
+    return [flag, str(int(costs.budget))] if costs is not None and costs.continuous else []
 
 
 def memory_share(p: Plan) -> str:
@@ -90,8 +107,10 @@ def sglang_args(result: PlanResult, p: Plan, *, replicas: bool = True) -> list[s
     pp = ["--pp-size", str(lay.pp)] if lay.pp > 1 else []
     args = ["python3", "-m", "sglang.launch_server", "--model-path", hf_name(result.model),
             "--tp-size", str(lay.tp), *pp, "--context-length", str(w.context_tokens),
-            "--mem-fraction-static", memory_share(p), "--max-running-requests", str(w.concurrency),
-            "--dtype", dtype_arg(result)]
+            "--mem-fraction-static", memory_share(p), "--max-running-requests", str(batch_limit(result, p)),
+            *token_budget("--chunked-prefill-size", p), "--dtype", dtype_arg(result)]
+    if lay.ep > 1:
+        args += ["--ep-size", str(lay.ep)]
     if replicas and lay.dp > 1:
         _single_node_data_parallel("sglang", p)
         args += ["--dp-size", str(lay.dp)]

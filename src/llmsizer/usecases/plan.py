@@ -256,6 +256,8 @@ def build_workload(r: PlanRequest) -> tuple[Workload, list[Message]]:
             kw[name] = getattr(r, name)
     if r.framework is not None and r.mode.is_training:
         kw["framework"] = r.framework
+    if r.concurrency is None:
+        kw["assumed"] = ("concurrency",)
     w = Workload(**kw)
     if not w.mode.is_training:
         if w.request_rate is not None and r.concurrency is not None:
