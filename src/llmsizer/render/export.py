@@ -117,12 +117,14 @@ def export_notes(result: PlanResult, engine: str, name: Namer | None = None) -> 
 
 def _serving_notes(p: Plan, engine: str) -> list[str]:
     """A server spread over several nodes: what must run before the command does."""
-    if engine == "vllm" and p.layout.tp * p.layout.pp > p.layout.gpus_per_node:
-        return [f"one copy spans {p.nodes} nodes: start a Ray cluster over them and run the command on its head node "
-                "(vLLM docs, parallelism and scaling: multi-node)"]
-    if engine == "sglang" and p.layout.tp * p.layout.pp > p.layout.gpus_per_node:
-        return [f"one copy spans {p.nodes} nodes: run the command on each with --nnodes {p.nodes} --node-rank <i> "
-                "--dist-init-addr <node 0>:5000 (SGLang server arguments)"]
+    if p.layout.tp * p.layout.pp <= p.layout.gpus_per_node:
+        return []
+    if engine == "vllm":
+        return [(f"one copy spans {p.nodes} nodes: start a Ray cluster over them and run the command on its head "
+                 "node (vLLM docs, parallelism and scaling: multi-node)")]
+    if engine == "sglang":
+        return [(f"one copy spans {p.nodes} nodes: run the command on each with --nnodes {p.nodes} --node-rank <i> "
+                 "--dist-init-addr <node 0>:5000 (SGLang server arguments)")]
     return []
 
 
