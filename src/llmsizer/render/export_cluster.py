@@ -19,7 +19,7 @@ from llmsizer.render.export_common import (
     refuse,
     seconds_to_slurm_time,
 )
-from llmsizer.render.export_serve import sglang_args, vllm_args, vllm_command
+from llmsizer.render.export_serve import server_args, vllm_command
 from llmsizer.render.export_train import deepspeed_config, megatron_args
 from llmsizer.search import Plan, PlanResult
 from llmsizer.workload import Engine, Framework
@@ -152,7 +152,7 @@ def k8s_serving(result: PlanResult, p: Plan) -> str:
                      "and a Deployment's pod runs on one node (multi-node serving needs LeaderWorkerSet and Ray)",
                      "pin {tp} and {pp} to fit one node", ("tp", "pp"))
     image, port = SERVE_IMAGES[engine.value]
-    args = (vllm_args if engine is Engine.vllm else sglang_args)(result, p, replicas=False)
+    args = server_args(result, p, engine.value, replicas=False)
     args += ["--host", "0.0.0.0", "--port", str(port)]
     volume, mount = _shm()
 

@@ -55,23 +55,39 @@ def _single_node_data_parallel(engine: str, p: Plan) -> None:
                      "replica per copy), or pin {gpus} to one node", ("gpus",))
 
 
-def vllm_args(result: PlanResult, p: Plan, *, replicas: bool = True) -> list[str]:
-    """``vllm serve`` arguments (https://docs.vllm.ai/en/latest/configuration/engine_args.html); ``replicas``
-    False leaves data parallelism to the caller (Kubernetes replicas)."""
+#: each server's spelling of the plan's fields: the command, then the flags for model, TP, PP, context, memory
+#: share, running-request limit, per-step token budget, data-parallel size, its fp8 KV-cache dtype, and expert
+#: parallelism (https://docs.vllm.ai/en/latest/configuration/engine_args.html,
+#: https://docs.sglang.ai/backend/server_arguments.html)
+_SERVER_FLAGS = {
+    "vllm": (["vllm", "serve"], "", "--tensor-parallel-size", "--pipeline-parallel-size", "--max-model-len",
+             "--gpu-memory-utilization", "--max-num-seqs", "--max-num-batched-tokens", "--data-parallel-size", "fp8",
+             lambda ep: ["--enable-expert-parallel"]),  # experts over the TP (x DP) ranks
+    "sglang": (["python3", "-m", "sglang.launch_server"], "--model-path", "--tp-size", "--pp-size", "--context-length",
+               "--mem-fraction-static", "--max-running-requests", "--chunked-prefill-size", "--dp-size", "fp8_e5m2",
+               lambda ep: ["--ep-size", str(ep)]),
+}
+
+
+def server_args(result: PlanResult, p: Plan, engine: str, *, replicas: bool = True) -> list[str]:
+    """``vllm serve`` or SGLang's ``launch_server`` arguments for the plan; ``replicas`` False leaves data
+    parallelism to the caller (Kubernetes replicas). SGLang's --pp-size is given only when pp > 1."""
     w, lay = result.workload, p.layout
-    q = quant_args(result, "vllm")
-    args = ["vllm", "serve", hf_name(result.model), "--tensor-parallel-size", str(lay.tp),
-            "--pipeline-parallel-size", str(lay.pp), "--max-model-len", str(w.context_tokens),
-            "--gpu-memory-utilization", memory_share(p), "--max-num-seqs", str(batch_limit(result, p)),
-            *token_budget("--max-num-batched-tokens", p), "--dtype", dtype_arg(result)]
+    cmd, model, tp, pp, context, share, seqs, budget, dp, kv_fp8, ep = _SERVER_FLAGS[engine]
+    q = quant_args(result, engine)
+    args = [*cmd, *([model] if model else []), hf_name(result.model), tp, str(lay.tp)]
+    if engine == "vllm" or lay.pp > 1:
+        args += [pp, str(lay.pp)]
+    args += [context, str(w.context_tokens), share, memory_share(p), seqs, str(batch_limit(result, p)),
+             *token_budget(budget, p), "--dtype", dtype_arg(result)]
     if lay.ep > 1:
-        args.append("--enable-expert-parallel")  # experts over the TP (x DP) ranks
+        args += ep(lay.ep)
     if replicas and lay.dp > 1:
-        _single_node_data_parallel("vllm", p)
-        args += ["--data-parallel-size", str(lay.dp)]
+        _single_node_data_parallel(engine, p)
+        args += [dp, str(lay.dp)]
     args += q
     if w.kv_cache_dtype in ("fp8", "int8"):
-        args += ["--kv-cache-dtype", "fp8"]
+        args += ["--kv-cache-dtype", kv_fp8]
     return args
 
 
@@ -97,31 +113,11 @@ def memory_share(p: Plan) -> str:
 
 
 def vllm_command(result: PlanResult, p: Plan) -> str:
-    return shlex.join(vllm_args(result, p))
-
-
-def sglang_args(result: PlanResult, p: Plan, *, replicas: bool = True) -> list[str]:
-    """SGLang server arguments (https://docs.sglang.ai/backend/server_arguments.html)."""
-    w, lay = result.workload, p.layout
-    q = quant_args(result, "sglang")
-    pp = ["--pp-size", str(lay.pp)] if lay.pp > 1 else []
-    args = ["python3", "-m", "sglang.launch_server", "--model-path", hf_name(result.model),
-            "--tp-size", str(lay.tp), *pp, "--context-length", str(w.context_tokens),
-            "--mem-fraction-static", memory_share(p), "--max-running-requests", str(batch_limit(result, p)),
-            *token_budget("--chunked-prefill-size", p), "--dtype", dtype_arg(result)]
-    if lay.ep > 1:
-        args += ["--ep-size", str(lay.ep)]
-    if replicas and lay.dp > 1:
-        _single_node_data_parallel("sglang", p)
-        args += ["--dp-size", str(lay.dp)]
-    args += q
-    if w.kv_cache_dtype in ("fp8", "int8"):
-        args += ["--kv-cache-dtype", "fp8_e5m2"]
-    return args
+    return shlex.join(server_args(result, p, "vllm"))
 
 
 def sglang_command(result: PlanResult, p: Plan) -> str:
-    return shlex.join(sglang_args(result, p))
+    return shlex.join(server_args(result, p, "sglang"))
 
 
 def llamacpp_command(result: PlanResult, p: Plan) -> str:
