@@ -210,3 +210,12 @@ def test_a_disaggregated_plan_is_not_exported_as_colocated():
                "--tpot-target", "20ms", "--prompt-tokens", "4000", "--output-tokens", "300", "--gpu", "h100-sxm",
                "--disaggregate", "--export", "k8s")
     assert r.exit_code == 2 and "Dynamo" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_apple_silicon_defaults_to_llama_cpp():
+    # seed question "7B on a Mac": vLLM does not run on Metal; the plan serves with llama.cpp and says so
+    r = invoke("plan", "--model", "7b", "--gpu", "m2-pro", "--quant", "q4_k_m", "--format", "json")
+    assert r.exit_code == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["workload"]["engine"] == "llama.cpp" and doc["plans"][0]["fits"]
+    assert any("llama.cpp on this hardware" in n for n in doc["notes"])

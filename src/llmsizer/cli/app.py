@@ -200,7 +200,7 @@ def plan(
     prefix_cache_hit: Annotated[Optional[float], typer.Option(min=0.0, max=0.99, help="Inference: share of prompt tokens served from the engine's prefix cache (0-0.99).")] = None,
     sweep: Annotated[bool, typer.Option(help="Inference: show the top plan's latency and throughput over a range of concurrencies.")] = False,
     disaggregate: Annotated[bool, typer.Option(help="Inference with --request-rate: separate prefill and decode replicas (DistServe, Dynamo, SGLang PD), each pool sized for its own target.")] = False,
-    engine: Annotated[Engine, typer.Option(help="Inference runtime whose measured efficiency and scheduling to assume (ollama and lmstudio run llama.cpp with their own defaults).")] = Engine.vllm,
+    engine: Annotated[Optional[Engine], typer.Option(help="Inference runtime whose measured efficiency and scheduling to assume (ollama and lmstudio run llama.cpp with their own defaults); default vllm, llama.cpp on Apple silicon and CPUs.")] = None,
     kv_dtype: Annotated[Optional[str], typer.Option(help="KV-cache dtype: bf16, fp16, fp8, int8 (default: the precision).")] = None,
     gpu: Annotated[Optional[list[str]], typer.Option("--gpu", "-g", help="Only these GPU types (repeatable or comma-separated).")] = None,
     gpus: Annotated[Optional[int], typer.Option(min=1, max=1_000_000, help="Exactly this many GPUs in total.")] = None,

@@ -366,6 +366,11 @@ def plan_request(r: PlanRequest) -> PlanOutcome:
     if loaded is not None and loaded.quant and r.quant is Quant.none and r.mode is Mode.inference:
         r = replace(r, quant=Quant(loaded.quant))
         notes.append(message("file_quant", quant=loaded.quant))
+    if r.engine is None and r.mode is Mode.inference and r.gpu_ids and all(
+            cat.gpu(g.strip()).kind != "gpu" for ids in r.gpu_ids for g in ids.split(",") if g.strip()):
+        # vLLM, SGLang and TensorRT-LLM need CUDA or ROCm: on Apple silicon and CPUs people serve with llama.cpp
+        r = replace(r, engine=Engine.llama_cpp)
+        notes.append(message("engine_for_hardware", engine=Engine.llama_cpp.value))
     workload, ignored = build_workload(r)
     result = plan(cat, model, workload, build_constraints(r, cat), explain=r.explain)
     hardware: list[Message] = []

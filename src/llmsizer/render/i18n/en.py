@@ -263,6 +263,9 @@ MESSAGES = {
     "no_tensor_cores": lambda p, n, f: (
         f"{p['gpu_id']} has no {p['precision']} tensor cores: its compute is rated at the nearest type it has "
         f"({p['dtypes']})"),
+    "engine_for_hardware": lambda p, n, f: (
+        f"{n('engine')} not given: {p['engine']} on this hardware (vLLM, SGLang and TensorRT-LLM need a CUDA or ROCm "
+        f"GPU); {n('engine')} ollama or lmstudio for those apps' defaults"),
     "concurrency_default": lambda p, n, f: (
         f"{n('concurrency')} not given: sized for one request with a full {p['context']:,}-token context; the top "
         f"plan holds {p['fits']:,} such sequences at once per replica (give {n('concurrency')} or "

@@ -248,6 +248,9 @@ MESSAGES = {
         f"{p['gpu_id']} 没有 {p['precision']} 张量核心：其算力按它支持的最接近的类型计"
         f"（{p['dtypes']}）"),
     # 方案不可行的原因
+    "engine_for_hardware": lambda p, n, f: (
+        f"未给出 {n('engine')}：此硬件上使用 {p['engine']}（vLLM、SGLang 和 TensorRT-LLM 需要 CUDA 或 ROCm 显卡）；"
+        f"{n('engine')} ollama 或 lmstudio 可按这两个应用的默认设置"),
     "concurrency_default": lambda p, n, f: (
         f"未给出 {n('concurrency')}：按一个请求、完整 {p['context']:,} 词元上下文来配置；首选方案每个副本可同时容纳 "
         f"{p['fits']:,} 条这样的序列（给出 {n('concurrency')} 或 {n('request_rate')} 可按负载配置）"),
