@@ -345,3 +345,14 @@ def test_notes_say_what_only_the_training_script_sets(cat):
     with pytest.raises(InvalidInputError, match="fp32 weights under bf16 autocast"):
         export_plan(amp, "deepspeed")
     assert yaml.safe_load(export_plan(amp, "accelerate"))["mixed_precision"] == "bf16"
+
+
+def test_export_notes_in_english_and_chinese(train_result):
+    from llmsizer.render.i18n import en_export, zh_export
+
+    assert set(zh_export.MESSAGES) == set(en_export.MESSAGES)
+    zh = export_notes(train_result, "slurm", flag, "zh")
+    en = export_notes(train_result, "slurm", flag, "en")
+    assert len(zh) == len(en) > 0
+    assert all(re.search(r"[\u4e00-\u9fff]", n) for n in zh)
+    assert any("--export deepspeed" in n for n in zh)  # flags stay as they are

@@ -33,8 +33,8 @@ def run_plan(options: dict[str, Any], root: Root) -> int:
         from llmsizer.render.export import export_notes, export_plan
 
         text = export_plan(result, out.export)
-        for n in export_notes(result, out.export.lower(), flag):
-            note(root, f"note: {n}")
+        for n in export_notes(result, out.export.lower(), flag, out.lang):
+            note(root, f"{label('note', out.lang)}: {n}")
     else:
         explain = ("full" if out.explain_all else "short") if request.explain else False
         text = render_plan(result, out.fmt, lang=out.lang, explain=explain, color=color(), name=flag)

@@ -12,6 +12,7 @@ Training configs live in ``export_train``, server commands in ``export_serve``, 
 from __future__ import annotations
 
 from llmsizer.errors import InvalidInputError, literal
+from llmsizer.explain import Message, message
 from llmsizer.render.export_cluster import k8s_manifest, slurm_script
 from llmsizer.render.export_common import grad_accumulation, hf_name
 from llmsizer.render.export_serve import llamacpp_command, sglang_command, vllm_command
@@ -20,7 +21,7 @@ from llmsizer.render.export_train import (
     deepspeed_config,
     megatron_args,
 )
-from llmsizer.render.i18n import Namer
+from llmsizer.render.i18n import Namer, say
 from llmsizer.search import Plan, PlanResult
 from llmsizer.workload import Framework, Optimizer, Recompute
 
@@ -71,10 +72,14 @@ def export_plan(result: PlanResult, engine: str) -> str:
     return fn(result, p)
 
 
-def export_notes(result: PlanResult, engine: str, name: Namer | None = None) -> list[str]:
-    """What only the training script can set, and what the export assumed (printed on stderr, never in the
-    config); ``name(field)`` names the options it mentions."""
-    n = name or (lambda f: f)
+def export_notes(result: PlanResult, engine: str, name: Namer | None = None, lang: str = "en") -> list[str]:
+    """What only the training script can set, and what must run before a server that spans nodes (printed on
+    stderr, never in the config), in ``lang``; ``name(field)`` names the options it mentions."""
+    return [say(m, lang, name) for m in export_messages(result, engine)]
+
+
+def export_messages(result: PlanResult, engine: str) -> list[Message]:
+    """``export_notes`` as messages (render/i18n/en_export.py words them)."""
     p = next((x for x in result.plans if x.fits), None)
     if p is None:
         return []
@@ -85,47 +90,35 @@ def export_notes(result: PlanResult, engine: str, name: Namer | None = None) -> 
     notes = []
     script = stack is not Framework.megatron and engine != "megatron"  # a train.py the user writes
     if script:
-        notes.append(f"train.py feeds sequences of {w.seq_len:,} tokens (the config does not carry the length)")
+        notes.append(message("export.seq_len", seq_len=w.seq_len))
     if script and w.mode.value in ("lora", "qlora"):
-        targets = "q_proj and v_proj" if w.lora_targets.value == "qv" else "every linear layer (all-linear)"
-        notes.append(f"train.py sets the adapters: LoRA rank {w.lora_rank} on {targets} "
-                     + ("over the 4-bit NF4 base (bitsandbytes)" if w.mode.value == "qlora" else "(PEFT)"))
+        notes.append(message("export.adapters", rank=w.lora_rank, targets=w.lora_targets.value, mode=w.mode.value))
     if script and lay.recompute is not Recompute.none and not (engine == "accelerate" and lay.zero >= 2):
-        notes.append(f"train.py switches on activation checkpointing ({lay.recompute.value}): the Trainer's "
-                     "gradient_checkpointing=True, or model.gradient_checkpointing_enable()")
+        notes.append(message("export.recompute", recompute=lay.recompute.value))
     if script and w.optimizer is not Optimizer.adamw:
-        notes.append(f"train.py builds the {w.optimizer.value} optimizer (the Trainer's optim=...)")
+        notes.append(message("export.optimizer", optimizer=w.optimizer.value))
     if engine == "accelerate" and lay.zero != 1:
-        notes.append(f"train.py sets gradient accumulation: Accelerator(gradient_accumulation_steps="
-                     f"{grad_accumulation(w, p)})")
+        notes.append(message("export.accumulation", steps=grad_accumulation(w, p)))
     if engine in ("slurm", "k8s") and stack in (None, Framework.deepspeed, Framework.transformers):
-        notes.append(f"the launch runs train.py with ds_config.json: write that with {n('export')} deepspeed")
+        notes.append(message("export.ds_config"))
     if engine in ("slurm", "k8s") and stack in (Framework.fsdp, Framework.torchtune, Framework.unsloth):
-        notes.append(f"train.py sets the layout of the plan on {stack.value}: ZeRO-{lay.zero} sharding, offload "
-                     f"{lay.offload.value}, micro-batch {lay.micro_batch}, accumulation {grad_accumulation(w, p)}")
+        notes.append(message("export.script_layout", framework=stack.value, zero=lay.zero, offload=lay.offload.value,
+                             micro_batch=lay.micro_batch, steps=grad_accumulation(w, p)))
     if stack is Framework.megatron and engine in ("slurm", "k8s"):
-        notes.append("pretrain_gpt.py is Megatron-LM's (github.com/NVIDIA/Megatron-LM): run from a checkout of it "
-                     "in the container, with --data-path and --tokenizer-type for your data")
+        notes.append(message("export.megatron_checkout"))
     if stack is Framework.megatron and w.mode.value == "finetune":
-        notes.append("pretrain_gpt.py fine-tunes a Megatron checkpoint: add --load <dir> --finetune")
+        notes.append(message("export.megatron_finetune"))
     layers = result.model.layers
     if stack is Framework.megatron and lay.pp > 1 and layers % lay.pp:
-        notes.append(f"{layers} layers over pp={lay.pp}: the middle stages hold {-(-layers // lay.pp)} layers each, "
-                     "as the plan sized them, and the first and last stages the rest")
+        notes.append(message("export.uneven_pipeline", layers=layers, pp=lay.pp, per_stage=-(-layers // lay.pp)))
     return notes
 
 
-def _serving_notes(p: Plan, engine: str) -> list[str]:
+def _serving_notes(p: Plan, engine: str) -> list[Message]:
     """A server spread over several nodes: what must run before the command does."""
-    if p.layout.tp * p.layout.pp <= p.layout.gpus_per_node:
+    if p.layout.tp * p.layout.pp <= p.layout.gpus_per_node or engine not in ("vllm", "sglang"):
         return []
-    if engine == "vllm":
-        return [(f"one copy spans {p.nodes} nodes: start a Ray cluster over them and run the command on its head "
-                 "node (vLLM docs, parallelism and scaling: multi-node)")]
-    if engine == "sglang":
-        return [(f"one copy spans {p.nodes} nodes: run the command on each with --nnodes {p.nodes} --node-rank <i> "
-                 "--dist-init-addr <node 0>:5000 (SGLang server arguments)")]
-    return []
+    return [message(f"export.{engine}_nodes", nodes=p.nodes)]
 
 
-__all__ = ["ENGINES", "export_notes", "export_plan", "grad_accumulation", "hf_name"]
+__all__ = ["ENGINES", "export_messages", "export_notes", "export_plan", "grad_accumulation", "hf_name"]

@@ -10,11 +10,21 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from llmsizer.render.i18n import en, en_explain, en_files, zh, zh_explain, zh_files
+from llmsizer.render.i18n import (
+    en,
+    en_explain,
+    en_export,
+    en_files,
+    zh,
+    zh_explain,
+    zh_export,
+    zh_files,
+)
 
 LANGS = ("en", "zh")
 LABELS = {"en": en.LABELS, "zh": zh.LABELS}
-MESSAGES = {"en": {**en.MESSAGES, **en_files.MESSAGES}, "zh": {**zh.MESSAGES, **zh_files.MESSAGES}}
+MESSAGES = {"en": {**en.MESSAGES, **en_files.MESSAGES, **en_export.MESSAGES},
+            "zh": {**zh.MESSAGES, **zh_files.MESSAGES, **zh_export.MESSAGES}}
 NETWORK = {"en": en.NETWORK, "zh": zh.NETWORK}
 EXPLAIN = {"en": en_explain.EXPLAIN, "zh": zh_explain.EXPLAIN}
 
