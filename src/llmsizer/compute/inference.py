@@ -171,7 +171,11 @@ def replica_costs(model: ModelSpec, gpu: GpuSpec, workload: Workload, layout: La
                      or P)
     c.max_seqs = (sched.max_num_seqs_small_gpu if small and sched.max_num_seqs_small_gpu else sched.max_num_seqs)
     # the engine's KV pool: what is left after the weights and the profiled transient (TRT-LLM keeps 10% back)
-    c.slots = float(max(int(max_conc * sched.kv_cache_fraction), 1))
+    slots = max_conc
+    if sched.kv_allocation == "on_demand" and per_seq > 0 and free > 0:
+        # blocks allocated as sequences grow: a steady mix holds prompt + output / 2 tokens each on average
+        slots = int(free // (kv_tok * min(w.context_tokens, ctx_decode)))
+    c.slots = float(max(int(slots * sched.kv_cache_fraction), 1))
     c.kv_link_bw = g.scaleout_bw  # disaggregated serving sends the KV cache between replicas over it
     c.ready()
     return c, dict(

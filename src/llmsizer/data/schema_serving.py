@@ -24,6 +24,9 @@ class EngineScheduling(_Strict):
     step_tokens: PositiveInt | None = None  # None: memory.yaml prefill_tokens (the same engine setting)
     runs_on: str | None = None  # the runtime whose compute.yaml / memory.yaml profile applies
     kv_cache_fraction: Annotated[float, Field(gt=0, le=1)] = 1.0  # of the memory left after the engine loads
+    # "reserved": a sequence's whole context is set aside when it starts (TRT-LLM GUARANTEED_NO_EVICT, llama.cpp
+    # slots); "on_demand": KV blocks as it grows (vLLM PagedAttention, SGLang's token pool)
+    kv_allocation: Literal["reserved", "on_demand"] = "reserved"
     source: Source
 
 
