@@ -40,6 +40,7 @@ PARAMS = {
     "ram": 96 * 2**30, "limit": 72 * 2**30, "years": 3.0, "utilization": 0.7, "usd_per_kwh": 0.12,
     "engine": "llama.cpp", "fits": 12, "rate": 50.0, "replicas": 4, "max_rate": 10.0, "percentile": 0.95,
     "ttft_s": 1.2, "tpot_s": 0.06, "ttft_target_s": 1.0, "tpot_target_s": 0.05,
+    "default_tokens": 4 * 2**20, "dp": 64, "pp": 32, "micro_batches": 16, "bubble": 0.66,
 }
 NETWORK_PARAMS = {"scaleup": "nvlink", "scaleout_gbps": 400.0}
 
@@ -48,7 +49,7 @@ ALLOWED = sorted({
     *(str(v) for v in PARAMS.values() if isinstance(v, str)), NETWORK_PARAMS["scaleup"],
     *(name(f) for f in ("params", "quant", "tokens", "deadline_s", "max_gpus", "gpu_count", "budget_usd", "offload",
                         "zero", "mode", "context", "concurrency", "micro_batch", "recompute", "gpu_ids", "seq_len", "framework",
-                        "request_rate", "engine", *PARAMS["fields"])),
+                        "request_rate", "engine", "global_batch_tokens", *PARAMS["fields"])),
     "GiB", "GPU", "ms", "ZeRO-Infinity", "nvme",
     "KV", "CPU", "NVMe", "Gb/s", "InfiniBand", "RoCE", "RDMA", "Chinchilla", "Hoffmann", "et al.",
     "Table", "SwiGLU", "FFN", "Llama", "token",  # "token" as a unit, as the zh labels write it

@@ -210,7 +210,7 @@ def test_an_impossible_deadline_shows_the_quickest_layouts(cat):
     r = plan(cat, model, w, c)
     assert not r.any_fit and len(r.plans) == 3
     quickest = plan(cat, model, w, Constraints(gpu_ids=("a100-80gb-sxm",), sort=SortKey.time, top=3)).plans
-    assert [(p.gpu_count, p.layout) for p in r.plans] == [(p.gpu_count, p.layout) for p in quickest]
+    assert [(p.gpu_count, p.layout) for p in r.plans] == [(p.gpu_count, p.layout) for p in quickest[:3]]
     assert all(p.memory.total_bytes <= p.usable_memory_bytes for p in r.plans)
     assert all(any("past the deadline of 1.0 days" in say(x) for x in p.reasons) for p in r.plans)
     seconds = [p.training.seconds for p in r.plans]
@@ -223,7 +223,7 @@ def test_an_impossible_budget_shows_the_cheapest_layouts(cat):
     r = plan(cat, model, w, Constraints(gpu_ids=("a100-80gb-sxm",), budget_usd=1000, top=2))
     cheapest = plan(cat, model, w, Constraints(gpu_ids=("a100-80gb-sxm",), top=2)).plans
     assert not r.any_fit
-    assert [(p.gpu_count, p.layout) for p in r.plans] == [(p.gpu_count, p.layout) for p in cheapest]
+    assert [(p.gpu_count, p.layout) for p in r.plans] == [(p.gpu_count, p.layout) for p in cheapest[:2]]
     assert all(any("over the budget of $1,000" in say(x) for x in p.reasons) for p in r.plans)
 
 

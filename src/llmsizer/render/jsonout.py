@@ -391,6 +391,7 @@ def plan_entry_to_dict(plan: Plan, name: Namer | None = None) -> dict:
             "virtual_stages": lay.virtual_stages,
         },
         "fits": bool(plan.fits),
+        "picked_as": list(plan.picked_as),
         "reasons": [say(r, "en", name) for r in plan.reasons],
         "memory_per_gpu": memory_to_dict(mem),
         "offload_per_gpu": {

@@ -20,14 +20,16 @@ from llmsizer.data.frameworks import check_mode, frameworks_for, layout_problem
 from llmsizer.errors import InvalidInputError, literal
 from llmsizer.explain import message
 from llmsizer.record import replace
+from llmsizer.search import picks
 from llmsizer.search.advice import advise
 from llmsizer.search.engine import Search
+from llmsizer.search.ranking import Ranker
 from llmsizer.search.result import CloudOffer, Plan, PlanResult, cloud_offers
 from llmsizer.search.space import gpu_counts, pipeline_split
 from llmsizer.specs.gpu import GpuSpec
 from llmsizer.specs.model import ModelSpec
 from llmsizer.workload.choices import Framework, Offload, SortKey
-from llmsizer.workload.defaults import resolve_defaults
+from llmsizer.workload.defaults import batch_scales_with_gpus, resolve_defaults
 from llmsizer.workload.job import NO_DEADLINE, Constraints, Workload
 
 
@@ -95,6 +97,8 @@ def plan(catalog: Catalog, model: ModelSpec, workload: Workload, constraints: Co
 
     search = Search(catalog, model, w, c)
     search.memory_near_misses = not search.limits
+    search.per_type = len(gpus) > 1  # one row per GPU type; with one type, one per GPU count
+    picks.attach(search)
     search.run(gpus)
     limit_misses: list[Plan] = []
     if not search.best and search.limits and not c.include_unfit:
@@ -107,11 +111,16 @@ def plan(catalog: Catalog, model: ModelSpec, workload: Workload, constraints: Co
             search.run(gpus)
             search.evaluated += evaluated
 
+    fitting = picks.rows(search, c.top)
+    picked = picks.find(catalog, model, w, c, gpus, search) if fitting else {}
+    fitting += [e for e in picked.values() if not any(e[2].id == f[2].id and e[3] == f[3] for f in fitting)]
     evaluated = search.evaluated  # what the search looked at (the winners' full evaluations below not counted)
-    # best first; equal keys in enumeration order (GPU list order, then GPU count)
-    fitting = sorted(search.best.values(), key=lambda v: (v[0], v[1][:2]))[: c.top]
-    final = [_finish(search, catalog, search.evaluate(gpu, layout, usable), explain=explain and i == 0)
-             for i, (_, _, gpu, layout, usable) in enumerate(fitting)]
+    final = [_finish(search, catalog, search.evaluate(gpu, layout, usable), explain=False)
+             for _, _, gpu, layout, usable in fitting]
+    final.sort(key=search.rank_key)  # the picks among the rows, by the same key (stable: rows first)
+    if explain and final:
+        final[0] = _finish(search, catalog, final[0], explain=True)
+    final = picks.label(final, c.sort, {name: (e[2], e[3]) for name, e in picked.items()})
     winners = list(final)
     near: list[Plan] = []
     if c.include_unfit or not final:
@@ -119,11 +128,29 @@ def plan(catalog: Catalog, model: ModelSpec, workload: Workload, constraints: Co
                                         key=lambda v: (v[2].memory.total_bytes / v[2].usable_memory_bytes, v[1][:2]))]
         shown = limit_misses or near[: c.top if c.include_unfit else 3]
         final += [_finish(search, catalog, p, explain=False) for p in shown]
-    result = PlanResult(model, w, c, final, notes=list(job.notes), evaluated=evaluated)
+    result = PlanResult(model, w, c, final, notes=list(job.notes) + batch_notes(w, winners), evaluated=evaluated)
     if not winners:
         result.suggestions = advise(w, c, [p for p in final if not p.fits])
     result.search_seconds = time.perf_counter() - t0
     return result
+
+
+def batch_notes(w: Workload, plans: list[Plan]) -> list:
+    """What the global batch does to the top plan: the default that grew with its GPU count, and a batch too small
+    for its pipelines (fewer micro-batches per step than stages: the bubble idles much of each step)."""
+    top = next((p for p in plans if p.fits and p.training is not None), None)
+    if top is None:
+        return []
+    notes = []
+    t, lay = top.training, top.layout
+    if batch_scales_with_gpus(w) and t.global_batch_tokens > w.global_batch_tokens:
+        notes.append(message("global_batch_scaled", tokens=t.global_batch_tokens, gpus=top.gpu_count,
+                             default_tokens=w.global_batch_tokens))
+    if lay.pp > 1 and t.grad_accumulation < lay.pp:
+        bubble = (lay.pp - 1) / lay.virtual_stages
+        notes.append(message("batch_limits_dp", tokens=t.global_batch_tokens, dp=lay.dp, pp=lay.pp,
+                             micro_batches=t.grad_accumulation, bubble=bubble / (t.grad_accumulation + bubble)))
+    return notes
 
 
 def _plan_any(catalog: Catalog, model: ModelSpec, w: Workload, c: Constraints, notes: list, explain: bool,
@@ -141,23 +168,34 @@ def _plan_any(catalog: Catalog, model: ModelSpec, w: Workload, c: Constraints, n
         r = plan(catalog, model, wf, c)
         evaluated += r.evaluated
         results.append((r, Search(catalog, model, wf, c)))
-    best: dict[tuple[str, int], tuple] = {}
+    per_type = len(c.gpu_ids) != 1
+    best: dict[object, tuple] = {}
     unfit: list[Plan] = []
+    chosen: dict[str, tuple] = {}  # pick name -> (its order's key, plan)
     for order, (r, ranker) in enumerate(results):
         for p in r.plans:
             if not p.fits:
                 unfit.append(p)
                 continue
-            key = (p.gpu.id, p.gpu_count)
+            key = p.gpu.id if per_type else (p.gpu.id, p.gpu_count)
             k = (ranker.rank_key(p), order)
             if key not in best or k < best[key][0]:
                 best[key] = (k, p, ranker)
+            for name in p.picked_as:
+                pk = (ranker.rank_key(p, Ranker(picks.PICKS[name], w.output_tokens)), order)
+                if name not in chosen or pk < chosen[name][0]:
+                    chosen[name] = (pk, p, ranker)
     ranked = sorted(best.values(), key=lambda v: v[0])[: c.top]
+    ranked += [v for v in chosen.values() if not any(v[1] is x[1] for x in ranked)]
+    ranked.sort(key=lambda v: (v[2].rank_key(v[1]), v[0][1:]))
     final = [_finish(ranker, catalog, p, explain=True) if explain and i == 0 else p
              for i, (_, p, ranker) in enumerate(ranked)]
+    final = picks.label([replace(p, picked_as=()) for p in final], c.sort,
+                        {name: (v[1].gpu, v[1].layout) for name, v in chosen.items()})
     if not final:
         final = sorted(unfit, key=lambda p: p.memory.total_bytes / p.usable_memory_bytes)[:3]
     notes = notes + [message("framework_any", frameworks=tuple(f.value for f in frameworks_for(w.mode)))]
+    notes += batch_notes(w, final)
     result = PlanResult(model, w, c, final, notes=notes, evaluated=evaluated)
     if not any(p.fits for p in final):
         result.suggestions = advise(w, c, final)

@@ -15,6 +15,8 @@ puts a bound below the value it bounds. tests/test_speed_invariants.py checks th
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from llmsizer.compute.training import StepJob, micro_batches, step_job, training_seconds
 from llmsizer.specs.gpu import GpuSpec
 from llmsizer.specs.model import ModelSpec
@@ -45,16 +47,21 @@ class TrainingThroughputBound:
     micro-batches (module docstring)."""
 
     def __init__(self, model: ModelSpec, gpu: GpuSpec, workload: Workload, recomputes: list[Recompute],
-                 zeros: list[int], offloads: list[Offload], micro_batches_: list[int]) -> None:
+                 zeros: list[int], offloads: list[Offload], micro_batches_: list[int],
+                 job: StepJob | None = None) -> None:
+        """``job``: a ``StepJob`` of the same model, GPU and workload but for the global batch, which only the
+        micro-batch counts here read (the pretraining default batch grows with the GPU count)."""
+        self.model, self.recomputes = model, recomputes
         self.w = workload = resolved(model, workload)
-        self.job: StepJob = step_job(model, gpu, workload)
+        self.job: StepJob = job or step_job(model, gpu, workload)
         order = (Recompute.none, Recompute.selective, Recompute.full)
         self.least = min(recomputes, key=order.index)  # every term grows with recomputation
         self.zeros, self.offloads, self.micros = zeros, offloads, micro_batches_
+        self._micros_t = tuple(micro_batches_)
         # every ZeRO stage allowed: their data-parallel traffic differs (fp32 gradients vs 16-bit weights)
         self._zero_kinds = tuple(sorted({min(z, 3) for z in zeros}))
         self._batches: dict[int, list[tuple[int, int, int, int]]] = {}
-        self._cells: dict[tuple[int, ...], tuple] = {}
+        self._bounds: dict[tuple, CellBound] = {}
 
     def seconds_lower_bound(self, n: int, tokens_per_second_bound: float) -> float | None:
         """The training time of any plan on ``n`` GPUs with at most this throughput (None without a token count)."""
@@ -80,29 +87,28 @@ class TrainingThroughputBound:
                 (pp - 1) / v)
 
     def cell(self, tp: int, pp: int, dp: int, ep: int, per_node: int, v: int = 1,
-             micro_batches_: list[int] | None = None) -> CellBound:
+             micro_batches_: Sequence[int] | None = None) -> CellBound:
         """Tokens/s bounds of one (tp, pp, dp, ep, v) per (offload, micro-batch), over every ZeRO stage and recompute
-        mode allowed, for ``micro_batches_`` (default: all the bound was built for)."""
-        key = (tp, pp, dp, ep, per_node, v)
-        terms = self._cells.get(key)
-        if terms is None:
-            if len(self._cells) > 65536:
-                self._cells.clear()
-            terms = self._cells[key] = self._cell_terms(tp, pp, dp, ep, per_node, v)
-        per_tok, fixed, dp_costs, t_off, batches, bubble = terms
+        mode allowed, for ``micro_batches_`` (default: all the bound was built for). Memoized: searches that share
+        this bound (the picks' searches, ``search/picks.py``) ask for the same cells."""
+        micros = self._micros_t if micro_batches_ is None else tuple(micro_batches_)
+        key = (tp, pp, dp, ep, per_node, v, micros)
+        hit = self._bounds.get(key)
+        if hit is not None:
+            return hit
+        if len(self._bounds) > 65536:
+            self._bounds.clear()
+        per_tok, fixed, dp_costs, t_off, batches, bubble = self._cell_terms(tp, pp, dp, ep, per_node, v)
         s = self.w.seq_len
-        if micro_batches_ is not None and micro_batches_ is not self.micros:
-            batches = [x for x in batches if x[0] in micro_batches_]
+        if micros != self._micros_t:
+            batches = [x for x in batches if x[0] in micros]
         per_micro = {}
         for b, m, b_run, tokens_step in batches:
             slots = m + bubble
-            dp_min = 0.0
-            for i, (mb, step) in enumerate(dp_costs):
-                cost = slots * mb + step
-                if i == 0 or cost < dp_min:
-                    dp_min = cost
+            dp_min = min([slots * mb + step for mb, step in dp_costs]) if dp_costs else 0.0
             per_micro[b] = (tokens_step * MARGIN, slots * (b_run * s * per_tok + fixed) + dp_min)
-        return CellBound(per_micro, t_off, self.offloads)
+        bound = self._bounds[key] = CellBound(per_micro, t_off, self.offloads)
+        return bound
 
 
 __all__ = ["MARGIN", "CellBound", "TrainingThroughputBound"]

@@ -21,20 +21,21 @@ import heapq
 
 from llmsizer.catalog import Catalog
 from llmsizer.compute.inference import replica_costs
-from llmsizer.compute.training import (
-    StepCell,
-    micro_batches_per_step,
-    step_job,
-    training_seconds,
-)
+from llmsizer.compute.training import StepCell, step_job
 from llmsizer.data.frameworks import check_mode
 from llmsizer.memory import TrainingCell, training_cell, usable_memory_bytes
-from llmsizer.search.bounds import MARGIN, CellBound, TrainingThroughputBound
-from llmsizer.search.evaluate import Evaluator, hardware
 from llmsizer.record import replace
-from llmsizer.search.ranking import Hardware, Price
+from llmsizer.search.bounds import CellBound, TrainingThroughputBound
+from llmsizer.search.evaluate import hardware
+from llmsizer.search.gpurun import GpuRun
+from llmsizer.search.prune import Pruner
+from llmsizer.search.ranking import Ranker
 from llmsizer.search.result import Plan
-from llmsizer.search.serving import disaggregated_split, replicas_lower_bound, replicas_needed
+from llmsizer.search.serving import (
+    disaggregated_split,
+    replicas_lower_bound,
+    replicas_needed,
+)
 from llmsizer.search.space import (
     MICRO_BATCHES,
     Cell,
@@ -48,43 +49,18 @@ from llmsizer.search.space import (
 from llmsizer.search.staircase import any_fits, staircase
 from llmsizer.specs.gpu import GpuSpec
 from llmsizer.specs.model import ModelSpec
-from llmsizer.units import HOUR_S
-from llmsizer.workload.choices import Mode, Offload, Recompute
+from llmsizer.workload.choices import Mode, Offload, Recompute, SortKey
 from llmsizer.workload.defaults import MAX_GPUS
 from llmsizer.workload.job import Constraints, Layout, Workload
 
 
-class GpuRun:
-    """One GPU type's part of the search: its options, resolved once."""
-
-    __slots__ = ("bound", "counts", "gi", "gpu", "micros", "offloads", "per_node", "price", "recomputes", "usable",
-                 "usable_by_tp", "zeros")
-
-    def __init__(self, gi: int, gpu: GpuSpec, per_node: int, counts: list[int], zeros: list[int],
-                 offloads: list[Offload], recomputes: list[Recompute], micros: list[int], price: Price,
-                 usable: float) -> None:
-        self.gi = gi  # position in the GPU list (equal plans: the earlier GPU wins, as in catalog order)
-        self.gpu, self.per_node, self.counts = gpu, per_node, counts
-        self.zeros, self.offloads, self.recomputes, self.micros = zeros, offloads, recomputes, micros
-        self.price = price
-        self.usable = usable  # training: every layout may fill this much
-        self.usable_by_tp: dict[int, float] = {}  # inference: the engine's reservation per tp
-        self.bound: TrainingThroughputBound | None = None
-
-    def usd_per_hour(self, n: int) -> float | None:
-        p = self.price.usd_per_gpu_hour
-        return p * n if p is not None else None
-
-    def hw(self, n: int) -> Hardware:
-        return hardware(self.gpu, n, self.per_node)
-
-
-class Search(Evaluator):
+class Search(Pruner):
     """One search: walks the cells of every GPU type, keeps the best fitting layout per (GPU type, GPU count) and
     the near misses (the smallest layout that does not fit, met before the first that fits)."""
 
-    def __init__(self, catalog: Catalog, model: ModelSpec, w: Workload, c: Constraints) -> None:
-        super().__init__(catalog, model, w, c)
+    def __init__(self, catalog: Catalog, model: ModelSpec, w: Workload, c: Constraints,
+                 order: SortKey | str | None = None) -> None:
+        super().__init__(catalog, model, w, c, order)
         w, c = self.w, self.c
         # (gpu id, N) -> (rank key, enumeration order, gpu, layout, usable): the best fitting layout found so far
         self.best: dict[tuple[str, int], tuple] = {}
@@ -92,8 +68,16 @@ class Search(Evaluator):
         self.unfit: dict[tuple[str, int], tuple] = {}
         self._has_fit: set[tuple[str, int]] = set()  # (gpu id, N) where a layout that fits was met
         self._kth: tuple | None = None  # the top-th best rank key so far (branch and bound)
-        self._keys: list[tuple] = []  # the rank keys in ``best``, sorted
-        self._micro_cache: dict[tuple[int, int, bool], list[int]] = {}  # (pp, dp, v > 1) -> micro-batches it runs
+        self._keys: list[tuple] = []  # the best rank key of every group, sorted
+        # the answer's rows: the best plan per GPU type (``per_type``), else per (GPU type, GPU count)
+        self.per_type = False
+        self._group_best: dict[object, tuple] = {}
+        # other orders whose best timed layout is kept as well (the default answer's picks, ``search/picks.py``):
+        # name -> Ranker, and name -> (rank key, enumeration order, gpu, layout, usable)
+        self.pick_rankers: dict[str, Ranker] = {}
+        self.pick_best: dict[str, tuple] = {}
+        self.runs: list[GpuRun] = []  # each GPU type's options, as ``run`` set them up
+        self._micro_cache: dict[tuple, tuple[int, ...]] = {}  # (tp, pp, dp, v > 1) -> micro-batches it runs
         # a deadline or budget can turn away a layout that fits in memory (training with a token count only)
         self.limits = self.training and w.tokens is not None and (c.deadline_s is not None or c.budget_usd is not None)
         # when nothing fits: search what the deadline/budget bounds set aside, for the memory near misses
@@ -105,39 +89,6 @@ class Search(Evaluator):
         self.sizing_replicas = (not self.training and w.request_rate is not None and c.dp is None
                                 and c.gpu_count is None)
 
-    # ----------------------------------------------------------------------------------------------- bounds
-    def bound_key(self, r: GpuRun, n: int, tokens_per_second_bound: float) -> tuple:
-        """A rank key that no training plan on ``n`` x ``r.gpu`` with at most this throughput can beat."""
-        return self.training_key(tokens_per_second_bound, r.hw(n), r.usd_per_hour(n), r.price.owned)
-
-    def _beaten(self, r: GpuRun, n: int, tokens_per_second_bound: float) -> bool:
-        """Whether no plan on ``n`` x ``r.gpu`` with at most this throughput can change the result: it ranks below
-        the top-th plan found, or it misses the deadline/budget once near misses no longer matter."""
-        if self._kth is not None and self.bound_key(r, n, tokens_per_second_bound) > self._kth:
-            return True
-        return bool(self.best) and not self.c.include_unfit and self._past_limits(r, n, tokens_per_second_bound)
-
-    def _past_limits(self, r: GpuRun, n: int, tokens_per_second_bound: float) -> bool:
-        """Every plan on ``n`` GPUs with at most this throughput misses the deadline or exceeds the budget."""
-        if not self.limits or r.bound is None:
-            return False
-        seconds = r.bound.seconds_lower_bound(n, tokens_per_second_bound)
-        c = self.c
-        if c.deadline_s is not None and seconds > c.deadline_s * MARGIN:
-            return True
-        usd = r.usd_per_hour(n)
-        return c.budget_usd is not None and usd is not None and usd * seconds / HOUR_S > c.budget_usd * MARGIN
-
-    def _within_limits(self, r: GpuRun, n: int, tokens_per_second: float) -> bool:
-        """``evaluate``'s deadline and budget test of a training plan, from its throughput (the same arithmetic)."""
-        seconds = training_seconds(self.w.tokens, tokens_per_second, n)
-        if seconds is None:
-            return True
-        if self.c.deadline_s is not None and seconds > self.c.deadline_s:
-            return False
-        budget, usd = self.c.budget_usd, r.usd_per_hour(n)
-        return not (budget is not None and usd is not None and usd * seconds / HOUR_S > budget)
-
     # ----------------------------------------------------------------------------------------------- offers
     def _accept(self, key: tuple[str, int], k: tuple, order: tuple) -> bool:
         cur = self.best.get(key)
@@ -145,14 +96,25 @@ class Search(Evaluator):
 
     def _set_best(self, key: tuple[str, int], k: tuple, order: tuple, gpu: GpuSpec, layout: Layout,
                   usable: float) -> None:
-        old = self.best.get(key)
         self.best[key] = (k, order, gpu, layout, usable)
-        keys = self._keys  # every (GPU, N)'s best rank key, sorted
+        group = key[0] if self.per_type else key
+        old = self._group_best.get(group)
+        if old is not None and not k < old:
+            return
+        self._group_best[group] = k
+        keys = self._keys  # every group's best rank key, sorted
         if old is not None:
-            del keys[bisect.bisect_left(keys, old[0])]
+            del keys[bisect.bisect_left(keys, old)]
         bisect.insort(keys, k)
         if len(keys) >= self.c.top:
             self._kth = keys[self.c.top - 1]
+
+    def _keep_pick(self, name: str, k: tuple, order: tuple, gpu: GpuSpec, layout, usable: float) -> None:
+        """Keep a fitting layout as the pick ``name`` if it ranks first under that order (``layout``: the Layout,
+        or a function that builds it, called only when it is kept)."""
+        cur = self.pick_best.get(name)
+        if cur is None or (k, order) < (cur[0], cur[1]):
+            self.pick_best[name] = (k, order, gpu, layout() if callable(layout) else layout, usable)
 
     def _near_miss_wanted(self, key: tuple[str, int], total_bytes: float, order: tuple) -> bool:
         """Whether a layout that does not fit would become the near miss of its (GPU, N)."""
@@ -168,6 +130,9 @@ class Search(Evaluator):
             k = self.rank_key(plan)
             if self._accept(key, k, order):
                 self._set_best(key, k, order, plan.gpu, plan.layout, plan.usable_memory_bytes)
+            for name, ranker in self.pick_rankers.items():
+                self._keep_pick(name, self.rank_key(plan, ranker), order, plan.gpu, plan.layout,
+                                plan.usable_memory_bytes)
         elif key not in self._has_fit:
             prev = self.unfit.get(key)
             total = plan.memory.total_bytes
@@ -246,9 +211,10 @@ class Search(Evaluator):
                 for v in vs:
                     yield tp, pp, dp, ep, v
 
-    def run(self, gpus: list[GpuSpec], *, prune: bool = True) -> None:
-        """Search ``gpus``; ``prune=False`` walks every cell in enumeration order without bounds (for tests)."""
-        runs = [self.setup(gi, g) for gi, g in enumerate(gpus)]
+    def run(self, gpus: list[GpuSpec], *, prune: bool = True, runs: list[GpuRun] | None = None) -> None:
+        """Search ``gpus``; ``prune=False`` walks every cell in enumeration order without bounds (for tests).
+        ``runs``: another search's ``runs`` of the same job and GPUs (their bounds' caches are shared)."""
+        runs = self.runs = runs or [self.setup(gi, g) for gi, g in enumerate(gpus)]
         if self.training and prune and not self.c.include_unfit:
             self._best_first(runs)
             return
@@ -283,18 +249,22 @@ class Search(Evaluator):
             k, order, r, n, tps, cell = item
             if self._kth is not None and k > self._kth:
                 break  # every bound left is at least k: nothing left can enter the top plans
+            if self._row_taken(r, k):
+                continue  # its GPU type has a better row already
             if self._past_limits(r, n, tps):
                 if not self.best:
                     past_limits.append(item)
                 continue
             if cell is None:
                 for ci, cl in enumerate(self.cells(r, n)):
+                    if self.best and self._weights_overflow(r, cl):
+                        continue  # its weights alone exceed the GPU (near misses are shown only if nothing fits)
                     bounds = self._cell_bound(r, cl)
                     ctps = bounds.best
                     if not ctps > 0.0:
                         continue  # an interleaved cell with no micro-batch count the schedule accepts
                     ck = self.bound_key(r, n, ctps)
-                    if self._kth is None or not ck > self._kth:
+                    if (self._kth is None or not ck > self._kth) and not self._row_taken(r, ck):
                         heapq.heappush(heap, (ck, order + (ci,), r, n, ctps, (cl, bounds)))
             else:
                 self._training_cell(r, n, cell[0], cell[1], order)
@@ -307,30 +277,6 @@ class Search(Evaluator):
             else:
                 for ci, cl in enumerate(self.cells(r, n)):
                     self._training_cell(r, n, cl, None, order + (ci,))
-
-    def _cell_bound(self, r: GpuRun, cell: Cell) -> CellBound:
-        tp, pp, dp, ep, v = cell
-        assert r.bound is not None
-        return r.bound.cell(tp, pp, dp, ep, r.per_node, v, self._micros_for(r, cell))
-
-    def _micros_for(self, r: GpuRun, cell: Cell) -> list[int]:
-        """The micro-batch sizes a cell can run: none larger than the step's sequences per data-parallel replica
-        (micro x dp x accumulation = the global batch; a larger micro-batch would only pad it), and for
-        Megatron-LM's interleaved schedule (v > 1) only those whose micro-batches per step are a multiple of pp.
-        A micro-batch the user pinned is kept."""
-        _, pp, dp, _, v = cell
-        key = (pp, dp, v > 1)  # r.micros depends on the workload only, so it is the same list for every GPU type
-        micros = self._micro_cache.get(key)
-        if micros is None:
-            w = self.w
-            micros = r.micros
-            if w.micro_batch is None:
-                per_replica = w.global_batch_tokens / w.seq_len / dp
-                micros = [b for b in micros if b == 1 or b <= per_replica + 1e-9]
-            if v > 1:
-                micros = [b for b in micros if micro_batches_per_step(w, dp, b) % pp == 0]
-            self._micro_cache[key] = micros
-        return micros
 
     # ------------------------------------------------------------------------------------------- one cell
     def _training_cell(self, r: GpuRun, n: int, cell: Cell, bounds: CellBound | None, order: tuple) -> None:
@@ -345,7 +291,8 @@ class Search(Evaluator):
         micros = self._micros_for(r, cell)
         if not micros or not zeros or not offloads:
             return
-        mem = training_cell(self.model, gpu, self.w, tp, pp, dp, ep, True, v)
+        w = self.w_for(n)
+        mem = training_cell(self.model, gpu, w, tp, pp, dp, ep, True, v)
         self.evaluated += 1
         floor_bytes = mem.total_bytes(zeros[-1], offloads[-1], recomputes[-1], micros[0])
         if not floor_bytes <= usable:
@@ -359,7 +306,7 @@ class Search(Evaluator):
             self._has_fit.add((gpu.id, n))
         if bounds is not None and self._beaten(r, n, bounds.best):
             return
-        step = step_job(self.model, gpu, self.w).cell(tp, pp, dp, ep, r.per_node)
+        step = step_job(self.model, gpu, w).cell(tp, pp, dp, ep, r.per_node)
         fits_on_gpu = False  # a layout without offload fits in this cell
         for oi, offload in enumerate(offloads):
             if offload is Offload.none:
@@ -405,9 +352,13 @@ class Search(Evaluator):
                 self.offer(self.evaluate(r.gpu, self._layout(r, cell, z, offload, rc, micro), r.usable), order)
             return
         self._has_fit.add(key)
-        k = self.training_key(tps, r.hw(n), r.usd_per_hour(n), r.price.owned)
+        hw, usd = r.hw(n), r.usd_per_hour(n)
+        k = self.training_key(tps, hw, usd, r.price.owned)
         if self._accept(key, k, order):
             self._set_best(key, k, order, r.gpu, self._layout(r, cell, z, offload, rc, micro), r.usable)
+        for name, ranker in self.pick_rankers.items():
+            self._keep_pick(name, ranker.training(tps, hw, usd, r.price.owned), order, r.gpu,
+                            lambda: self._layout(r, cell, z, offload, rc, micro), r.usable)
 
     def _inference_cell(self, r: GpuRun, cell: Cell, order: tuple) -> None:
         """One inference cell: its single layout, fitted against the engine's reservation at this tp (SGLang

@@ -21,21 +21,44 @@ from llmsizer.search.result import Plan
 from llmsizer.search.serving import misses_sla, sla_met
 from llmsizer.specs.gpu import GpuSpec
 from llmsizer.specs.model import ModelSpec
-from llmsizer.workload.defaults import resolve_defaults
+from llmsizer.workload.choices import SortKey
+from llmsizer.workload.defaults import (
+    batch_scales_with_gpus,
+    pretrain_global_batch_tokens,
+    resolve_defaults,
+)
 from llmsizer.workload.job import Constraints, Layout, Workload
 
 
 class Evaluator:
     """Evaluates layouts of one (model, resolved workload, resolved constraints) and ranks the plans."""
 
-    def __init__(self, catalog: Catalog, model: ModelSpec, w: Workload, c: Constraints) -> None:
+    def __init__(self, catalog: Catalog, model: ModelSpec, w: Workload, c: Constraints,
+                 order: SortKey | str | None = None) -> None:
         job = resolve_defaults(model, w, c)  # idempotent: a resolved job stays as it is
         w, c = job.workload, job.constraints
         self.catalog, self.model, self.w, self.c = catalog, model, w, c
         self.training = w.mode.is_training
-        self.ranker = Ranker(c.sort, w.output_tokens)
+        self.ranker = Ranker(order or c.sort, w.output_tokens)  # ``order``: another than ``--sort`` (the picks)
         self.evaluated = 0
         self._prices: dict[str, Price] = {}
+        self._scaled_batch = batch_scales_with_gpus(w)
+        self._by_batch: dict[int, Workload] = {w.global_batch_tokens or 0: w}
+        self._by_count: dict[int, Workload] = {}
+
+    def w_for(self, n: int) -> Workload:
+        """The workload on ``n`` GPUs: the pretraining default batch grows with the GPU count
+        (``workload.defaults.pretrain_global_batch_tokens``); anything else is the same on every count."""
+        if not self._scaled_batch:
+            return self.w
+        w = self._by_count.get(n)
+        if w is None:
+            tokens = pretrain_global_batch_tokens(n)
+            w = self._by_batch.get(tokens)
+            if w is None:
+                w = self._by_batch[tokens] = self.w.with_(global_batch_tokens=tokens)
+            self._by_count[n] = w
+        return w
 
     def price(self, gpu: GpuSpec) -> Price:
         p = self._prices.get(gpu.id)
@@ -46,8 +69,9 @@ class Evaluator:
     def evaluate(self, gpu: GpuSpec, layout: Layout, usable: float, explain: bool = False,
                  mem: MemoryBreakdown | None = None) -> Plan:
         self.evaluated += 1
+        w = self.w_for(layout.gpu_count)
         if mem is None:
-            mem = estimate_memory(self.model, gpu, self.w, layout, explain=explain)
+            mem = estimate_memory(self.model, gpu, w, layout, explain=explain)
         reasons: list[Message] = []
         fits = mem.total_bytes <= usable
         if not fits:
@@ -55,7 +79,7 @@ class Evaluator:
         training = inference = None
         price = self.price(gpu)
         if self.training:
-            training = estimate_training(self.model, gpu, self.w, layout, explain=explain)
+            training = estimate_training(self.model, gpu, w, layout, explain=explain)
             seconds = training.seconds
             cost = self._cost(gpu, layout, seconds, None, price, explain)
         else:

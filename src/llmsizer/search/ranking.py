@@ -89,10 +89,11 @@ Hardware = tuple[int, int, float]
 class Ranker:
     """Rank keys for one search's sort order (a ``SortKey``, or ``SMALLEST``)."""
 
-    __slots__ = ("output_tokens", "sort")
+    __slots__ = ("_goodput", "output_tokens", "sort")
 
     def __init__(self, sort: SortKey | str, output_tokens: int) -> None:
         self.sort, self.output_tokens = sort, output_tokens
+        self._goodput: dict[int, float] = {}  # GPU count -> goodput (ranking asks for the same counts many times)
 
     def order(self, time_key: float, cost: tuple, hw: Hardware, usd_per_hour: float | None) -> tuple:
         n, nodes, memory_bytes = hw
@@ -110,7 +111,10 @@ class Ranker:
         """The key of a training plan from its throughput, hardware and cost per hour (price x N). Time and cost
         are per token of *wall time*: the steady-state throughput times the goodput of ``n`` GPUs (restarts), so
         ``--sort time`` orders plans by the training time they show."""
-        tps = max(tokens_per_second * goodput(hw[0], compute_data().training), 1e-30)
+        g = self._goodput.get(hw[0])
+        if g is None:
+            g = self._goodput[hw[0]] = goodput(hw[0], compute_data().training)
+        tps = max(tokens_per_second * g, 1e-30)
         return self.order(1.0 / tps, cost_key(usd_per_hour, tps, owned), hw, usd_per_hour)
 
     def inference(self, tpot_s: float, ttft_s: float, tokens_per_second: float, hw: Hardware,

@@ -43,6 +43,7 @@ class Plan:
     server: ServerSpec | None = None
     cloud: tuple[CloudOffer, ...] = ()
     framework: Framework | None = None  # the training stack the plan runs on (None for inference)
+    picked_as: tuple[str, ...] = ()  # "cheapest", "quickest", "smallest" (search/picks.py)
 
     @property
     def gpu_count(self) -> int:

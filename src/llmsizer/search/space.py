@@ -14,6 +14,8 @@ A (gpu, N, tp, pp, dp, ep, v) is a *cell*. Pinned constraints fix their dimensio
 
 from __future__ import annotations
 
+import functools
+
 from llmsizer.specs.gpu import GpuSpec
 from llmsizer.specs.model import ModelSpec
 
@@ -61,6 +63,7 @@ def tp_options(model: ModelSpec, gpu: GpuSpec, n: int, per_node: int, pinned: in
     return [t for t in pow2_upto(limit) if model.heads % t == 0 and (kv % t == 0 or t % kv == 0)]
 
 
+@functools.lru_cache(maxsize=4096)
 def pipeline_split(layers: int, pp: int, v: int = 1) -> tuple[int, int, int] | None:
     """Layers on the (first, each middle, last) pipeline stage, or None when the stacks cannot split them so.
 

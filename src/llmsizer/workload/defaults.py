@@ -5,8 +5,10 @@ the same way.
 The defaults are policies with a source, not hardware or model numbers:
 - sequence length: 2,048 tokens (the Alpaca / QLoRA fine-tuning setting, Dettmers et al. 2023 sec. 4), 4,096 for
   pretraining (Llama 2's context, Touvron et al. 2023 sec. 2.2); never past the model's own context unless given;
-- global batch: 4M tokens for pretraining (Llama 2, Touvron et al. 2023 sec. 2.2), 128 sequences otherwise
-  (Stanford Alpaca's train.py; Llama 2 SFT used 64 x 4096 tokens, sec. 3.1);
+- global batch: 4M tokens for pretraining (Llama 2, Touvron et al. 2023 sec. 2.2), doubled as the run grows to keep
+  at least 1,024 tokens per GPU per step, up to 16M (``pretrain_global_batch_tokens``: Llama 3 405B trained at 16M
+  tokens on 16,384 H100, Dubey et al. 2024 sec. 3.4.1 and Table 4); 128 sequences otherwise (Stanford Alpaca's
+  train.py; Llama 2 SFT used 64 x 4096 tokens, sec. 3.1);
 - QLoRA's frozen base in NF4 with double quantization (Dettmers et al. 2023 sec. 3);
 - the training stack: Hugging Face Transformers (Trainer + PEFT) for fine-tuning, LoRA and QLoRA -- the stack the
   QLoRA paper released and that Axolotl, LLaMA-Factory and TRL build on -- and Megatron-LM for pretraining (the
@@ -30,8 +32,17 @@ from llmsizer.workload.job import NO_DEADLINE, Constraints, Workload
 SEQ_LEN = 2048
 PRETRAIN_SEQ_LEN = 4096
 PRETRAIN_GLOBAL_BATCH_TOKENS = 4 * 2**20
+#: published large runs keep a step's batch at >= ~1k tokens per GPU as they scale: Llama 3 405B 16M tokens on
+#: 16,384 H100 (1,024 per GPU) and 8,192 (2,048), Dubey et al. 2024 Table 4; PaLM 540B 4M on 6,144 TPU v4 chips (683;
+#: Chowdhery et al. 2022 sec. 5); MT-NLG 530B 1,920 x 2,048 tokens on 2,240 A100 (1,755; Smith et al. 2022 sec. 3);
+#: BLOOM 176B 2,048 x 2,048 on 384 A100 (10,923; BigScience 2022 sec. 3.4)
+PRETRAIN_MIN_TOKENS_PER_GPU = 1024
+#: Llama 3's largest batch, reached as its 405B run scaled (4M -> 8M -> 16M tokens, Dubey et al. 2024 sec. 3.4.1)
+PRETRAIN_MAX_GLOBAL_BATCH_TOKENS = 16 * 2**20
 FINETUNE_GLOBAL_BATCH_SEQUENCES = 128
-GLOBAL_BATCH_SOURCE = ("Pretraining: Llama 2 used a global batch of 4M tokens (Touvron et al. 2023, sec. 2.2). "
+GLOBAL_BATCH_SOURCE = ("Pretraining: Llama 2 used a global batch of 4M tokens (Touvron et al. 2023, sec. 2.2); Llama 3 "
+                       "doubled it to 8M and 16M tokens as its 405B run scaled to 16,384 H100 (Dubey et al. 2024, sec. "
+                       "3.4.1 and Table 4): the default doubles 4M while below 1,024 tokens per GPU, up to 16M. "
                        "Fine-tuning: Stanford Alpaca used 128 sequences per step (github.com/tatsu-lab/stanford_alpaca,"
                        " train.py hyperparameters); Llama 2 SFT used 64 x 4096 tokens (Touvron et al. 2023, sec. 3.1).")
 QLORA_QUANT = Quant.nf4
@@ -58,6 +69,20 @@ def default_global_batch_tokens(mode: Mode, seq_len: int) -> int:
     if mode is Mode.pretrain:
         return PRETRAIN_GLOBAL_BATCH_TOKENS
     return FINETUNE_GLOBAL_BATCH_SEQUENCES * seq_len
+
+
+def pretrain_global_batch_tokens(n_gpus: int) -> int:
+    """The default pretraining batch on ``n_gpus``: 4M tokens, doubled while below ``PRETRAIN_MIN_TOKENS_PER_GPU``
+    per GPU, at most 16M (4M up to 4,096 GPUs, 8M to 8,192, 16M beyond)."""
+    tokens = PRETRAIN_GLOBAL_BATCH_TOKENS
+    while tokens < n_gpus * PRETRAIN_MIN_TOKENS_PER_GPU and tokens < PRETRAIN_MAX_GLOBAL_BATCH_TOKENS:
+        tokens *= 2
+    return tokens
+
+
+def batch_scales_with_gpus(w: Workload) -> bool:
+    """Whether a resolved workload's global batch is the pretraining default, which grows with the GPU count."""
+    return w.mode is Mode.pretrain and "global_batch_tokens" in w.assumed
 
 
 def resolve_workload(model: ModelSpec, w: Workload) -> tuple[Workload, tuple[Message, ...]]:

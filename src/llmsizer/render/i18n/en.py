@@ -75,6 +75,10 @@ LABELS = {
     'nodes': 'nodes',
     'node': 'node',
     'layout': 'Layout',
+    'picks': 'Picks',
+    'pick_cheapest': 'cheapest',
+    'pick_quickest': 'quickest',
+    'pick_smallest': 'smallest (fewest GPUs)',
     'mem_used_usable': 'Memory/GPU (used / usable)',
     'mem_short': 'Mem/GPU',
     'per_gpu': 'per GPU',
@@ -257,6 +261,14 @@ MESSAGES = {
     "tokens_chinchilla": lambda p, n, f: (
         f"{n('tokens')} not given: assuming the Chinchilla-optimal {p['tokens_per_param']:g} tokens per parameter = "
         f"{p['tokens'] / 1e9:,.0f}B tokens (Hoffmann et al. 2022, Table 3)"),
+    "global_batch_scaled": lambda p, n, f: (
+        f"{n('global_batch_tokens')} not given: {p['tokens'] / 2**20:g}M tokens per step on {p['gpus']:,} GPUs (the "
+        f"{p['default_tokens'] / 2**20:g}M-token default doubled to keep at least 1,024 tokens per GPU, as Llama 3 grew "
+        "its 405B run's batch to 16M tokens on 16,384 H100; Dubey et al. 2024 sec. 3.4.1)"),
+    "batch_limits_dp": lambda p, n, f: (
+        f"the batch limits this plan: {f.si(p['tokens'])} tokens per step leave each of its {p['dp']:,} data-parallel "
+        f"pipelines {p['micro_batches']} micro-batch(es) for {p['pp']} stages, so the pipeline bubble idles "
+        f"{p['bubble'] * 100:.0f}% of each step; a larger {n('global_batch_tokens')} or fewer GPUs use them better"),
     "deadline_default": lambda p, n, f: (
         f"{n('deadline_s')} not given: pretraining plans must finish within {p['deadline_s'] / 86400:.0f}d "
         f"({n('deadline_s')} none lifts it)"),

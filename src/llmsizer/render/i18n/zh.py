@@ -68,6 +68,10 @@ LABELS = {
     'nodes': '节点',
     'node': '节点',
     'layout': '并行方式',
+    'picks': '推荐',
+    'pick_cheapest': '最便宜',
+    'pick_quickest': '最快',
+    'pick_smallest': '最小配置（GPU 最少）',
     'mem_used_usable': '单卡显存（已用 / 可用）',
     'mem_short': '单卡显存',
     'per_gpu': '每卡',
@@ -241,6 +245,14 @@ MESSAGES = {
     "tokens_chinchilla": lambda p, n, f: (
         f"未指定 {n('tokens')}：按 Chinchilla 最优比例每个参数 {p['tokens_per_param']:g} 个 token 计算，共 "
         f"{p['tokens'] / 1e9:,.0f}B token（Hoffmann et al. 2022, Table 3）"),
+    "global_batch_scaled": lambda p, n, f: (
+        f"未指定 {n('global_batch_tokens')}：{p['gpus']:,} 张 GPU 上每步 {p['tokens'] / 2**20:g}M token（默认的 "
+        f"{p['default_tokens'] / 2**20:g}M token 按每卡至少 1,024 token 翻倍；Llama 3 405B 扩展到 16,384 张 H100 时批量增至 16M "
+        "token，见 Llama 3 技术报告第 3.4.1 节）"),
+    "batch_limits_dp": lambda p, n, f: (
+        f"该方案受批量限制：每步 {f.si(p['tokens'])} token 只给 {p['dp']:,} 条数据并行流水线各 {p['micro_batches']} 个"
+        f"微批次，却有 {p['pp']} 个流水线阶段，流水线气泡占每步 {p['bubble'] * 100:.0f}% 的时间；"
+        f"增大 {n('global_batch_tokens')} 或减少 GPU 可提高利用率"),
     "deadline_default": lambda p, n, f: (
         f"未指定 {n('deadline_s')}：预训练方案须在 {p['deadline_s'] / 86400:.0f} 天内完成"
         f"（{n('deadline_s')} none 可取消该限制）"),
