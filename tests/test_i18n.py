@@ -49,7 +49,8 @@ ALLOWED = sorted({
     *(str(v) for v in PARAMS.values() if isinstance(v, str)), NETWORK_PARAMS["scaleup"],
     *(name(f) for f in ("params", "quant", "tokens", "deadline_s", "max_gpus", "gpu_count", "budget_usd", "offload",
                         "zero", "mode", "context", "concurrency", "micro_batch", "recompute", "gpu_ids", "seq_len", "framework",
-                        "request_rate", "engine", "global_batch_tokens", *PARAMS["fields"])),
+                        "request_rate", "engine", "global_batch_tokens", "ttft_target_s", "tpot_target_s",
+                        "sla_percentile", "prompt_tokens", "disaggregate", *PARAMS["fields"])),
     "GiB", "GPU", "ms", "ZeRO-Infinity", "nvme",
     "KV", "CPU", "NVMe", "Gb/s", "InfiniBand", "RoCE", "RDMA", "Chinchilla", "Hoffmann", "et al.",
     "Table", "SwiGLU", "FFN", "Llama", "token",  # "token" as a unit, as the zh labels write it

@@ -16,6 +16,12 @@ def given(c: Constraints, name: str) -> bool:
 def advise(w: Workload, c: Constraints, near_misses: list[Plan]) -> list[Message]:
     """Advice when nothing fits; ``near_misses`` are the closest plans shown."""
     in_memory = [p for p in near_misses if p.memory.total_bytes <= p.usable_memory_bytes]
+    if in_memory and w.mode is Mode.inference:
+        # they fit in memory and miss the request rate or the latency targets
+        best = max(in_memory, key=lambda p: p.inference.requests_per_second if p.inference else 0.0)
+        return [message("closest_serving", gpu_count=best.gpu_count, gpu_id=best.gpu.id,
+                        rate=best.inference.requests_per_second if best.inference else 0.0),
+                message("relax_sla")]
     if in_memory:
         # they fit in memory but miss the deadline or the budget: the advice is about time and money
         quickest = min(in_memory, key=lambda p: p.training.seconds if p.training and p.training.seconds else 0)

@@ -300,6 +300,11 @@ MESSAGES = {
     "relax_time_or_money": lambda p, n, f: (
         f"allow more GPUs ({n('max_gpus')}, or drop {n('gpu_count')}), a faster GPU, fewer {n('tokens')}, or relax "
         f"{n('deadline_s')} / {n('budget_usd')} ({n('deadline_s')} none lifts the pretraining default)"),
+    "closest_serving": lambda p, n, f: (
+        f"closest: one replica of {p['gpu_count']}x {p['gpu_id']} sustains {p['rate']:.3g} req/s within the targets"),
+    "relax_sla": lambda p, n, f: (
+        f"allow more replicas ({n('max_gpus')}), relax {n('ttft_target_s')} / {n('tpot_target_s')} or "
+        f"{n('sla_percentile')}, lower {n('request_rate')}, shorten {n('prompt_tokens')}, or try {n('disaggregate')}"),
     "closest_memory": lambda p, n, f: f"closest: {p['gpu_count']}x {p['gpu_id']} needs {p['ratio']:.1f}x the usable memory per GPU",
     "more_gpus": lambda p, n, f: f"allow more GPUs ({n('max_gpus')}, or drop {n('gpu_count')})",
     "offload": lambda p, n, f: f"offload optimizer state to CPU ({n('offload')} cpu with {n('zero')} 2 or 3)",

@@ -283,6 +283,11 @@ MESSAGES = {
     "relax_time_or_money": lambda p, n, f: (
         f"允许更多 GPU（{n('max_gpus')}，或去掉 {n('gpu_count')}）、换更快的 GPU、减少 {n('tokens')}，或放宽 "
         f"{n('deadline_s')} / {n('budget_usd')}（{n('deadline_s')} none 可取消预训练的默认期限）"),
+    "closest_serving": lambda p, n, f: (
+        f"最接近：{p['gpu_count']}x {p['gpu_id']} 的一个副本在目标内可承载 {p['rate']:.3g} 请求/秒"),
+    "relax_sla": lambda p, n, f: (
+        f"允许更多副本（{n('max_gpus')}），放宽 {n('ttft_target_s')} / {n('tpot_target_s')} 或 "
+        f"{n('sla_percentile')}，降低 {n('request_rate')}，缩短 {n('prompt_tokens')}，或尝试 {n('disaggregate')}"),
     "closest_memory": lambda p, n, f: f"最接近的方案：{p['gpu_count']}x {p['gpu_id']} 所需显存为每卡可用显存的 {p['ratio']:.1f} 倍",
     "more_gpus": lambda p, n, f: f"允许更多 GPU（{n('max_gpus')}，或去掉 {n('gpu_count')}）",
     "offload": lambda p, n, f: f"将优化器状态卸载到 CPU（{n('offload')} cpu，配合 {n('zero')} 2 或 3）",
