@@ -219,3 +219,18 @@ def test_apple_silicon_defaults_to_llama_cpp():
     doc = json.loads(r.stdout)
     assert doc["workload"]["engine"] == "llama.cpp" and doc["plans"][0]["fits"]
     assert any("llama.cpp on this hardware" in n for n in doc["notes"])
+
+
+def test_speculative_decoding_yields_the_expected_tokens_per_step(cat):
+    # Leviathan et al. 2023, eq. 1: k drafts accepted at rate a yield (1 - a^(k+1)) / (1 - a) tokens per step; at a
+    # small batch the step stays bound by the weights' bytes, so TPOT falls by about that factor
+    model, gpu = cat.model("llama-3.1-8b"), cat.gpu("h100-sxm")
+    w = Workload(mode=Mode.inference, concurrency=1)
+    plain = llmsizer.estimate_inference(model, gpu, w, Layout())
+    spec = llmsizer.estimate_inference(model, gpu, w.with_(speculative_tokens=3, speculative_acceptance=0.7), Layout())
+    assert plain.tpot_seconds / spec.tpot_seconds == pytest.approx((1 - 0.7 ** 4) / 0.3, rel=0.05)
+    # at a large batch the verification of 4 tokens per sequence makes the step compute-bound: the gain shrinks
+    big = w.with_(concurrency=256)
+    gain_big = (llmsizer.estimate_inference(model, gpu, big, Layout()).tpot_seconds
+                / llmsizer.estimate_inference(model, gpu, big.with_(speculative_tokens=3), Layout()).tpot_seconds)
+    assert gain_big < plain.tpot_seconds / spec.tpot_seconds

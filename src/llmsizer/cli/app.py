@@ -199,6 +199,8 @@ def plan(
     percentile: Annotated[Optional[str], typer.Option(help="Percentile of the latency targets (p50, p90, p95, p99); default p95.")] = None,
     prefix_cache_hit: Annotated[Optional[float], typer.Option(min=0.0, max=0.99, help="Inference: share of prompt tokens served from the engine's prefix cache (0-0.99).")] = None,
     sweep: Annotated[bool, typer.Option(help="Inference: show the top plan's latency and throughput over a range of concurrencies.")] = False,
+    speculative_tokens: Annotated[Optional[int], typer.Option(min=0, max=64, help="Inference: speculative decoding, draft tokens verified per step (EAGLE/MTP-style drafts; their own cost is not counted).")] = None,
+    speculative_acceptance: Annotated[Optional[float], typer.Option(min=0.01, max=0.99, help="Inference: the drafts' token acceptance rate (default 0.7).")] = None,
     disaggregate: Annotated[bool, typer.Option(help="Inference with --request-rate: separate prefill and decode replicas (DistServe, Dynamo, SGLang PD), each pool sized for its own target.")] = False,
     engine: Annotated[Optional[Engine], typer.Option(help="Inference runtime whose measured efficiency and scheduling to assume (ollama and lmstudio run llama.cpp with their own defaults); default vllm, llama.cpp on Apple silicon and CPUs.")] = None,
     kv_dtype: Annotated[Optional[str], typer.Option(help="KV-cache dtype: bf16, fp16, fp8, int8 (default: the precision).")] = None,

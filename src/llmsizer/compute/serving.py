@@ -51,18 +51,21 @@ class ReplicaCosts:
     Set the attributes, then call ``ready()``."""
 
     __slots__ = ("_ar0", "_ar1", "_comp_d", "_comp_p", "_kvc", "_mem0", "_memx", "_miss", "budget", "bw",
-                 "continuous", "ctx", "experts", "f_dec", "f_pf", "hidden_bytes", "kv_link_bw", "kv_tok", "layers",
-                 "link",
+                 "continuous", "ctx", "decode_rounds", "experts", "f_dec", "f_pf", "hidden_bytes", "kv_link_bw",
+                 "kv_tok", "layers", "link", "spec_tokens", "spec_yield",
                  "max_seqs", "output", "pp", "prompt", "rate", "slots", "t_over", "top_k", "tp", "w_dense",
                  "w_expert")
 
     def ready(self) -> ReplicaCosts:
         """Fold the inputs into the per-round coefficients ``round_s`` adds up."""
         tp, pp = self.tp, self.pp
+        # speculative decoding (Leviathan et al. 2023): each round verifies spec_tokens drafts per sequence and
+        # yields spec_yield tokens on average, so a request needs (O - 1) / spec_yield decode rounds
+        self.decode_rounds = max(self.output - 1, 1) / self.spec_yield if self.output > 1 else 0.0
         self._mem0, self._memx = self.w_dense / self.bw, self.w_expert / self.bw
         self._miss = 1.0 - self.top_k / self.experts if self.experts else 1.0
         self._kvc = self.ctx * self.kv_tok / self.bw
-        self._comp_d = self.f_dec / (tp * pp) / self.rate
+        self._comp_d = self.f_dec * (1 + self.spec_tokens) / (tp * pp) / self.rate
         self._comp_p = self.f_pf / (tp * pp) / self.rate
         if tp > 1:  # two all-reduces per layer: latency + ring bytes (collective_seconds, linear in the tokens)
             per_layer = 2.0 * self.layers / pp
@@ -83,7 +86,8 @@ class ReplicaCosts:
         if self.experts:  # routed experts only as far as the round's tokens touch them (uniform routing)
             t_mem += self._memx * (1.0 - self._miss ** (bs + ks))
         t_comp = bs * self._comp_d + ks * self._comp_p
-        return pp * ((t_mem if t_mem > t_comp else t_comp) + self._ar0 + self._ar1 * (bs + ks) + self.t_over)
+        tokens = bs * (1 + self.spec_tokens) + ks
+        return pp * ((t_mem if t_mem > t_comp else t_comp) + self._ar0 + self._ar1 * tokens + self.t_over)
 
     def own_prefill_s(self, b: float, k: float) -> float:
         """The round that carries a prompt's last ``k`` tokens, as the prompt sees it: with ``pp`` stages its
@@ -130,7 +134,7 @@ class _State:
 def _rounds(c: ReplicaCosts, b: float, lam: float, t_bar: float, q: float, st: _State) -> float:
     """One pass of the round model at ``b`` running and ``lam`` requests/s (``t_bar``: the mean round so far);
     fills ``st`` and returns the new mean round."""
-    P, O = c.prompt, c.output
+    P = c.prompt
     t_d = c.round_s(b, 0.0)
     if c.continuous:
         budget = max(c.budget - b, 64.0)
@@ -147,14 +151,14 @@ def _rounds(c: ReplicaCosts, b: float, lam: float, t_bar: float, q: float, st: _
         own = (chunks - 1) * c.round_s(b, budget) + c.own_prefill_s(b, merged)
         rq = rho * q
         wait = rq * s / (2.0 * (1.0 - rq)) if rq < 0.999 else math.inf
-        tpot = t_d + q * f * (t_m - t_d)
+        tpot = (t_d + q * f * (t_m - t_d)) / c.spec_yield
     else:  # static batches of b sequences: prefill them all at once, then decode them together
-        f, t_m, t_new, tpot = 0.0, 0.0, t_d, t_d
+        f, t_m, t_new, tpot = 0.0, 0.0, t_d, t_d / c.spec_yield
         own = c.own_prefill_s(0.0, b * P)
         # a closed loop's clients send together, so every request starts a batch (q = 0 for one client; the
         # batch is the clients); open-loop arrivals wait for the batch in flight, the more often the fuller it is
         rho = min(b / c.capacity, 1.0) if q == 1.0 else 0.0
-        wait = rho * (own + (O - 1) * t_d) / 2.0
+        wait = rho * (own + c.decode_rounds * t_d) / 2.0
     st.b, st.f, st.t_d, st.t_m, st.t_bar, st.rho, st.own, st.q, st.wait, st.tpot = (
         b, f, t_d, t_m, t_new, rho, own, q, wait, tpot)
     st.lam = lam
@@ -168,13 +172,13 @@ def _running(c: ReplicaCosts, b: float, q: float = 1.0, near: _State | None = No
     st = _State()
     if near is not None and math.isfinite(near.t_bar):
         t_bar = near.t_bar
-        lam = b / (near.own + (c.output - 1) * t_bar)
+        lam = b / (near.own + c.decode_rounds * t_bar)
     else:
         t_bar = c.round_s(b, 0.0)
-        lam = b / (c.round_s(b, c.prompt) + (c.output - 1) * t_bar)
+        lam = b / (c.round_s(b, c.prompt) + c.decode_rounds * t_bar)
     for _ in range(_ITERATIONS):
         t_bar = _rounds(c, b, lam, t_bar, q, st)
-        lam_new = b / (st.own + (c.output - 1) * t_bar)
+        lam_new = b / (st.own + c.decode_rounds * t_bar)
         if abs(lam_new - lam) <= 1e-3 * lam:
             lam = lam_new
             break
@@ -191,9 +195,9 @@ def _load(c: ReplicaCosts, st: _State, slot_wait: float, percentiles: tuple[floa
           stable: bool = True) -> Load:
     residual = 0.5 * st.t_d * st.q * (1.0 - st.rho) if c.continuous else 0.0
     ttft = st.own + st.wait + residual + slot_wait
-    n = max(c.output - 1, 1)
+    n = max(c.decode_rounds, 1.0)
     f = st.f * st.q
-    spread = math.sqrt(f * (1.0 - f) / n) * (st.t_m - st.t_d)
+    spread = math.sqrt(f * (1.0 - f) / n) * (st.t_m - st.t_d) / c.spec_yield
     rq = st.rho * st.q
 
     def ttft_at(p: float) -> float:
@@ -205,7 +209,7 @@ def _load(c: ReplicaCosts, st: _State, slot_wait: float, percentiles: tuple[floa
     ps = tuple(sorted(set(PERCENTILES) | set(percentiles)))
     return Load(request_rate=st.lam, running=st.b, ttft_seconds=ttft, tpot_seconds=st.tpot,
                 ttft_percentiles=tuple((p, ttft_at(p)) for p in ps),
-                tpot_percentiles=tuple((p, max(st.t_d, st.tpot + _z(p) * spread)) for p in ps),
+                tpot_percentiles=tuple((p, max(st.t_d / c.spec_yield, st.tpot + _z(p) * spread)) for p in ps),
                 slot_wait_seconds=slot_wait, prefill_utilization=st.rho, mixed_share=st.f,
                 decode_round_seconds=st.t_d, prefill_wait_seconds=st.wait, own_prefill_seconds=st.own, stable=stable)
 
@@ -273,13 +277,13 @@ def closed_loop(c: ReplicaCosts, concurrency: int, percentiles: tuple[float, ...
     b = running
     for _ in range(8):
         st = _running(c, b, q)
-        life = st.own + (c.output - 1) * st.t_bar
+        life = st.own + c.decode_rounds * st.t_bar
         b_new = min(running, n * life / (life + st.wait)) if _stable(st) else b * 0.7
         if abs(b_new - b) <= 1e-3 * b:
             break
         b = b_new
     st = _running(c, b, q)
-    life = st.own + st.wait + (c.output - 1) * st.t_bar
+    life = st.own + st.wait + c.decode_rounds * st.t_bar
     slot_wait = (n / running - 1.0) * life if n > running else 0.0
     return _load(c, st, slot_wait, percentiles)
 

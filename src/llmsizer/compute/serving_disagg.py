@@ -21,7 +21,7 @@ def kv_transfer_s(c: ReplicaCosts) -> float:
 def _decode_only(c: ReplicaCosts, rate: float) -> tuple[float, float] | None:
     """(running, round) of a decode replica fed ``rate`` requests/s, each decoding O - 1 tokens: the fixed point of
     B = rate x (O - 1) x round(B); None past its capacity."""
-    n = max(c.output - 1, 1)
+    n = max(c.decode_rounds, 1.0)
     b = rate * n * c.round_s(1.0, 0.0)
     for _ in range(40):
         b_new = rate * n * c.round_s(max(b, 1e-9), 0.0)
@@ -31,7 +31,7 @@ def _decode_only(c: ReplicaCosts, rate: float) -> tuple[float, float] | None:
             b = b_new
             break
         b = b_new
-    return b, c.round_s(max(b, 1e-9), 0.0)
+    return b, c.round_s(max(b, 1e-9), 0.0) / c.spec_yield
 
 
 def disaggregated(c: ReplicaCosts, rate: float, prefill: int, decode: int,
@@ -51,7 +51,7 @@ def disaggregated(c: ReplicaCosts, rate: float, prefill: int, decode: int,
     xfer = kv_transfer_s(c)
     dec = _decode_only(c, rate / decode)
     if dec is None:
-        stable, dec = False, (c.capacity, c.round_s(c.capacity, 0.0))
+        stable, dec = False, (c.capacity, c.round_s(c.capacity, 0.0) / c.spec_yield)
     b, t_d = dec
 
     def ttft_at(p: float) -> float:
@@ -59,7 +59,8 @@ def disaggregated(c: ReplicaCosts, rate: float, prefill: int, decode: int,
         return latency + w + xfer
 
     ps = tuple(sorted(set(PERCENTILES) | set(percentiles)))
-    return Load(request_rate=rate / (prefill + decode), running=b, ttft_seconds=latency + wait + xfer, tpot_seconds=t_d,
+    return Load(request_rate=rate / (prefill + decode), running=b, ttft_seconds=latency + wait + xfer,
+                tpot_seconds=t_d,
                 ttft_percentiles=tuple((p, ttft_at(p)) for p in ps), tpot_percentiles=tuple((p, t_d) for p in ps),
                 prefill_utilization=rho, decode_round_seconds=t_d, prefill_wait_seconds=wait,
                 own_prefill_seconds=latency, stable=stable)

@@ -50,7 +50,7 @@ def replicas_lower_bound(costs: ReplicaCosts, rate: float) -> int:
     most ``capacity / ((O - 1) x decode round at capacity)`` requests/s (each request needs O - 1 decode rounds,
     and running sequences per round time grows with the batch up to the capacity). A bound for pruning."""
     cap = costs.capacity
-    per = cap / (max(costs.output - 1, 1) * costs.round_s(cap, 0.0))
+    per = cap / (max(costs.decode_rounds, 1.0) * costs.round_s(cap, 0.0))
     return max(1, math.ceil(rate / per * (1.0 - 1e-9)))
 
 

@@ -78,6 +78,8 @@ class PlanRequest:
     prefix_cache_hit: float | None = None  # share of prompt tokens the prefix cache serves
     sweep: bool = False  # show the top serving plan's latency-throughput curve
     disaggregate: bool = False  # separate prefill and decode replicas (needs request_rate)
+    speculative_tokens: int | None = None  # draft tokens per decode step
+    speculative_acceptance: float | None = None
     # the hardware and its limits
     gpu_ids: tuple[str, ...] = ()
     gpu_count: int | None = None
@@ -250,7 +252,8 @@ def build_workload(r: PlanRequest) -> tuple[Workload, list[Message]]:
         global_batch_tokens=int(gb) if gb else None, recompute=r.recompute, lora_rank=r.lora_rank, tokens=tokens,
         prompt_tokens=r.prompt_tokens, output_tokens=r.output_tokens, context=r.context,
         concurrency=r.concurrency or 1, kv_dtype=r.kv_dtype, request_rate=request_rate(r),
-        prefix_cache_hit=r.prefix_cache_hit or 0.0)
+        prefix_cache_hit=r.prefix_cache_hit or 0.0, speculative_tokens=r.speculative_tokens or 0,
+        speculative_acceptance=r.speculative_acceptance)
     for name in ("optimizer", "lora_targets", "engine"):
         if getattr(r, name) is not None:
             kw[name] = getattr(r, name)
@@ -272,7 +275,8 @@ def build_workload(r: PlanRequest) -> tuple[Workload, list[Message]]:
     else:
         ignored = [f for f, given in (("context", r.context), ("engine", r.engine not in (None, Engine.vllm)),
                                       ("concurrency", r.concurrency), ("request_rate", r.request_rate),
-                                      ("ttft_target_s", r.ttft_target_s), ("tpot_target_s", r.tpot_target_s))
+                                      ("ttft_target_s", r.ttft_target_s), ("tpot_target_s", r.tpot_target_s),
+                                      ("speculative_tokens", r.speculative_tokens))
                    if given]
         if ignored:
             notes.append(message("ignored_for_training", fields=tuple(ignored)))

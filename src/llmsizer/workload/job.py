@@ -56,6 +56,8 @@ class Workload:
     request_rate: float | None = None  # open loop: requests/s arriving at the whole deployment (Poisson)
     prefix_cache_hit: float = 0.0  # share of prompt tokens served from the engine's prefix cache
     batching: str | None = None  # "continuous" or "static"; None: the engine's own (data/serving.yaml)
+    speculative_tokens: int = 0  # draft tokens verified per decode step (speculative decoding); 0: off
+    speculative_acceptance: float | None = None  # the drafts' acceptance rate; None: compute/inference default
     assumed: tuple[str, ...] = ()  # fields filled in by resolve_defaults (so the output can say "assumed")
 
     def __post_init__(self) -> None:
@@ -92,6 +94,10 @@ class Workload:
         if self.batching not in (None, "continuous", "static"):
             raise InvalidInputError(f"invalid {{batching}} {self.batching!r}; use one of continuous, static",
                                     fields=("batching",))
+        if not 0 <= self.speculative_tokens <= 64:
+            raise invalid("speculative_tokens", f"must be 0-64 draft tokens, got {self.speculative_tokens}")
+        if self.speculative_acceptance is not None and not 0 < self.speculative_acceptance < 1:
+            raise invalid("speculative_acceptance", f"must be a rate in (0, 1), got {self.speculative_acceptance}")
         if not 0 <= self.prefix_cache_hit < 1:
             raise invalid("prefix_cache_hit", f"must be a share in [0, 1), got {self.prefix_cache_hit}")
 
