@@ -1,15 +1,16 @@
 """Serving: decode and prefill on the roofline (Williams et al. 2009, applied to LLM decoding as in Pope et al. 2022,
-"Efficiently Scaling Transformer Inference", sec. 2), continuous batching, and the KV capacity left over.
+"Efficiently Scaling Transformer Inference", sec. 2), the KV capacity left over, and the replica under load.
 
-``workload.concurrency`` sequences are served by each replica (``tp x pp`` GPUs); the plan runs ``dp`` replicas.
+``replica_costs`` folds one replica (``tp x pp`` GPUs) into the per-round coefficients of ``compute/serving.py``.
 One decode step of one pipeline stage with B sequences:
   t_mem  = (weight bytes read + B x context x KV bytes/token) / (bandwidth x engine bandwidth efficiency)
   t_comp = B x (2 N + attention) / (tp x pp) / (peak x engine FLOP efficiency)
   t_step = max(t_mem, t_comp) + 2 x layers/pp TP all-reduces + engine overhead
-Continuous batching interleaves the prefills of replacement requests: per decode step the replica also prefills
-B x P / O prompt tokens, so TPOT = pp x (t_step + that prefill share). TTFT = prefill of one prompt + queueing
-behind other prefills (M/D/1 mean wait) + half a decode step.
-Deliberately ignores: speculative decoding, prefix caching, chunked-prefill tuning, request length spread.
+``estimate_inference`` then puts the replica under its load: ``workload.concurrency`` requests in flight per replica
+(closed loop), or ``workload.request_rate`` requests/s spread over the plan's ``dp`` replicas (open loop), or a
+disaggregated split (``compute/serving_disagg.py``). TTFT and TPOT come from continuous batching with chunked
+prefill, the prefill queue and the KV slots (docs/serving.md).
+Deliberately ignores: request length spread, preemption, the draft model's cost in speculative decoding.
 """
 
 from __future__ import annotations
