@@ -378,3 +378,11 @@ def search_line(result: PlanResult, lang: str, seconds: bool) -> str:
     if seconds:
         text += f" ({fmt.duration(result.search_seconds, lang)})"
     return text
+
+
+def picks_line(result: PlanResult, lang: str) -> str:
+    """``Picks: cheapest #1 · quickest #6 · smallest (fewest GPUs) #7`` (search/picks.py), or "" when none."""
+    bits = [f"{label('pick_' + name, lang)} #{i}" for i, p in enumerate(result.plans, 1) for name in p.picked_as]
+    order = {"cheapest": 0, "quickest": 1, "smallest": 2}
+    bits.sort(key=lambda b: next((v for k, v in order.items() if b.startswith(label('pick_' + k, lang))), 3))
+    return f"{label('picks', lang)}: " + " · ".join(bits) if bits else ""

@@ -138,6 +138,8 @@ def render_plan(result: PlanResult, *, lang: str = "en", explain: bool | str = F
         pt = common.plan_table(result, lang, name)
         classes = [("best" if i == 0 else "") if p.fits else "unfit" for i, p in enumerate(result.plans)]
         body.append(_table(pt.headers, pt.rows, right=pt.right, row_classes=classes, cls="wide"))
+        if picked := common.picks_line(result, lang):
+            body.append(f'<p class="meta">{escape(picked)}</p>')
         if pt.unfit:
             lis = "".join(f"<li>{escape(u)}</li>" for u in pt.unfit)
             body.append(f'<p class="bad"><b>{escape(label("does_not_fit", lang))}:</b></p><ul>{lis}</ul>')

@@ -50,6 +50,8 @@ def render_plan(result: PlanResult, *, lang: str = "en", explain: bool | str = F
         out.append(f"## {label('plans', lang)}")
         pt = common.plan_table(result, lang, name)
         out.append(table(pt.headers, pt.rows, "".join("r" if i in pt.right else "l" for i in range(len(pt.headers)))))
+        if picked := common.picks_line(result, lang):
+            out.append(f"*{picked}*")
         if pt.unfit:
             out.append(f"**{label('does_not_fit', lang)}:**\n\n{_bullets(pt.unfit)}")
         best = result.plans[0]

@@ -226,7 +226,7 @@ def render_plan(result: PlanResult, *, lang: str = "en", explain: bool | str = F
         else:
             console.print(_heading(label("plans", lang), colored))
             console.print(_plan_cards(result, lang, colored))
-        picked = _picks_line(result, lang)
+        picked = common.picks_line(result, lang)
         if picked:
             console.print(Text(picked, style=_DIM if colored else ""))
         for line in pt.unfit:
@@ -271,14 +271,6 @@ def render_plan(result: PlanResult, *, lang: str = "en", explain: bool | str = F
                 console.print(_explain_table(rows, lang, w, colored, result.plans[0].gpu.name))
     console.print(Text(common.search_line(result, lang, seconds=True), style=_DIM if colored else ""))
     return _tidy(buf.getvalue())
-
-
-def _picks_line(result: PlanResult, lang: str) -> str:
-    """``Picks: cheapest #1 · quickest #6 · smallest (fewest GPUs) #7`` (search/picks.py), or "" when none."""
-    bits = [f"{label('pick_' + name, lang)} #{i}" for i, p in enumerate(result.plans, 1) for name in p.picked_as]
-    order = {"cheapest": 0, "quickest": 1, "smallest": 2}
-    bits.sort(key=lambda b: next((v for k, v in order.items() if b.startswith(label('pick_' + k, lang))), 3))
-    return f"{label('picks', lang)}: " + " · ".join(bits) if bits else ""
 
 
 def _tidy(text: str) -> str:
