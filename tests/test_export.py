@@ -197,8 +197,12 @@ def test_megatron_uneven_pipeline_as_llama_3_405b(cat):
     assert "--decoder-first-pipeline-num-layers 7 --decoder-last-pipeline-num-layers 7" in text
     assert 7 + 7 + 14 * 8 == 126
     assert any("126 layers over pp=16" in n for n in export_notes(plain, "megatron"))
+    # interleaved (v = 2): Megatron-Core's custom layout, 32 chunks, the same 7 + 14 x 8 + 7
+    text = export_plan(with_layout(r, virtual_stages=2), "megatron")
+    assert "--pipeline-model-parallel-layout" in text and "--num-layers-per-virtual-pipeline-stage" not in text
+    # v = 3: 8 layers per middle stage do not split into 3 equal chunks, which no stack runs
     with pytest.raises(InvalidInputError, match="126 layers do not split"):
-        export_plan(with_layout(r, virtual_stages=2), "megatron")
+        export_plan(with_layout(r, virtual_stages=3), "megatron")
 
 
 def test_megatron_carries_offload_and_refuses_what_it_cannot(megatron_result):
@@ -356,3 +360,20 @@ def test_export_notes_in_english_and_chinese(train_result):
     assert len(zh) == len(en) > 0
     assert all(re.search(r"[\u4e00-\u9fff]", n) for n in zh)
     assert any("--export deepspeed" in n for n in zh)  # flags stay as they are
+
+
+def test_megatron_layout_for_an_uneven_interleaved_split():
+    # Llama 3 405B: 126 layers on PP16 x VPP8 (the top pretraining plan): Megatron-Core's
+    # --pipeline-model-parallel-layout, chunk i on rank i mod pp, carries the plan's 7 + 14 x 8 + 7 layers
+    from llmsizer.render.export_train import pipeline_layout
+    from llmsizer.search.space import pipeline_split
+
+    layout = pipeline_layout(126, 16, 8)
+    chunks = layout.split("|")
+    assert len(chunks) == 16 * 8 and chunks[0].startswith("E") and chunks[-1].endswith("L")
+    per_rank = [0] * 16
+    for i, chunk in enumerate(chunks):
+        body = chunk.replace("E", "").replace("L", "")
+        per_rank[i % 16] += 0 if not body else 1 if body == "t" else int(body.split("*")[1])
+    first, mid, last = pipeline_split(126, 16, 8)
+    assert per_rank == [first] + [mid] * 14 + [last] and sum(per_rank) == 126

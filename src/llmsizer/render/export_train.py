@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 import math
+import shlex
 
 from llmsizer.render.export_common import global_batch, grad_accumulation, refuse
 from llmsizer.search import Plan, PlanResult
+from llmsizer.search.space import pipeline_split as space_split
 from llmsizer.workload import Mode, Offload, Optimizer, Precision, Recompute
 
 
@@ -111,9 +113,7 @@ def pipeline_split(layers: int, pp: int, virtual: int) -> str:
     if layers % (pp * virtual) == 0:
         return ""
     if virtual > 1:
-        raise refuse("megatron", f"{layers} layers do not split into pp={pp} x {virtual} interleaved chunks "
-                     f"({pp * virtual} chunks of equal size), which Megatron-LM's interleaved schedule needs",
-                     f"pin a {{pp}} whose stages times chunks divide {layers}", ("pp",))
+        return "--pipeline-model-parallel-layout " + shlex.quote(pipeline_layout(layers, pp, virtual))
     k = -(-layers // pp)
     if pp == 2:  # no middle stage: the last takes what the first leaves
         return f"--decoder-first-pipeline-num-layers {layers - k}"
@@ -122,6 +122,34 @@ def pipeline_split(layers: int, pp: int, virtual: int) -> str:
         raise refuse("megatron", f"{layers} layers do not split into pp={pp} stages of at most {k} layers with "
                      "at least one on each", f"pin a {{pp}} that divides {layers}", ("pp",))
     return f"--decoder-first-pipeline-num-layers {rest // 2} --decoder-last-pipeline-num-layers {rest - rest // 2}"
+
+
+def pipeline_layout(layers: int, pp: int, virtual: int) -> str:
+    """Megatron-Core's ``--pipeline-model-parallel-layout`` for an uneven interleaved split (docs: "Custom Pipeline
+    Model Parallel Layout"): ``E`` the embedding, ``t`` a transformer layer, ``L`` the loss and output layer, ``|``
+    ends a chunk, and chunk i runs on pipeline rank i mod pp. The layer counts are the plan's
+    (``search.space.pipeline_split``): every middle rank ``mid / v`` per chunk, the first and last ranks their fewer
+    layers spread over their chunks, the lightest chunk of the first rank being the one with the embedding and of
+    the last rank the one with the loss. Refused when the stacks cannot split the layers so."""
+    split = space_split(layers, pp, virtual)
+    if split is None:
+        raise refuse("megatron", f"{layers} layers do not split into pp={pp} x {virtual} interleaved chunks",
+                     f"pin a {{pp}} whose stages times chunks divide {layers}", ("pp",))
+    first, mid, last = split
+    counts = [0] * (pp * virtual)
+    for r in range(pp):
+        n = first if r == 0 else last if r == pp - 1 else mid
+        base, extra = divmod(n, virtual)
+        per = [base] * virtual
+        for i in range(extra):  # the first rank's later chunks take the extra layers, the last rank's earlier ones
+            per[virtual - 1 - i if r == 0 else i] += 1
+        for c in range(virtual):
+            counts[c * pp + r] = per[c]
+    chunks = []
+    for i, k in enumerate(counts):
+        body = "t" if k == 1 else f"t*{k}" if k > 1 else ""
+        chunks.append(("E" if i == 0 else "") + body + ("L" if i == len(counts) - 1 else ""))
+    return "|".join(chunks)
 
 
 def _megatron_checks(result: PlanResult, p: Plan) -> None:
@@ -162,7 +190,8 @@ def megatron_args(result: PlanResult, p: Plan) -> str:
         a.append("--sequence-parallel")
     if split:
         a.append(split)
-    if lay.pp > 1 and lay.virtual_stages > 1:  # the interleaved schedule: v chunks of this many layers per GPU
+    if lay.pp > 1 and lay.virtual_stages > 1 and m.layers % (lay.pp * lay.virtual_stages) == 0:
+        # the interleaved schedule: v chunks of this many layers per GPU (uneven splits: the layout above)
         a.append(f"--num-layers-per-virtual-pipeline-stage {m.layers // lay.pp // lay.virtual_stages}")
     if m.kv_heads < m.heads:
         a.append(f"--group-query-attention --num-query-groups {m.kv_heads}")
