@@ -234,3 +234,8 @@ def test_speculative_decoding_yields_the_expected_tokens_per_step(cat):
     gain_big = (llmsizer.estimate_inference(model, gpu, big, Layout()).tpot_seconds
                 / llmsizer.estimate_inference(model, gpu, big.with_(speculative_tokens=3), Layout()).tpot_seconds)
     assert gain_big < plain.tpot_seconds / spec.tpot_seconds
+
+
+def test_a_speculative_plan_is_not_exported_without_its_drafts():
+    r = invoke("plan", "--model", "llama-3.1-8b", "--gpu", "h100-sxm", "--speculative-tokens", "3", "--export", "vllm")
+    assert r.exit_code == 2 and "--speculative-tokens" in r.stderr and "Traceback" not in r.stderr

@@ -57,6 +57,12 @@ def export_plan(result: PlanResult, engine: str) -> str:
             f"{p.layout.dp - p.layout.prefill_replicas} replicas), which needs a PD-disaggregation stack (NVIDIA "
             "Dynamo, llm-d, SGLang's PD router) and its KV connector; export a co-located plan (drop "
             "{disaggregate})", fields=("export", "disaggregate"))
+    if result.workload.speculative_tokens and engine in ("vllm", "sglang", "k8s", "llama.cpp"):
+        raise InvalidInputError(
+            f"{{export}} {engine}: the plan assumes speculative decoding ({result.workload.speculative_tokens} draft "
+            "tokens per step), which needs a draft model or EAGLE/MTP heads the plan does not name; export without "
+            "{speculative_tokens} and add the engine's speculative config (vLLM --speculative-config, SGLang "
+            "--speculative-algorithm) for the drafts you have", fields=("export", "speculative_tokens"))
     if training and p.framework is not None:
         from llmsizer.data.frameworks import profile
 
