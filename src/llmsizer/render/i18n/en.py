@@ -280,7 +280,7 @@ MESSAGES = {
         f"GPU); {n('engine')} ollama or lmstudio for those apps' defaults"),
     "concurrency_default": lambda p, n, f: (
         f"{n('concurrency')} not given: sized for one request with a full {p['context']:,}-token context; the top "
-        f"plan holds {p['fits']:,} such sequences at once per replica (give {n('concurrency')} or "
+        f"plan holds {p['fits']:,} such {'sequence' if p['fits'] == 1 else 'sequences'} at once per replica (give {n('concurrency')} or "
         f"{n('request_rate')} to size for a load)"),
     "concurrency_with_rate": lambda p, n, f: (
         f"{n('concurrency')} ignored: {n('request_rate')} sets the load (requests arrive on their own, open loop)"),
