@@ -57,11 +57,6 @@ class InferenceEstimate:
         return min(self.max_concurrency, self.costs.max_seqs) if self.costs is not None else self.max_concurrency
 
 
-#: speculative decoding's token acceptance rate when none is given: the middle of the measured alpha of Leviathan
-#: et al. 2023 (Table 3: 0.5-0.9 across draft/target pairs and tasks)
-DEFAULT_ACCEPTANCE = 0.7
-
-
 def sla_percentile(c: Constraints | None) -> float:
     """The percentile latency targets are met at: the one given, else data/serving.yaml's default."""
     if c is not None and c.sla_percentile is not None:
@@ -173,7 +168,7 @@ def replica_costs(model: ModelSpec, gpu: GpuSpec, workload: Workload, layout: La
     c.f_dec, c.f_pf, c.t_over = fpt_decode, fpt_prefill, t_over
     c.prompt, c.output = max(P * (1.0 - w.prefix_cache_hit), 1.0), O
     k = w.speculative_tokens
-    a = w.speculative_acceptance if w.speculative_acceptance is not None else DEFAULT_ACCEPTANCE
+    a = w.speculative_acceptance if w.speculative_acceptance is not None else serving_data().speculative.acceptance
     # expected tokens per verification step with k drafts at acceptance rate a (Leviathan et al. 2023, eq. 1)
     c.spec_tokens, c.spec_yield = k, ((1.0 - a ** (k + 1)) / (1.0 - a) if k else 1.0)
     c.continuous = (w.batching or sched.scheduler) == "continuous"

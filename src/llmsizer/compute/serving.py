@@ -83,7 +83,9 @@ class ReplicaCosts:
         bs = b / pp if b > pp else min(b, 1.0)
         ks = k / pp
         t_mem = self._mem0 + bs * self._kvc
-        if self.experts:  # routed experts only as far as the round's tokens touch them (uniform routing)
+        # routed experts only as far as the round's tokens touch them: inference.expected_experts_touched's
+        # E (1 - (1 - k/E)^tokens), folded into _memx and _miss for the hot loop
+        if self.experts:
             t_mem += self._memx * (1.0 - self._miss ** (bs + ks))
         t_comp = bs * self._comp_d + ks * self._comp_p
         tokens = bs * (1 + self.spec_tokens) + ks
@@ -137,6 +139,8 @@ def _rounds(c: ReplicaCosts, b: float, lam: float, t_bar: float, q: float, st: _
     P = c.prompt
     t_d = c.round_s(b, 0.0)
     if c.continuous:
+        # the decodes take one token each of the step's budget; engines keep the budget above their sequence
+        # limit (vLLM refuses max_num_batched_tokens < max_num_seqs), so the floor only guards the arithmetic
         budget = max(c.budget - b, 64.0)
         chunks = max(1, math.ceil(P / budget))
         a = lam * t_bar  # prompts arriving per round

@@ -19,8 +19,8 @@ def kv_transfer_s(c: ReplicaCosts) -> float:
 
 
 def _decode_only(c: ReplicaCosts, rate: float) -> tuple[float, float] | None:
-    """(running, round) of a decode replica fed ``rate`` requests/s, each decoding O - 1 tokens: the fixed point of
-    B = rate x (O - 1) x round(B); None past its capacity."""
+    """(running, round) of a decode replica fed ``rate`` requests/s, each needing ``decode_rounds`` rounds: the
+    fixed point of B = rate x rounds x round(B); None past its capacity."""
     n = max(c.decode_rounds, 1.0)
     b = rate * n * c.round_s(1.0, 0.0)
     for _ in range(40):
@@ -31,7 +31,7 @@ def _decode_only(c: ReplicaCosts, rate: float) -> tuple[float, float] | None:
             b = b_new
             break
         b = b_new
-    return b, c.round_s(max(b, 1e-9), 0.0) / c.spec_yield
+    return b, c.round_s(max(b, 1e-9), 0.0)
 
 
 def disaggregated(c: ReplicaCosts, rate: float, prefill: int, decode: int,
@@ -51,8 +51,9 @@ def disaggregated(c: ReplicaCosts, rate: float, prefill: int, decode: int,
     xfer = kv_transfer_s(c)
     dec = _decode_only(c, rate / decode)
     if dec is None:
-        stable, dec = False, (c.capacity, c.round_s(c.capacity, 0.0) / c.spec_yield)
+        stable, dec = False, (c.capacity, c.round_s(c.capacity, 0.0))
     b, t_d = dec
+    tpot = t_d / c.spec_yield
 
     def ttft_at(p: float) -> float:
         w = wait / rho * math.log(rho / (1.0 - p)) if rho > 1.0 - p and rho > 0 else 0.0
@@ -60,8 +61,8 @@ def disaggregated(c: ReplicaCosts, rate: float, prefill: int, decode: int,
 
     ps = tuple(sorted(set(PERCENTILES) | set(percentiles)))
     return Load(request_rate=rate / (prefill + decode), running=b, ttft_seconds=latency + wait + xfer,
-                tpot_seconds=t_d,
-                ttft_percentiles=tuple((p, ttft_at(p)) for p in ps), tpot_percentiles=tuple((p, t_d) for p in ps),
+                tpot_seconds=tpot,
+                ttft_percentiles=tuple((p, ttft_at(p)) for p in ps), tpot_percentiles=tuple((p, tpot) for p in ps),
                 prefill_utilization=rho, decode_round_seconds=t_d, prefill_wait_seconds=wait,
                 own_prefill_seconds=latency, stable=stable)
 
@@ -98,7 +99,7 @@ def disaggregated_replicas(c: ReplicaCosts, rate: float, ttft_s: float | None, t
 
     def decode_ok(n: int) -> bool:
         dec = _decode_only(c, rate / n)
-        return dec is not None and (tpot_s is None or dec[1] <= tpot_s)
+        return dec is not None and (tpot_s is None or dec[1] / c.spec_yield <= tpot_s)
 
     n_p = _fewest(prefill_ok, max(1, math.floor(rate * s)), limit)
     n_d = _fewest(decode_ok, 1, limit) if n_p is not None else None

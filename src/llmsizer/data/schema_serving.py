@@ -37,12 +37,19 @@ class SlaDefaults(_Strict):
 
 
 @dataclass(frozen=True, kw_only=True)
+class SpeculativeDefaults(_Strict):
+    acceptance: Annotated[float, Field(gt=0, lt=1)]
+    source: Source
+
+
+@dataclass(frozen=True, kw_only=True)
 class ServingData(_Strict):
     """The validated content of ``data/serving.yaml``."""
 
     schema_version: Literal[1]
     engines: dict[str, EngineScheduling]
     sla: SlaDefaults
+    speculative: SpeculativeDefaults
 
     def __post_init__(self) -> None:
         problems = [f"engines lacks {e.value!r}" for e in Engine if e.value not in self.engines]
