@@ -144,6 +144,7 @@ def test_cli_capacity_plan_json():
     (("--tpot-target", "fast"), "500ms"),
     (("--percentile", "150"), "--percentile"),
     (("--request-rate", "-3"), "--request-rate"),
+    (("--request-rate", "5/day"), "1200/min"),
 ])
 def test_cli_refuses_misread_serving_options(args, fragment):
     r = invoke("plan", "--model", "8b", *args)

@@ -11,9 +11,9 @@ import math
 from llmsizer.errors import InvalidInputError, literal
 from llmsizer.search import Plan, PlanResult
 from llmsizer.specs import ModelSpec
+from llmsizer.units import GIB
 from llmsizer.workload import Workload
 
-GIB = 2**30
 #: share of a node's RAM a job asks for (--mem, memory limits): the rest stays with the OS, the kubelet or slurmd,
 #: the page cache of the data loader. Slurm refuses a --mem above the node's RealMemory, which slurm.conf sets
 #: below the physical size (https://slurm.schedmd.com/slurm.conf.html#OPT_RealMemory).

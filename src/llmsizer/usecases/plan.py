@@ -311,7 +311,12 @@ def request_rate(r: PlanRequest) -> float | None:
             if t.endswith(suffix):
                 text, per = t[: -len(suffix)], div
                 break
-    rate = positive_count("request_rate", text)
+    try:
+        rate = positive_count("request_rate", text)
+    except InvalidInputError:
+        raise InvalidInputError(f"invalid {{request_rate}} {literal(repr(r.request_rate))}: give requests per second "
+                                "(20, 0.5), or per minute or hour (1200/min, 72000/h)",
+                                fields=("request_rate",)) from None
     return None if rate is None else rate / per
 
 
