@@ -3,9 +3,12 @@
 
 ``replica_costs`` folds one replica (``tp x pp`` GPUs) into the per-round coefficients of ``compute/serving.py``.
 One decode step of one pipeline stage with B sequences:
-  t_mem  = (weight bytes read + B x context x KV bytes/token) / (bandwidth x engine bandwidth efficiency)
-  t_comp = B x (2 N + attention) / (tp x pp) / (peak x engine FLOP efficiency)
-  t_step = max(t_mem, t_comp) + 2 x layers/pp TP all-reduces + engine overhead
+  t_gemm = max(weight bytes read / bw, B x 2 N / (tp x pp) / rate)       (the weight matmuls)
+  t_attn = max(B x context x KV bytes/token / bw, B x attention / (tp x pp) / rate)   (attention over the KV)
+  t_step = t_gemm + t_attn + 2 x layers/pp TP all-reduces + engine overhead
+with bw = bandwidth x engine bandwidth efficiency, rate = peak x engine FLOP efficiency. The two rooflines are
+separate because the kernels are (Williams et al. 2009 bound each kernel by its own bytes and FLOPs): a large
+batch makes the matmuls compute-bound while the attention kernels still stream every sequence's KV cache.
 ``estimate_inference`` then puts the replica under its load: ``workload.concurrency`` requests in flight per replica
 (closed loop), or ``workload.request_rate`` requests/s spread over the plan's ``dp`` replicas (open loop), or a
 disaggregated split (``compute/serving_disagg.py``). TTFT and TPOT come from continuous batching with chunked
@@ -135,13 +138,18 @@ def replica_costs(model: ModelSpec, gpu: GpuSpec, workload: Workload, layout: La
     kv_read = b_stage * ctx_decode * kv_tok
 
     fpt_decode = forward_flops(led, ctx_decode)
+    att_decode = 2.0 * led.attention_flops_per_token(ctx_decode)  # the attention-core share of fpt_decode
     t_mem = (w_read + kv_read) / bw
     t_comp = b_stage * fpt_decode / (tp * pp) / rate
+    # operator by operator (Williams et al. 2009 apply the roofline per kernel): the weight matmuls and the
+    # attention over the KV cache run one after the other, each bound by its own bytes or FLOPs
+    t_gemm = max(w_read / bw, b_stage * (fpt_decode - att_decode) / (tp * pp) / rate)
+    t_attn = max(kv_read / bw, b_stage * att_decode / (tp * pp) / rate)
     lk = link(g, layout.gpus_per_node, tp, p, latency_s=eng.allreduce_latency_s)
     hidden_bytes = model.hidden_size * p.activation_bytes
     t_ar = 2.0 * layers_here * collective_seconds(ALL_REDUCE, tp, b_stage * hidden_bytes, lk) if tp > 1 else 0.0
     t_over = engine_overhead_s(eng, g.kind, layers_here)
-    t_step = max(t_mem, t_comp) + t_ar + t_over
+    t_step = t_gemm + t_attn + t_ar + t_over
 
     # prefill of one prompt alone (compute-bound; all pp stages in sequence; causal attention over P/2 on average)
     fpt_prefill = forward_flops(led, P / 2.0)
@@ -166,6 +174,7 @@ def replica_costs(model: ModelSpec, gpu: GpuSpec, workload: Workload, layout: La
     c.w_expert = w_gpu * exp_frac
     c.experts, c.top_k = (moe.experts, moe.experts_per_token) if moe else (0, 0)
     c.f_dec, c.f_pf, c.t_over = fpt_decode, fpt_prefill, t_over
+    c.a_dec, c.a_pf = att_decode, 2.0 * led.attention_flops_per_token(P / 2.0)
     c.prompt, c.output = max(P * (1.0 - w.prefix_cache_hit), 1.0), O
     k = w.speculative_tokens
     a = w.speculative_acceptance if w.speculative_acceptance is not None else serving_data().speculative.acceptance
@@ -186,6 +195,7 @@ def replica_costs(model: ModelSpec, gpu: GpuSpec, workload: Workload, layout: La
     return c, dict(
         w_gpu=w_gpu, w_read=w_read, kv_tok=kv_tok, kv_read=kv_read, bw=bw, rate=rate, dtype=dtype,
         fpt_decode=fpt_decode, t_mem=t_mem, t_comp=t_comp, t_ar=t_ar, t_over=t_over, t_step=t_step,
+        gemm_compute=t_gemm > w_read / bw,
         t_prefill=t_prefill, max_conc=max_conc, usable=usable, free=free, b_stage=b_stage, quantized=quantized,
         eng=eng, g=g)
 
@@ -209,10 +219,10 @@ def estimate_inference(model: ModelSpec, gpu: GpuSpec, workload: Workload, layou
     ttft, tpot = load.ttft_seconds, load.tpot_seconds
     tps = dp * load.request_rate * O
 
-    # saturation: B where B x flops/rate = (W + B x ctx x kv)/bw
-    per_b_comp = c.f_dec / (c.tp * c.pp) / c.rate
-    per_b_mem = c.ctx * c.kv_tok / c.bw
-    sat = math.ceil((v["w_read"] / c.bw) / (per_b_comp - per_b_mem)) * c.pp if per_b_comp > per_b_mem else 0
+    # saturation: B where the weight matmuls turn compute-bound, B x (matmul FLOPs)/rate = W/bw (the attention
+    # kernels stay bound by the KV bytes: a decode token's attention does ~2 FLOPs per byte of KV read)
+    per_b_comp = (c.f_dec - c.a_dec) / (c.tp * c.pp) / c.rate
+    sat = math.ceil((v["w_read"] / c.bw) / per_b_comp) * c.pp if per_b_comp > 0 else 0
 
     steps: tuple[Step, ...] = ()
     if explain:
@@ -223,6 +233,6 @@ def estimate_inference(model: ModelSpec, gpu: GpuSpec, workload: Workload, layou
     return InferenceEstimate(
         ttft_seconds=ttft, tpot_seconds=tpot, tokens_per_second=tps, max_concurrency=v["max_conc"],
         saturation_concurrency=sat, steps=steps, prefill_seconds=v["t_prefill"],
-        decode_step_seconds=load.decode_round_seconds, bound="compute" if v["t_comp"] > v["t_mem"] else "memory",
+        decode_step_seconds=load.decode_round_seconds, bound="compute" if v["gemm_compute"] else "memory",
         requests_per_second=tps / O, load=load, costs=c,
     )

@@ -8,8 +8,9 @@ step after another; a step decodes one token for every running sequence and, wit
 sec. 3-4). With ``B`` sequences running and ``lam`` requests/s arriving per replica:
 
 * a *round* is one token for every running sequence (``pp`` stage steps with pipeline parallelism);
-  ``round(B, k)`` is its time with ``k`` prefill tokens mixed in: ``max(weights + KV read / bandwidth, FLOPs /
-  rate)`` + TP all-reduces + the engine's step overhead (``compute/inference.py`` has the roofline terms);
+  ``round(B, k)`` is its time with ``k`` prefill tokens mixed in: ``max(weight bytes / bandwidth, matmul FLOPs /
+  rate) + max(KV read / bandwidth, attention FLOPs / rate)`` (separate kernels, each on its own roofline) + TP
+  all-reduces + the engine's step overhead (``compute/inference.py`` has the roofline terms);
 * ``a = lam x round`` prompts arrive per round (Poisson); a share ``f = max(1 - e^-a, a P / budget)`` of rounds
   carries prefill, ``k = a P / f`` tokens each. The mean round, ``(1 - f) round(B, 0) + f round(B, k)``, is the
   time per output token (TPOT, first token excluded, as benchmarks define it);
@@ -50,8 +51,9 @@ class ReplicaCosts:
     """The step-time model of one replica (``tp x pp`` GPUs): plain floats, so a search can evaluate many loads.
     Set the attributes, then call ``ready()``."""
 
-    __slots__ = ("_ar0", "_ar1", "_comp_d", "_comp_p", "_kvc", "_mem0", "_memx", "_miss", "budget", "bw",
-                 "continuous", "ctx", "decode_rounds", "experts", "f_dec", "f_pf", "hidden_bytes", "kv_link_bw",
+    __slots__ = ("_ar0", "_ar1", "_att_d", "_att_p", "_comp_d", "_comp_p", "_kvc", "_mem0", "_memx", "_miss",
+                 "a_dec", "a_pf", "budget", "bw", "continuous", "ctx", "decode_rounds", "experts", "f_dec", "f_pf",
+                 "hidden_bytes", "kv_link_bw",
                  "kv_tok", "layers", "link", "spec_tokens", "spec_yield",
                  "max_seqs", "output", "pp", "prompt", "rate", "slots", "t_over", "top_k", "tp", "w_dense",
                  "w_expert")
@@ -65,8 +67,12 @@ class ReplicaCosts:
         self._mem0, self._memx = self.w_dense / self.bw, self.w_expert / self.bw
         self._miss = 1.0 - self.top_k / self.experts if self.experts else 1.0
         self._kvc = self.ctx * self.kv_tok / self.bw
-        self._comp_d = self.f_dec * (1 + self.spec_tokens) / (tp * pp) / self.rate
-        self._comp_p = self.f_pf / (tp * pp) / self.rate
+        # f_* = all forward FLOPs of a token, a_* = its attention-core share: the matmuls against the weights
+        # (f - a) and the attention over the KV cache (a) are separate kernels, each with its own roofline
+        self._comp_d = (self.f_dec - self.a_dec) * (1 + self.spec_tokens) / (tp * pp) / self.rate
+        self._comp_p = (self.f_pf - self.a_pf) / (tp * pp) / self.rate
+        self._att_d = self.a_dec * (1 + self.spec_tokens) / (tp * pp) / self.rate
+        self._att_p = self.a_pf / (tp * pp) / self.rate
         if tp > 1:  # two all-reduces per layer: latency + ring bytes (collective_seconds, linear in the tokens)
             per_layer = 2.0 * self.layers / pp
             self._ar0 = per_layer * collective_seconds(ALL_REDUCE, tp, 0.0, self.link)
@@ -82,14 +88,20 @@ class ReplicaCosts:
         pp = self.pp
         bs = b / pp if b > pp else min(b, 1.0)
         ks = k / pp
-        t_mem = self._mem0 + bs * self._kvc
-        # routed experts only as far as the round's tokens touch them: inference.expected_experts_touched's
-        # E (1 - (1 - k/E)^tokens), folded into _memx and _miss for the hot loop
+        # the weight matmuls: weight bytes streamed vs their FLOPs; routed experts only as far as the round's
+        # tokens touch them (inference.expected_experts_touched's E (1 - (1 - k/E)^tokens), folded into _memx and
+        # _miss for the hot loop)
+        t_w = self._mem0
         if self.experts:
-            t_mem += self._memx * (1.0 - self._miss ** (bs + ks))
-        t_comp = bs * self._comp_d + ks * self._comp_p
+            t_w += self._memx * (1.0 - self._miss ** (bs + ks))
+        t_gemm = bs * self._comp_d + ks * self._comp_p
+        # the attention kernels: every decoding sequence reads its KV cache vs the attention-core FLOPs
+        t_kv = bs * self._kvc
+        t_att = bs * self._att_d + ks * self._att_p
         tokens = bs * (1 + self.spec_tokens) + ks
-        return pp * ((t_mem if t_mem > t_comp else t_comp) + self._ar0 + self._ar1 * tokens + self.t_over)
+        t_w = t_w if t_w > t_gemm else t_gemm  # noqa: FURB136 - hot loop: a conditional beats a max() call
+        t_kv = t_kv if t_kv > t_att else t_att  # noqa: FURB136
+        return pp * (t_w + t_kv + self._ar0 + self._ar1 * tokens + self.t_over)
 
     def own_prefill_s(self, b: float, k: float) -> float:
         """The round that carries a prompt's last ``k`` tokens, as the prompt sees it: with ``pp`` stages its

@@ -221,7 +221,7 @@ EXPLAIN = {
         "formula": "step overhead + layer overhead x layers on the GPU",
         "assumption": "scheduler, sampling, kernel launches",
     },
-    "inference.decode_step": {"quantity": "decode step", "formula": "max(memory, compute) + all-reduces + overhead", "assumption": ""},
+    "inference.decode_step": {"quantity": "decode step", "formula": "max(weight bytes, matmul FLOPs) + max(KV bytes, attention FLOPs) + all-reduces + overhead", "assumption": "weight matmuls and attention are separate kernels, each on its own roofline"},
     "inference.prefill_share": {
         "quantity": "prefill mixed into the decode rounds (mean per round)",
         "formula": "share f of rounds carrying prompts x (mixed round - decode round); f = max(1 - e^-a, a x prompt / token budget), a = requests/s x round",

@@ -221,7 +221,7 @@ EXPLAIN = {
         "formula": "单步开销 + 每层开销 x 本卡层数",
         "assumption": "调度、采样、核函数启动",
     },
-    "inference.decode_step": {"quantity": "解码步", "formula": "max(访存, 计算) + all-reduce + 开销", "assumption": ""},
+    "inference.decode_step": {"quantity": "解码步", "formula": "max(权重字节, 矩阵乘计算) + max(KV 字节, 注意力计算) + all-reduce + 开销", "assumption": "权重矩阵乘与注意力是不同的核函数，各自受自身的屋顶线限制"},
     "inference.prefill_share": {
         "quantity": "混入解码轮的预填充（每轮平均）",
         "formula": "含提示词的轮次占比 f x (混合轮 - 解码轮)；f = max(1 - e^-a, a x 提示词 / 词元预算)，a = 请求/秒 x 轮时长",
