@@ -114,7 +114,7 @@ class StepJob:
     """What the step model needs that depends only on (model, GPU, resolved workload): the achieved FLOP/s, FLOPs
     per token per recompute mode, the dequantization and weight bytes of the whole model. Built once per search."""
 
-    __slots__ = ("_cells", "_links", "a2a_bytes_per_token", "autocast_full_model", "dense_trainable",
+    __slots__ = ("_cells", "_links", "_split", "a2a_bytes_per_token", "autocast_full_model", "dense_trainable",
                  "dequant_full_model", "eff", "expert_trainable", "g", "gpu", "grad_bytes", "hidden_bytes", "hw_flops",
                  "layers", "model", "model_flops", "moe_layers", "opt_bytes_per_param", "p", "param_bytes", "peak",
                  "prof", "rate", "reduce_bytes",
@@ -187,6 +187,7 @@ class StepJob:
                                                              master)
         self._links: dict[tuple[int, int], Link] = {}
         self._cells: dict[tuple[int, int, int, int, int], StepCell] = {}
+        self._split: dict[tuple[int, int, int, int], tuple] = {}  # (tp, pp, ep, per_node) -> ``_split_terms``
 
     def link(self, per_node: int, span: int) -> Link:
         """The link of a group of ``span`` consecutive ranks (memoized: cells share their groups' links)."""
@@ -226,6 +227,30 @@ def collectives_per_layer(rc: Recompute) -> int:
     return 6 if rc is Recompute.full else 4
 
 
+def _split_terms(j: StepJob, tp: int, pp: int, ep: int, per_node: int) -> tuple:
+    """A cell's terms that do not depend on its data-parallel degree (shared by every dp of a (tp, pp, ep)): compute
+    and dequantization per token, this GPU's share of the weights, the TP all-reduce and MoE all-to-all costs."""
+    p = j.p
+    split = tp * pp
+    compute_per_token = {rc: (j.hw_flops[rc] / j.rate + j.stack_per_token[rc]) / split for rc in RECOMPUTES}
+    dequant = {rc: (d + j.autocast_full_model[rc]) / split for rc, d in j.dequant_full_model.items()}
+    # tensor-parallel all-reduces (x collectives_per_layer), each of b x s x h activations (Narayanan et al. 2021
+    # sec. 3.2; sequence parallelism's reduce-scatter + all-gather pair moves the same bytes, Korthikanti et al.
+    # 2022 sec. 4.2.2): (latency, seconds per token) of one collective per layer on this GPU's layers
+    tp_comm = (0.0, 0.0)
+    if tp > 1:
+        lk = j.link(per_node, tp)
+        n = j.layers / pp * (1.0 - p.tp_overlap)
+        tp_comm = (n * lk.latency_s, n * transfer_seconds(ALL_REDUCE, tp, j.hidden_bytes, lk))
+    # MoE expert-parallel all-to-all: dispatch + combine (x collectives_per_layer) per MoE layer
+    a2a = (0.0, 0.0)
+    if j.a2a_bytes_per_token and ep > 1:
+        lk = j.link(per_node, tp * ep)
+        n = j.moe_layers / pp * (1.0 - p.moe_all_to_all_overlap)
+        a2a = (n * lk.latency_s, n * transfer_seconds(ALL_TO_ALL, ep, j.a2a_bytes_per_token / tp, lk))
+    return compute_per_token, dequant, j.weight_bytes / split, tp_comm, a2a
+
+
 class StepCell:
     """The step model's terms for one cell (see the module docstring), affine in a micro-batch's tokens: every term
     that depends on (tp, pp, dp, ep, GPUs per node) only. Interleaving (v chunks per GPU) enters through the
@@ -236,26 +261,12 @@ class StepCell:
                  "zero3_frozen_gather")
 
     def __init__(self, j: StepJob, tp: int, pp: int, dp: int, ep: int, per_node: int) -> None:
-        p = j.p
         self.j, self.tp, self.pp, self.dp, self.ep, self.per_node = j, tp, pp, dp, ep, per_node
         split = tp * pp
-        self.compute_per_token = {rc: (j.hw_flops[rc] / j.rate + j.stack_per_token[rc]) / split for rc in RECOMPUTES}
-        self.dequant = {rc: (d + j.autocast_full_model[rc]) / split for rc, d in j.dequant_full_model.items()}
-        self.weight_bytes_here = j.weight_bytes / split  # this GPU's share of the stored weights
-        # tensor-parallel all-reduces (x collectives_per_layer), each of b x s x h activations (Narayanan et al. 2021
-        # sec. 3.2; sequence parallelism's reduce-scatter + all-gather pair moves the same bytes, Korthikanti et al.
-        # 2022 sec. 4.2.2): (latency, seconds per token) of one collective per layer on this GPU's layers
-        self.tp_comm = (0.0, 0.0)
-        if tp > 1:
-            lk = j.link(per_node, tp)
-            n = j.layers / pp * (1.0 - p.tp_overlap)
-            self.tp_comm = (n * lk.latency_s, n * transfer_seconds(ALL_REDUCE, tp, j.hidden_bytes, lk))
-        # MoE expert-parallel all-to-all: dispatch + combine (x collectives_per_layer) per MoE layer
-        self.a2a = (0.0, 0.0)
-        if j.a2a_bytes_per_token and ep > 1:
-            lk = j.link(per_node, tp * ep)
-            n = j.moe_layers / pp * (1.0 - p.moe_all_to_all_overlap)
-            self.a2a = (n * lk.latency_s, n * transfer_seconds(ALL_TO_ALL, ep, j.a2a_bytes_per_token / tp, lk))
+        shared = j._split.get((tp, pp, ep, per_node))
+        if shared is None:
+            shared = j._split[(tp, pp, ep, per_node)] = _split_terms(j, tp, pp, ep, per_node)
+        (self.compute_per_token, self.dequant, self.weight_bytes_here, self.tp_comm, self.a2a) = shared
         # pipeline point-to-point: a micro-batch's activations cross each stage boundary forward and its gradients
         # backward, once per model chunk (x 2 v), each GPU sending its 1/tp slice (Narayanan et al. 2021 sec. 2.2.2
         # and 4.1); the neighbours sit tp x dp ranks apart, so across nodes unless both fit in the scale-up domain.

@@ -62,6 +62,7 @@ class TrainingThroughputBound:
         self._zero_kinds = tuple(sorted({min(z, 3) for z in zeros}))
         self._batches: dict[int, list[tuple[int, int, int, int]]] = {}
         self._bounds: dict[tuple, CellBound] = {}
+        self._terms: dict[tuple, tuple] = {}  # (tp, pp, dp, ep, per_node) -> the v-independent cell terms
 
     def seconds_lower_bound(self, n: int, tokens_per_second_bound: float) -> float | None:
         """The training time of any plan on ``n`` GPUs with at most this throughput (None without a token count)."""
@@ -73,32 +74,57 @@ class TrainingThroughputBound:
         return n * self.job.rate / self.job.hw_flops[self.least] * MARGIN
 
     def _cell_terms(self, tp: int, pp: int, dp: int, ep: int, per_node: int, v: int) -> tuple:
-        cell = self.job.cell(tp, pp, dp, ep, per_node)
+        """(per-token seconds, per-micro-batch seconds, [(exposed DP seconds per micro-batch, per step) per ZeRO
+        kind], offload seconds per step, [(micro-batch, m, sequences run, tokens per step)]) at the least
+        recomputation; only the first two depend on v (memoized per cell without them)."""
+        key = (tp, pp, dp, ep, per_node)
+        shared = self._terms.get(key)
+        if shared is None:
+            if len(self._terms) > 65536:
+                self._terms.clear()
+            cell = self.job.cell(tp, pp, dp, ep, per_node)
+            ov = 1.0 - self.job.p.dp_overlap
+            dp_costs = []
+            for z in self._zero_kinds:
+                mb, step = cell.dp_traffic(z)
+                dp_costs.append((mb * ov, step * ov))
+            batches = self._batches.get(dp)
+            if batches is None:
+                w = self.w
+                batches = self._batches[dp] = [(b,) + micro_batches(w.global_batch_tokens, w.seq_len, dp, b)
+                                               for b in self.micros]
+            shared = self._terms[key] = (cell, dp_costs, cell.offload_step_s(1, Offload.cpu), batches)
+        cell, dp_costs, t_off, batches = shared
         v = v if pp > 1 else 1
         rc = self.least
-        ov = 1.0 - self.job.p.dp_overlap
-        dp_costs = [(mb * ov, step * ov) for mb, step in (cell.dp_traffic(z) for z in self._zero_kinds)]
-        batches = self._batches.get(dp)
-        if batches is None:
-            w = self.w
-            batches = self._batches[dp] = [(b,) + micro_batches(w.global_batch_tokens, w.seq_len, dp, b)
-                                           for b in self.micros]
-        return (cell.per_token_s(rc, v), cell.fixed_s(rc, v), dp_costs, cell.offload_step_s(1, Offload.cpu), batches,
-                (pp - 1) / v)
+        return cell.per_token_s(rc, v), cell.fixed_s(rc, v), dp_costs, t_off, batches
 
     def cell(self, tp: int, pp: int, dp: int, ep: int, per_node: int, v: int = 1,
              micro_batches_: Sequence[int] | None = None) -> CellBound:
         """Tokens/s bounds of one (tp, pp, dp, ep, v) per (offload, micro-batch), over every ZeRO stage and recompute
         mode allowed, for ``micro_batches_`` (default: all the bound was built for). Memoized: searches that share
         this bound (the picks' searches, ``search/picks.py``) ask for the same cells."""
+        return self._bound(tp, pp, dp, ep, per_node, v, v, micro_batches_)
+
+    def group(self, tp: int, pp: int, dp: int, ep: int, per_node: int, vs: Sequence[int],
+              micro_batches_: Sequence[int] | None = None) -> CellBound:
+        """Bounds of every cell (tp, pp, dp, ep, v) for v in ``vs`` at once: the pipeline sends at the least v (they
+        grow with v), the bubble (pp - 1) / v at the largest, and ``micro_batches_`` those of the least v (the
+        interleaved schedule only removes micro-batch sizes). Each cell's bound is at most this one, so a group whose
+        bound cannot change the answer is skipped without bounding its cells."""
+        return self._bound(tp, pp, dp, ep, per_node, min(vs), max(vs), micro_batches_)
+
+    def _bound(self, tp: int, pp: int, dp: int, ep: int, per_node: int, v_sends: int, v_bubble: int,
+               micro_batches_: Sequence[int] | None) -> CellBound:
         micros = self._micros_t if micro_batches_ is None else tuple(micro_batches_)
-        key = (tp, pp, dp, ep, per_node, v, micros)
+        key = (tp, pp, dp, ep, per_node, v_sends, v_bubble, micros)
         hit = self._bounds.get(key)
         if hit is not None:
             return hit
         if len(self._bounds) > 65536:
             self._bounds.clear()
-        per_tok, fixed, dp_costs, t_off, batches, bubble = self._cell_terms(tp, pp, dp, ep, per_node, v)
+        per_tok, fixed, dp_costs, t_off, batches = self._cell_terms(tp, pp, dp, ep, per_node, v_sends)
+        bubble = (pp - 1) / (v_bubble if pp > 1 else 1)
         s = self.w.seq_len
         if micros != self._micros_t:
             batches = [x for x in batches if x[0] in micros]

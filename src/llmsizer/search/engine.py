@@ -233,9 +233,11 @@ class Search(Pruner):
 
     def _best_first(self, runs: list[GpuRun]) -> None:
         """Branch and bound, best bound first: (GPU, N) entries by their compute ceiling, each expanded into cells
-        by a bound that adds the bubble and the communication; the search ends when the best bound left ranks
-        below the top-th plan found. Entries and cells that can only miss the deadline or budget are set aside,
-        and searched only if nothing fits (for the near misses)."""
+        by a bound that adds the bubble and the communication (the cells that differ only in interleaving first as
+        one group, bounded over all their v); the search ends when the best bound left ranks below the top-th plan
+        found. Entries, groups and cells that can only miss the deadline or budget are set aside, and searched only
+        if nothing fits (for the near misses). A heap item's last element is None (an entry), a list of (index,
+        cell) (a group) or (cell, bounds)."""
         heap: list[tuple] = []
         for r in runs:
             assert r.bound is not None
@@ -246,7 +248,7 @@ class Search(Pruner):
         past_limits: list[tuple] = []
         while heap:
             item = heapq.heappop(heap)
-            k, order, r, n, tps, cell = item
+            k, order, r, n, tps, what = item
             if self._kth is not None and k > self._kth:
                 break  # every bound left is at least k: nothing left can enter the top plans
             if self._row_taken(r, k):
@@ -255,28 +257,55 @@ class Search(Pruner):
                 if not self.best:
                     past_limits.append(item)
                 continue
-            if cell is None:
-                for ci, cl in enumerate(self.cells(r, n)):
-                    if self.best and self._weights_overflow(r, cl):
+            if what is None:
+                for group in self._groups(r, n):
+                    if self.best and self._weights_overflow(r, group[0][1]):
                         continue  # its weights alone exceed the GPU (near misses are shown only if nothing fits)
-                    bounds = self._cell_bound(r, cl)
-                    ctps = bounds.best
-                    if not ctps > 0.0:
-                        continue  # an interleaved cell with no micro-batch count the schedule accepts
-                    ck = self.bound_key(r, n, ctps)
-                    if (self._kth is None or not ck > self._kth) and not self._row_taken(r, ck):
-                        heapq.heappush(heap, (ck, order + (ci,), r, n, ctps, (cl, bounds)))
+                    if len(group) == 1:
+                        self._push_cell(heap, r, n, order, *group[0])
+                    else:
+                        b = self._group_bound(r, [cl for _, cl in group])
+                        gk = self.bound_key(r, n, b.best)
+                        if (self._kth is None or not gk > self._kth) and not self._row_taken(r, gk):
+                            heapq.heappush(heap, (gk, order + (group[0][0],), r, n, b.best, group))
+            elif isinstance(what, list):
+                for ci, cl in what:
+                    self._push_cell(heap, r, n, order[:-1], ci, cl)
             else:
-                self._training_cell(r, n, cell[0], cell[1], order)
+                self._training_cell(r, n, what[0], what[1], order)
         if self.best or not self.memory_near_misses:
             return
         # nothing fits: what was set aside holds near misses too (nothing in it fits, so no pruning is lost)
-        for _, order, r, n, _, cell in sorted(past_limits, key=lambda it: it[1]):
-            if cell is not None:
-                self._training_cell(r, n, cell[0], None, order)
-            else:
+        for _, order, r, n, _, what in sorted(past_limits, key=lambda it: it[1]):
+            if what is None:
                 for ci, cl in enumerate(self.cells(r, n)):
                     self._training_cell(r, n, cl, None, order + (ci,))
+            elif isinstance(what, list):
+                for ci, cl in what:
+                    self._training_cell(r, n, cl, None, order[:-1] + (ci,))
+            else:
+                self._training_cell(r, n, what[0], None, order)
+
+    def _groups(self, r: GpuRun, n: int) -> list[list[tuple[int, Cell]]]:
+        """The cells on ``n`` GPUs as (enumeration index, cell), in runs that differ only in interleaving (v is
+        the innermost loop of ``cells``, its first value 1)."""
+        groups: list[list[tuple[int, Cell]]] = []
+        for ci, cl in enumerate(self.cells(r, n)):
+            if groups and groups[-1][0][1][:4] == cl[:4]:
+                groups[-1].append((ci, cl))
+            else:
+                groups.append([(ci, cl)])
+        return groups
+
+    def _push_cell(self, heap: list[tuple], r: GpuRun, n: int, order: tuple, ci: int, cl: Cell) -> None:
+        """Bound one cell and queue it, unless its bound already ranks below what was found."""
+        bounds = self._cell_bound(r, cl)
+        ctps = bounds.best
+        if not ctps > 0.0:
+            return  # an interleaved cell with no micro-batch count the schedule accepts
+        ck = self.bound_key(r, n, ctps)
+        if (self._kth is None or not ck > self._kth) and not self._row_taken(r, ck):
+            heapq.heappush(heap, (ck, order + (ci,), r, n, ctps, (cl, bounds)))
 
     # ------------------------------------------------------------------------------------------- one cell
     def _training_cell(self, r: GpuRun, n: int, cell: Cell, bounds: CellBound | None, order: tuple) -> None:

@@ -79,6 +79,13 @@ class Pruner(Evaluator):
         bound = r.bound_for(self.w_for(tp * pp * dp))
         return bound.cell(tp, pp, dp, ep, r.per_node, v, self._micros_for(r, cell))
 
+    def _group_bound(self, r: GpuRun, cells: list[Cell]) -> CellBound:
+        """One bound over cells that differ only in interleaving (``TrainingThroughputBound.group``); the first is
+        v = 1, whose micro-batch sizes include every other's."""
+        tp, pp, dp, ep, _ = cells[0]
+        bound = r.bound_for(self.w_for(tp * pp * dp))
+        return bound.group(tp, pp, dp, ep, r.per_node, [c[4] for c in cells], self._micros_for(r, cells[0]))
+
     def _micros_for(self, r: GpuRun, cell: Cell) -> tuple[int, ...]:
         """The micro-batch sizes a cell can run: none larger than the step's sequences per data-parallel replica
         (micro x dp x accumulation = the global batch; a larger micro-batch would only pad it), and for
