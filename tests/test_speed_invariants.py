@@ -190,8 +190,8 @@ def test_pruned_search_finds_what_the_exhaustive_walk_finds(cat, model_id, w, c)
     pruned.run(gpus)
     full.run(gpus, prune=False)
     assert _answer(pruned, c.top) == _answer(full, c.top)
-    if not c.include_unfit:
-        assert pruned.evaluated <= full.evaluated
+    if not c.include_unfit:  # no more layouts evaluated, but for the memory probes that bound groups of cells
+        assert pruned.evaluated - pruned.floor_probes <= full.evaluated
 
 
 def test_inference_fits_the_engine_reservation_at_its_tp(cat):

@@ -32,6 +32,7 @@ from llmsizer.compute.network import (
     SEND,
     Link,
     collective_seconds,
+    fast_domain,
     link,
     transfer_seconds,
 )
@@ -185,16 +186,24 @@ class StepJob:
         master = 0.0 if w.precision in (Precision.fp32, Precision.fp32_amp) else opt.master_bytes
         self.opt_bytes_per_param = optimizer_bytes_per_param(self.grad_bytes, k.weight_bytes[w.precision], opt,
                                                              master)
-        self._links: dict[tuple[int, int], Link] = {}
+        self._links: dict[int, tuple[int, Link, Link]] = {}  # GPUs per node -> (fast domain, scale-up, scale-out)
         self._cells: dict[tuple[int, int, int, int, int], StepCell] = {}
         self._split: dict[tuple[int, int, int, int], tuple] = {}  # (tp, pp, ep, per_node) -> ``_split_terms``
 
+    def seconds_per_token(self, rc: Recompute, split: int) -> float:
+        """Compute seconds per token on a GPU that holds 1/``split`` of the layers' weights (tp x pp): the hardware
+        FLOPs at the achieved rate, plus the training stack's own per-token time."""
+        return (self.hw_flops[rc] / self.rate + self.stack_per_token[rc]) / split
+
     def link(self, per_node: int, span: int) -> Link:
-        """The link of a group of ``span`` consecutive ranks (memoized: cells share their groups' links)."""
-        lk = self._links.get((per_node, span))
-        if lk is None:
-            lk = self._links[(per_node, span)] = link(self.g, per_node, span, self.p)
-        return lk
+        """The link of a group of ``span`` consecutive ranks: scale-up within ``fast_domain`` GPUs, else scale-out
+        (memoized per GPUs per node and side of that limit: cells share their groups' links)."""
+        fast = self._links.get(per_node)
+        if fast is None:
+            domain = fast_domain(self.g, per_node)
+            fast = self._links[per_node] = (domain, link(self.g, per_node, 1, self.p),
+                                            link(self.g, per_node, domain + 1, self.p))
+        return fast[1] if span <= fast[0] else fast[2]
 
     def cell(self, tp: int, pp: int, dp: int, ep: int, per_node: int) -> StepCell:
         """The ``StepCell`` of (tp, pp, dp, ep, GPUs per node), memoized (the bounds and the timing share it)."""
@@ -232,7 +241,7 @@ def _split_terms(j: StepJob, tp: int, pp: int, ep: int, per_node: int) -> tuple:
     and dequantization per token, this GPU's share of the weights, the TP all-reduce and MoE all-to-all costs."""
     p = j.p
     split = tp * pp
-    compute_per_token = {rc: (j.hw_flops[rc] / j.rate + j.stack_per_token[rc]) / split for rc in RECOMPUTES}
+    compute_per_token = {rc: j.seconds_per_token(rc, split) for rc in RECOMPUTES}
     dequant = {rc: (d + j.autocast_full_model[rc]) / split for rc, d in j.dequant_full_model.items()}
     # tensor-parallel all-reduces (x collectives_per_layer), each of b x s x h activations (Narayanan et al. 2021
     # sec. 3.2; sequence parallelism's reduce-scatter + all-gather pair moves the same bytes, Korthikanti et al.

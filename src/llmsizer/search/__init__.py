@@ -4,7 +4,8 @@
   micro-batches) and which degrees a model allows;
 - ``bounds.py``: throughput bounds for branch and bound, built from the step model's own terms;
 - ``ranking.py``: prices and rank keys; ``evaluate.py``: one layout -> a ``Plan``;
-- ``engine.py``: the walk (best bound first, staircase over ZeRO x recompute, near misses);
+- ``engine.py``: the walk (staircase over ZeRO x recompute, near misses); ``bestfirst.py``: its training order,
+  best bound first over (GPU, N) entries, groups of cells and cells;
 - ``advice.py``: what would make a job fit; ``result.py``: ``Plan``, ``PlanResult``, cloud offers.
 Only the best layout per (GPU type, GPU count) is kept, so the top plans show different hardware choices.
 """

@@ -26,16 +26,18 @@ from llmsizer.workload.job import Workload
 
 MARGIN = 1.0 + 1e-9
 
+#: recompute modes by cost: every per-token and per-micro-batch term grows along it
+RECOMPUTE_COST_ORDER = (Recompute.none, Recompute.selective, Recompute.full)
+
 
 class CellBound:
     """Tokens/s bounds of one cell: ``at(offload, micro_batch)``, and ``best`` over both."""
 
     __slots__ = ("best", "per_micro", "t_off")
 
-    def __init__(self, per_micro: dict[int, tuple[float, float]], t_off: float, offloads: list[Offload]) -> None:
-        self.per_micro, self.t_off = per_micro, t_off
-        least = 0.0 if Offload.none in offloads else t_off
-        self.best = max((num / (den + least) for num, den in per_micro.values()), default=0.0)
+    def __init__(self, per_micro: dict[int, tuple[float, float]], t_off: float, best: float) -> None:
+        """``best``: the largest ``at`` over the micro-batches and the offloads allowed."""
+        self.per_micro, self.t_off, self.best = per_micro, t_off, best
 
     def at(self, offload: Offload, micro_batch: int) -> float:
         num, den = self.per_micro[micro_batch]
@@ -54,9 +56,9 @@ class TrainingThroughputBound:
         self.model, self.recomputes = model, recomputes
         self.w = workload = resolved(model, workload)
         self.job: StepJob = job or step_job(model, gpu, workload)
-        order = (Recompute.none, Recompute.selective, Recompute.full)
-        self.least = min(recomputes, key=order.index)  # every term grows with recomputation
+        self.least = min(recomputes, key=RECOMPUTE_COST_ORDER.index)  # every term grows with recomputation
         self.zeros, self.offloads, self.micros = zeros, offloads, micro_batches_
+        self._no_offload = Offload.none in offloads  # the best case of a cell pays no offload time
         self._micros_t = tuple(micro_batches_)
         # every ZeRO stage allowed: their data-parallel traffic differs (fp32 gradients vs 16-bit weights)
         self._zero_kinds = tuple(sorted({min(z, 3) for z in zeros}))
@@ -70,13 +72,37 @@ class TrainingThroughputBound:
         return None if seconds is None else seconds / MARGIN
 
     def per_gpu_count(self, n: int) -> float:
-        """Tokens/s that no layout on ``n`` GPUs can exceed: n x rate / hardware FLOPs per token."""
-        return n * self.job.rate / self.job.hw_flops[self.least] * MARGIN
+        """Tokens/s that no layout on ``n`` GPUs can exceed: n over one GPU's compute seconds per token (hardware
+        FLOPs at the achieved rate, plus the stack's own per-token time)."""
+        return n / self.job.seconds_per_token(self.least, 1) * MARGIN
 
-    def _cell_terms(self, tp: int, pp: int, dp: int, ep: int, per_node: int, v: int) -> tuple:
+    def compute_bound(self, tp: int, pp: int, dp: int, vs: Sequence[int], micro_batches_: Sequence[int]) -> float:
+        """Tokens/s no cell (tp, pp, dp, any ep, v in ``vs``) can exceed from its compute and the pipeline bubble
+        alone: ``group`` without the communication, offload and per-micro-batch terms (each only adds time), so it
+        needs no ``StepCell``."""
+        per_tok = self.job.seconds_per_token(self.least, tp * pp)
+        bubble = (pp - 1) / max(vs) if pp > 1 else 0.0
+        s = self.w.seq_len
+        best = 0.0
+        for b, m, b_run, tokens_step in self._batches_for(dp):
+            if b in micro_batches_:
+                best = max(best, tokens_step * MARGIN / ((m + bubble) * (b_run * s * per_tok)))
+        return best
+
+    def _batches_for(self, dp: int) -> list[tuple[int, int, int, int]]:
+        """(micro-batch, micro-batches per step, sequences run per micro-batch, tokens per step) per micro-batch
+        size, with ``dp`` replicas."""
+        batches = self._batches.get(dp)
+        if batches is None:
+            w = self.w
+            batches = self._batches[dp] = [(b,) + micro_batches(w.global_batch_tokens, w.seq_len, dp, b)
+                                           for b in self.micros]
+        return batches
+
+    def _cell_terms(self, tp: int, pp: int, dp: int, ep: int, per_node: int, v: int, rc: Recompute) -> tuple:
         """(per-token seconds, per-micro-batch seconds, [(exposed DP seconds per micro-batch, per step) per ZeRO
-        kind], offload seconds per step, [(micro-batch, m, sequences run, tokens per step)]) at the least
-        recomputation; only the first two depend on v (memoized per cell without them)."""
+        kind], offload seconds per step, [(micro-batch, m, sequences run, tokens per step)]) at recomputation
+        ``rc``; only the first two depend on v and rc (memoized per cell without them)."""
         key = (tp, pp, dp, ep, per_node)
         shared = self._terms.get(key)
         if shared is None:
@@ -88,23 +114,19 @@ class TrainingThroughputBound:
             for z in self._zero_kinds:
                 mb, step = cell.dp_traffic(z)
                 dp_costs.append((mb * ov, step * ov))
-            batches = self._batches.get(dp)
-            if batches is None:
-                w = self.w
-                batches = self._batches[dp] = [(b,) + micro_batches(w.global_batch_tokens, w.seq_len, dp, b)
-                                               for b in self.micros]
-            shared = self._terms[key] = (cell, dp_costs, cell.offload_step_s(1, Offload.cpu), batches)
+            shared = self._terms[key] = (cell, dp_costs, cell.offload_step_s(1, Offload.cpu), self._batches_for(dp))
         cell, dp_costs, t_off, batches = shared
         v = v if pp > 1 else 1
-        rc = self.least
         return cell.per_token_s(rc, v), cell.fixed_s(rc, v), dp_costs, t_off, batches
 
     def cell(self, tp: int, pp: int, dp: int, ep: int, per_node: int, v: int = 1,
-             micro_batches_: Sequence[int] | None = None) -> CellBound:
+             micro_batches_: Sequence[int] | None = None, least: Recompute | None = None) -> CellBound:
         """Tokens/s bounds of one (tp, pp, dp, ep, v) per (offload, micro-batch), over every ZeRO stage and recompute
-        mode allowed, for ``micro_batches_`` (default: all the bound was built for). Memoized: searches that share
-        this bound (the picks' searches, ``search/picks.py``) ask for the same cells."""
-        return self._bound(tp, pp, dp, ep, per_node, v, v, micro_batches_)
+        mode allowed, for ``micro_batches_`` (default: all the bound was built for). ``least``: the least
+        recomputation any layout of the cell can fit with, when the caller knows one above the least allowed.
+        Memoized: searches that share this bound (the picks' searches, ``search/picks.py``) ask for the same
+        cells."""
+        return self._bound(tp, pp, dp, ep, per_node, v, v, micro_batches_, least or self.least)
 
     def group(self, tp: int, pp: int, dp: int, ep: int, per_node: int, vs: Sequence[int],
               micro_batches_: Sequence[int] | None = None) -> CellBound:
@@ -112,29 +134,35 @@ class TrainingThroughputBound:
         grow with v), the bubble (pp - 1) / v at the largest, and ``micro_batches_`` those of the least v (the
         interleaved schedule only removes micro-batch sizes). Each cell's bound is at most this one, so a group whose
         bound cannot change the answer is skipped without bounding its cells."""
-        return self._bound(tp, pp, dp, ep, per_node, min(vs), max(vs), micro_batches_)
+        return self._bound(tp, pp, dp, ep, per_node, min(vs), max(vs), micro_batches_, self.least)
 
     def _bound(self, tp: int, pp: int, dp: int, ep: int, per_node: int, v_sends: int, v_bubble: int,
-               micro_batches_: Sequence[int] | None) -> CellBound:
+               micro_batches_: Sequence[int] | None, rc: Recompute) -> CellBound:
         micros = self._micros_t if micro_batches_ is None else tuple(micro_batches_)
-        key = (tp, pp, dp, ep, per_node, v_sends, v_bubble, micros)
+        key = (tp, pp, dp, ep, per_node, v_sends, v_bubble, micros, rc)
         hit = self._bounds.get(key)
         if hit is not None:
             return hit
         if len(self._bounds) > 65536:
             self._bounds.clear()
-        per_tok, fixed, dp_costs, t_off, batches = self._cell_terms(tp, pp, dp, ep, per_node, v_sends)
+        per_tok, fixed, dp_costs, t_off, batches = self._cell_terms(tp, pp, dp, ep, per_node, v_sends, rc)
         bubble = (pp - 1) / (v_bubble if pp > 1 else 1)
         s = self.w.seq_len
-        if micros != self._micros_t:
-            batches = [x for x in batches if x[0] in micros]
+        least = 0.0 if self._no_offload else t_off  # the best offload's extra seconds per step
         per_micro = {}
+        best = 0.0
         for b, m, b_run, tokens_step in batches:
+            if b not in micros:
+                continue
             slots = m + bubble
-            dp_min = min([slots * mb + step for mb, step in dp_costs]) if dp_costs else 0.0
-            per_micro[b] = (tokens_step * MARGIN, slots * (b_run * s * per_tok + fixed) + dp_min)
-        bound = self._bounds[key] = CellBound(per_micro, t_off, self.offloads)
+            den = slots * (b_run * s * per_tok + fixed)
+            if dp_costs:
+                den = den + min([slots * mb + step for mb, step in dp_costs])
+            num = tokens_step * MARGIN
+            per_micro[b] = (num, den)
+            best = max(best, num / (den + least))
+        bound = self._bounds[key] = CellBound(per_micro, t_off, best)
         return bound
 
 
-__all__ = ["MARGIN", "CellBound", "TrainingThroughputBound"]
+__all__ = ["MARGIN", "RECOMPUTE_COST_ORDER", "CellBound", "TrainingThroughputBound"]

@@ -7,24 +7,24 @@ change the answer (``search/__init__.py`` states the rules; docs/performance.md 
   recomputation adds FLOPs and TP all-reduces and saves no time anywhere. Every ZeRO stage that fits is timed:
   how much of their traffic hides behind compute differs;
 * a larger micro-batch is tried only while the smaller one fits (activations grow with it);
-* branch and bound (training): (GPU, N) entries and cells are visited best bound first (``bounds.py``); one whose
-  bound ranks below the top-th best plan found so far cannot enter the answer; with a deadline or budget, what is
-  bounded to miss it can only be a near miss. Ties go to the first in enumeration order, as in the plain walk.
+* branch and bound (training, ``bestfirst.py``): (GPU, N) entries, groups of cells and cells are visited best bound
+  first (``bounds.py``); one whose bound ranks below the top-th best plan found so far cannot enter the answer;
+  with a deadline or budget, what is bounded to miss it can only be a near miss. Ties go to the first in
+  enumeration order, as in the plain walk.
 Memory is checked with ``TrainingCell.total_bytes`` and throughput with ``StepCell.step``: the arithmetic
-``estimate_memory`` / ``estimate_training`` report, without building their result objects.
-"""
+``estimate_memory`` / ``estimate_training`` report, without building their result objects."""
 
 from __future__ import annotations
 
 import bisect
-import heapq
 
 from llmsizer.catalog import Catalog
 from llmsizer.compute.inference import replica_costs
 from llmsizer.compute.training import StepCell, step_job
 from llmsizer.data.frameworks import check_mode
-from llmsizer.memory import TrainingCell, training_cell, usable_memory_bytes
+from llmsizer.memory import TrainingCell, usable_memory_bytes
 from llmsizer.record import replace
+from llmsizer.search.bestfirst import best_first
 from llmsizer.search.bounds import CellBound, TrainingThroughputBound
 from llmsizer.search.evaluate import hardware
 from llmsizer.search.gpurun import GpuRun
@@ -78,6 +78,7 @@ class Search(Pruner):
         self.pick_best: dict[str, tuple] = {}
         self.runs: list[GpuRun] = []  # each GPU type's options, as ``run`` set them up
         self._micro_cache: dict[tuple, tuple[int, ...]] = {}  # (tp, pp, dp, v > 1) -> micro-batches it runs
+        self._groups_cache: dict[tuple, list] = {}  # (N, GPUs per node, scale-up) -> ``groups``
         # a deadline or budget can turn away a layout that fits in memory (training with a token count only)
         self.limits = self.training and w.tokens is not None and (c.deadline_s is not None or c.budget_usd is not None)
         # when nothing fits: search what the deadline/budget bounds set aside, for the memory near misses
@@ -232,96 +233,37 @@ class Search(Pruner):
                     self._training_cell(r, n, cell, bounds, (r.gi, ni, ci))
 
     def _best_first(self, runs: list[GpuRun]) -> None:
-        """Branch and bound, best bound first: (GPU, N) entries by their compute ceiling, each expanded into cells
-        by a bound that adds the bubble and the communication (the cells that differ only in interleaving first as
-        one group, bounded over all their v); the search ends when the best bound left ranks below the top-th plan
-        found. Entries, groups and cells that can only miss the deadline or budget are set aside, and searched only
-        if nothing fits (for the near misses). A heap item's last element is None (an entry), a list of (index,
-        cell) (a group) or (cell, bounds)."""
-        heap: list[tuple] = []
-        for r in runs:
-            assert r.bound is not None
-            for ni, n in enumerate(r.counts):
-                tps = r.bound.per_gpu_count(n)
-                heap.append((self.bound_key(r, n, tps), (r.gi, ni), r, n, tps, None))
-        heapq.heapify(heap)
-        past_limits: list[tuple] = []
-        while heap:
-            item = heapq.heappop(heap)
-            k, order, r, n, tps, what = item
-            if self._kth is not None and k > self._kth:
-                break  # every bound left is at least k: nothing left can enter the top plans
-            if self._row_taken(r, k):
-                continue  # its GPU type has a better row already
-            if self._past_limits(r, n, tps):
-                if not self.best:
-                    past_limits.append(item)
-                continue
-            if what is None:
-                for group in self._groups(r, n):
-                    if self.best and self._weights_overflow(r, group[0][1]):
-                        continue  # its weights alone exceed the GPU (near misses are shown only if nothing fits)
-                    if len(group) == 1:
-                        self._push_cell(heap, r, n, order, *group[0])
-                    else:
-                        b = self._group_bound(r, [cl for _, cl in group])
-                        gk = self.bound_key(r, n, b.best)
-                        if (self._kth is None or not gk > self._kth) and not self._row_taken(r, gk):
-                            heapq.heappush(heap, (gk, order + (group[0][0],), r, n, b.best, group))
-            elif isinstance(what, list):
-                for ci, cl in what:
-                    self._push_cell(heap, r, n, order[:-1], ci, cl)
-            else:
-                self._training_cell(r, n, what[0], what[1], order)
-        if self.best or not self.memory_near_misses:
-            return
-        # nothing fits: what was set aside holds near misses too (nothing in it fits, so no pruning is lost)
-        for _, order, r, n, _, what in sorted(past_limits, key=lambda it: it[1]):
-            if what is None:
-                for ci, cl in enumerate(self.cells(r, n)):
-                    self._training_cell(r, n, cl, None, order + (ci,))
-            elif isinstance(what, list):
-                for ci, cl in what:
-                    self._training_cell(r, n, cl, None, order[:-1] + (ci,))
-            else:
-                self._training_cell(r, n, what[0], None, order)
+        best_first(self, runs)
 
-    def _groups(self, r: GpuRun, n: int) -> list[list[tuple[int, Cell]]]:
-        """The cells on ``n`` GPUs as (enumeration index, cell), in runs that differ only in interleaving (v is
-        the innermost loop of ``cells``, its first value 1)."""
-        groups: list[list[tuple[int, Cell]]] = []
-        for ci, cl in enumerate(self.cells(r, n)):
-            if groups and groups[-1][0][1][:4] == cl[:4]:
-                groups[-1].append((ci, cl))
-            else:
-                groups.append([(ci, cl)])
+    def groups(self, r: GpuRun, n: int) -> list[list[tuple[int, Cell]]]:
+        """The cells on ``n`` GPUs as (enumeration index, cell), in runs that differ only in interleaving (v is the
+        innermost loop of ``cells``, its first value 1). The cells depend on the GPU only through the tensor-parallel
+        limit (``tp_options``), so GPU types alike share them (memoized per search)."""
+        g = r.gpu
+        key = (n, r.per_node, g.scaleup_domain, g.scaleup == "pcie")
+        groups = self._groups_cache.get(key)
+        if groups is None:
+            groups = self._groups_cache[key] = []
+            for ci, cl in enumerate(self.cells(r, n)):
+                if groups and groups[-1][0][1][:4] == cl[:4]:
+                    groups[-1].append((ci, cl))
+                else:
+                    groups.append([(ci, cl)])
         return groups
-
-    def _push_cell(self, heap: list[tuple], r: GpuRun, n: int, order: tuple, ci: int, cl: Cell) -> None:
-        """Bound one cell and queue it, unless its bound already ranks below what was found."""
-        bounds = self._cell_bound(r, cl)
-        ctps = bounds.best
-        if not ctps > 0.0:
-            return  # an interleaved cell with no micro-batch count the schedule accepts
-        ck = self.bound_key(r, n, ctps)
-        if (self._kth is None or not ck > self._kth) and not self._row_taken(r, ck):
-            heapq.heappush(heap, (ck, order + (ci,), r, n, ctps, (cl, bounds)))
 
     # ------------------------------------------------------------------------------------------- one cell
     def _training_cell(self, r: GpuRun, n: int, cell: Cell, bounds: CellBound | None, order: tuple) -> None:
         """One (gpu, N, tp, pp, dp, ep, v) cell. For each micro-batch, a staircase walk over (ZeRO stage,
         recompute) finds, for each stage, the least recomputation that fits; only those are timed. Offload is
         searched like any other option. With ``bounds``, what cannot change the result is skipped."""
-        tp, pp, dp, ep, v = cell
+        tp, pp, dp, ep, _ = cell
         gpu, usable = r.gpu, r.usable
-        zeros, offloads, recomputes = r.zeros, r.offloads, r.recomputes
-        if pp > 1 and self.prof is not None:
-            zeros = [z for z in zeros if z in self.prof.layouts.zero_with_pipeline]  # DeepSpeed's pipeline engine
+        zeros, offloads, recomputes = self._zeros_for(r, pp), r.offloads, r.recomputes
         micros = self._micros_for(r, cell)
         if not micros or not zeros or not offloads:
             return
         w = self.w_for(n)
-        mem = training_cell(self.model, gpu, w, tp, pp, dp, ep, True, v)
+        mem = self.memory(r, cell)
         self.evaluated += 1
         floor_bytes = mem.total_bytes(zeros[-1], offloads[-1], recomputes[-1], micros[0])
         if not floor_bytes <= usable:

@@ -41,6 +41,7 @@ class Evaluator:
         self.training = w.mode.is_training
         self.ranker = Ranker(order or c.sort, w.output_tokens)  # ``order``: another than ``--sort`` (the picks)
         self.evaluated = 0
+        self.floor_probes = 0  # of those, the memory checks branch and bound adds (``Pruner.floor_recompute``)
         self._prices: dict[str, Price] = {}
         self._scaled_batch = batch_scales_with_gpus(w)
         self._by_batch: dict[int, Workload] = {w.global_batch_tokens or 0: w}

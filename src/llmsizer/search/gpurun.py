@@ -21,6 +21,7 @@ class GpuRun:
         "counts",
         "gi",
         "gpu",
+        "mem_cells",
         "micros",
         "offloads",
         "per_node",
@@ -45,6 +46,7 @@ class GpuRun:
         self.bounds: dict[int, TrainingThroughputBound] = {}  # per global batch (it grows with N in pretraining)
         self.weights_floor: float | None = None  # the stored weights' bytes, 0 when they may be offloaded
         self._hw: dict[int, Hardware] = {}
+        self.mem_cells: dict[tuple, object] = {}  # (tp, pp, dp, ep, v) -> its TrainingCell (``Search.memory``)
 
     def bound_for(self, w: Workload) -> TrainingThroughputBound:
         """The cell bounds for ``w`` (the GPU-count ceilings of ``bound`` do not depend on the global batch)."""

@@ -6,12 +6,13 @@ already taken, the cells whose weights cannot fit, and the micro-batches a cell 
 from __future__ import annotations
 
 from llmsizer.compute.training import micro_batches_per_step, step_job, training_seconds
-from llmsizer.search.bounds import MARGIN, CellBound
+from llmsizer.memory import TrainingCell, training_cell
+from llmsizer.search.bounds import MARGIN, RECOMPUTE_COST_ORDER, CellBound
 from llmsizer.search.evaluate import Evaluator
 from llmsizer.search.gpurun import GpuRun
 from llmsizer.search.space import Cell
 from llmsizer.units import HOUR_S
-from llmsizer.workload.choices import Offload
+from llmsizer.workload.choices import Offload, Recompute
 
 
 class Pruner(Evaluator):
@@ -74,10 +75,10 @@ class Pruner(Evaluator):
         split = tp * pp * ep * (dp if 3 in r.zeros else 1)
         return floor / split > r.usable
 
-    def _cell_bound(self, r: GpuRun, cell: Cell) -> CellBound:
+    def _cell_bound(self, r: GpuRun, cell: Cell, least: Recompute | None = None) -> CellBound:
         tp, pp, dp, ep, v = cell
         bound = r.bound_for(self.w_for(tp * pp * dp))
-        return bound.cell(tp, pp, dp, ep, r.per_node, v, self._micros_for(r, cell))
+        return bound.cell(tp, pp, dp, ep, r.per_node, v, self._micros_for(r, cell), least)
 
     def _group_bound(self, r: GpuRun, cells: list[Cell]) -> CellBound:
         """One bound over cells that differ only in interleaving (``TrainingThroughputBound.group``); the first is
@@ -85,6 +86,42 @@ class Pruner(Evaluator):
         tp, pp, dp, ep, _ = cells[0]
         bound = r.bound_for(self.w_for(tp * pp * dp))
         return bound.group(tp, pp, dp, ep, r.per_node, [c[4] for c in cells], self._micros_for(r, cells[0]))
+
+    def _zeros_for(self, r: GpuRun, pp: int) -> list[int]:
+        """The ZeRO stages a cell with ``pp`` stages runs: with a pipeline, those the stack's pipeline engine takes
+        (DeepSpeed's refuses ZeRO-2/3)."""
+        if pp > 1 and self.prof is not None:
+            return [z for z in r.zeros if z in self.prof.layouts.zero_with_pipeline]
+        return r.zeros
+
+    def memory(self, r: GpuRun, cell: Cell) -> TrainingCell:
+        """The ``TrainingCell`` of ``cell`` on ``r.gpu`` (memoized per GPU type: the picks' searches share it)."""
+        mem = r.mem_cells.get(cell)
+        if mem is None:
+            tp, pp, dp, ep, v = cell
+            if len(r.mem_cells) > 65536:
+                r.mem_cells.clear()
+            mem = r.mem_cells[cell] = training_cell(self.model, r.gpu, self.w_for(tp * pp * dp), tp, pp, dp, ep,
+                                                    True, v)
+        return mem
+
+    def floor_recompute(self, r: GpuRun, cell: Cell) -> Recompute | None:
+        """The least costly recomputation that fits ``cell``'s lightest layout (the highest ZeRO stage and offload
+        it runs, its smallest micro-batch), None when none does. Memory only falls as the ZeRO stage and offload
+        rise and grows with the micro-batch (the search's floor rule, engine.py) and with interleaving (the
+        interleaved schedule holds p + (p - 1)/v micro-batches' layers where 1F1B holds p:
+        ``training_activations``), so with v = 1 no layout of any v in the group fits with a cheaper one."""
+        zs = self._zeros_for(r, cell[1])
+        micros = self._micros_for(r, cell)
+        if not zs or not micros or not r.offloads:
+            return None
+        mem = self.memory(r, cell)
+        for rc in sorted(r.recomputes, key=RECOMPUTE_COST_ORDER.index):
+            self.evaluated += 1
+            self.floor_probes += 1
+            if mem.total_bytes(zs[-1], r.offloads[-1], rc, micros[0]) <= r.usable:
+                return rc
+        return None
 
     def _micros_for(self, r: GpuRun, cell: Cell) -> tuple[int, ...]:
         """The micro-batch sizes a cell can run: none larger than the step's sequences per data-parallel replica
