@@ -195,6 +195,16 @@ class StepJob:
         FLOPs at the achieved rate, plus the training stack's own per-token time."""
         return (self.hw_flops[rc] / self.rate + self.stack_per_token[rc]) / split
 
+    def split_terms(self, tp: int, pp: int, ep: int, per_node: int) -> tuple:
+        """(compute seconds per token per recompute mode, dequantization per recompute mode, this GPU's stored weight
+        bytes, TP all-reduce (latency, seconds per token), MoE all-to-all (latency, seconds per token)): a cell's
+        terms that do not depend on its data-parallel degree (memoized: every dp of a (tp, pp, ep) shares them)."""
+        key = (tp, pp, ep, per_node)
+        terms = self._split.get(key)
+        if terms is None:
+            terms = self._split[key] = _split_terms(self, tp, pp, ep, per_node)
+        return terms
+
     def link(self, per_node: int, span: int) -> Link:
         """The link of a group of ``span`` consecutive ranks: scale-up within ``fast_domain`` GPUs, else scale-out
         (memoized per GPUs per node and side of that limit: cells share their groups' links)."""
@@ -272,10 +282,8 @@ class StepCell:
     def __init__(self, j: StepJob, tp: int, pp: int, dp: int, ep: int, per_node: int) -> None:
         self.j, self.tp, self.pp, self.dp, self.ep, self.per_node = j, tp, pp, dp, ep, per_node
         split = tp * pp
-        shared = j._split.get((tp, pp, ep, per_node))
-        if shared is None:
-            shared = j._split[(tp, pp, ep, per_node)] = _split_terms(j, tp, pp, ep, per_node)
-        (self.compute_per_token, self.dequant, self.weight_bytes_here, self.tp_comm, self.a2a) = shared
+        (self.compute_per_token, self.dequant, self.weight_bytes_here, self.tp_comm,
+         self.a2a) = j.split_terms(tp, pp, ep, per_node)
         # pipeline point-to-point: a micro-batch's activations cross each stage boundary forward and its gradients
         # backward, once per model chunk (x 2 v), each GPU sending its 1/tp slice (Narayanan et al. 2021 sec. 2.2.2
         # and 4.1); the neighbours sit tp x dp ranks apart, so across nodes unless both fit in the scale-up domain.

@@ -5,8 +5,9 @@ level's bound is at least the next one's, so items leave the heap best bound fir
 bound left ranks below the top-th plan found. The levels:
 
 1. a (GPU, N) entry: the compute ceiling (``TrainingThroughputBound.per_gpu_count``);
-2. a group of cells that differ only in interleaving, first bounded by its compute and pipeline bubble alone
-   (``compute_bound``: no step terms needed), then with its communication too (``group``);
+2. a group of cells that differ only in interleaving, first bounded by the terms that do not depend on its
+   data-parallel degree (compute, TP all-reduces, MoE all-to-alls) and the pipeline bubble (``compute_bound``: no
+   ``StepCell`` needed), then with its pipeline sends and data-parallel traffic too (``group``);
 3. a cell, bounded from the least recomputation the group's lightest layout fits with (``Pruner.floor_recompute``,
    ``TrainingThroughputBound.cell``);
 4. its layouts, checked for memory and timed (``Search._training_cell``).
@@ -60,16 +61,16 @@ def best_first(s: Search, runs: list[GpuRun]) -> None:
             if not s.best:
                 past_limits.append(item)
             continue
-        if what is None:  # an entry: its groups, by compute and bubble
+        if what is None:  # an entry: its groups, by their dp-independent terms and bubble
             for group in s.groups(r, n):
                 first = group[0][1]
                 if s.best and s._weights_overflow(r, first):
                     continue  # its weights alone exceed the GPU (near misses are shown only if nothing fits)
-                tp, pp, dp, _, _ = first
-                bound = r.bound_for(s.w_for(n)).compute_bound(tp, pp, dp, [cl[4] for _, cl in group],
+                tp, pp, dp, ep, _ = first
+                bound = r.bound_for(s.w_for(n)).compute_bound(tp, pp, dp, ep, r.per_node, [cl[4] for _, cl in group],
                                                               s._micros_for(r, first))
                 push(r, n, order + (group[0][0],), bound, (GROUP, 0, group))
-        elif what[0] == GROUP and what[1] == 0:  # with its communication
+        elif what[0] == GROUP and what[1] == 0:  # with its pipeline sends and data-parallel traffic
             push(r, n, order, s._group_bound(r, [cl for _, cl in what[2]]).best, (GROUP, 1, what[2]))
         elif what[0] == GROUP:  # its cells, from the least recomputation its lightest layout fits with
             group = what[2]

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from llmsizer.compute.training import StepJob, micro_batches, step_job, training_seconds
+from llmsizer.compute.training import StepJob, collectives_per_layer, micro_batches, step_job, training_seconds
 from llmsizer.specs.gpu import GpuSpec
 from llmsizer.specs.model import ModelSpec
 from llmsizer.workload.choices import Offload, Recompute
@@ -76,17 +76,22 @@ class TrainingThroughputBound:
         FLOPs at the achieved rate, plus the stack's own per-token time)."""
         return n / self.job.seconds_per_token(self.least, 1) * MARGIN
 
-    def compute_bound(self, tp: int, pp: int, dp: int, vs: Sequence[int], micro_batches_: Sequence[int]) -> float:
-        """Tokens/s no cell (tp, pp, dp, any ep, v in ``vs``) can exceed from its compute and the pipeline bubble
-        alone: ``group`` without the communication, offload and per-micro-batch terms (each only adds time), so it
-        needs no ``StepCell``."""
-        per_tok = self.job.seconds_per_token(self.least, tp * pp)
+    def compute_bound(self, tp: int, pp: int, dp: int, ep: int, per_node: int, vs: Sequence[int],
+                      micro_batches_: Sequence[int]) -> float:
+        """Tokens/s no cell (tp, pp, dp, ep, v in ``vs``) can exceed from the terms that do not depend on dp
+        (compute, TP all-reduces, MoE all-to-alls, dequantization) and the pipeline bubble alone: ``group`` without
+        the pipeline sends, data-parallel traffic and offload (each only adds time), so it needs no ``StepCell``."""
+        compute, dequant, _, tp_comm, a2a = self.job.split_terms(tp, pp, ep, per_node)
+        rc = self.least
+        k = collectives_per_layer(rc)
+        per_tok = compute[rc] + k * tp_comm[1] + k * a2a[1]
+        fixed = dequant[rc] + k * tp_comm[0] + k * a2a[0]
         bubble = (pp - 1) / max(vs) if pp > 1 else 0.0
         s = self.w.seq_len
         best = 0.0
         for b, m, b_run, tokens_step in self._batches_for(dp):
             if b in micro_batches_:
-                best = max(best, tokens_step * MARGIN / ((m + bubble) * (b_run * s * per_tok)))
+                best = max(best, tokens_step * MARGIN / ((m + bubble) * (b_run * s * per_tok + fixed)))
         return best
 
     def _batches_for(self, dp: int) -> list[tuple[int, int, int, int]]:

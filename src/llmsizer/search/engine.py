@@ -79,6 +79,7 @@ class Search(Pruner):
         self.runs: list[GpuRun] = []  # each GPU type's options, as ``run`` set them up
         self._micro_cache: dict[tuple, tuple[int, ...]] = {}  # (tp, pp, dp, v > 1) -> micro-batches it runs
         self._groups_cache: dict[tuple, list] = {}  # (N, GPUs per node, scale-up) -> ``groups``
+        self._keyers: dict[tuple[int, int], object] = {}  # (GPU index, N) -> its rank key of a throughput
         # a deadline or budget can turn away a layout that fits in memory (training with a token count only)
         self.limits = self.training and w.tokens is not None and (c.deadline_s is not None or c.budget_usd is not None)
         # when nothing fits: search what the deadline/budget bounds set aside, for the memory near misses

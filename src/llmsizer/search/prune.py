@@ -1,7 +1,7 @@
 """What a search may skip: rank-key bounds of (GPU, N) entries and cells, the deadline and budget tests, the rows
 already taken, the cells whose weights cannot fit, and the micro-batches a cell runs. ``Search`` (engine.py) walks;
 ``Pruner`` decides; both read the state ``Search.__init__`` sets (``best``, ``_kth``, ``_group_best``, ``per_type``,
-``limits``, ``_micro_cache``)."""
+``limits``, ``_micro_cache``, ``_keyers``)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,10 @@ class Pruner(Evaluator):
 
     def bound_key(self, r: GpuRun, n: int, tokens_per_second_bound: float) -> tuple:
         """A rank key that no training plan on ``n`` x ``r.gpu`` with at most this throughput can beat."""
-        return self.training_key(tokens_per_second_bound, r.hw(n), r.usd_per_hour(n), r.price.owned)
+        keyer = self._keyers.get((r.gi, n))
+        if keyer is None:
+            keyer = self._keyers[(r.gi, n)] = self.ranker.training_keyer(r.hw(n), r.usd_per_hour(n), r.price.owned)
+        return keyer(tokens_per_second_bound)
 
     def _beaten(self, r: GpuRun, n: int, tokens_per_second_bound: float) -> bool:
         """Whether no plan on ``n`` x ``r.gpu`` with at most this throughput can change the result: it ranks below

@@ -16,6 +16,7 @@ fewest nodes, then the lowest price per hour (rented before owned), the least GP
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 from llmsizer.catalog import Catalog
 from llmsizer.compute import amortized_price_usd_per_gpu_hour
@@ -111,9 +112,22 @@ class Ranker:
         """The key of a training plan from its throughput, hardware and cost per hour (price x N). Time and cost
         are per token of *wall time*: the steady-state throughput times the goodput of ``n`` GPUs (restarts), so
         ``--sort time`` orders plans by the training time they show."""
-        g = self._goodput.get(hw[0])
+        return self._training(tokens_per_second, self._goodput_of(hw[0]), hw, usd_per_hour, owned)
+
+    def training_keyer(self, hw: Hardware, usd_per_hour: float | None, owned: bool) -> Callable[[float], tuple]:
+        """``training`` for one hardware and price, as a function of the throughput alone (branch and bound asks
+        for thousands of keys per (GPU, N))."""
+        g, key = self._goodput_of(hw[0]), self._training
+        return lambda tokens_per_second: key(tokens_per_second, g, hw, usd_per_hour, owned)
+
+    def _goodput_of(self, n: int) -> float:
+        g = self._goodput.get(n)
         if g is None:
-            g = self._goodput[hw[0]] = goodput(hw[0], compute_data().training)
+            g = self._goodput[n] = goodput(n, compute_data().training)
+        return g
+
+    def _training(self, tokens_per_second: float, g: float, hw: Hardware, usd_per_hour: float | None,
+                  owned: bool) -> tuple:
         tps = max(tokens_per_second * g, 1e-30)
         return self.order(1.0 / tps, cost_key(usd_per_hour, tps, owned), hw, usd_per_hour)
 
