@@ -132,6 +132,8 @@ def test_throughput_bounds_hold_on_random_layouts(cat):
         vs = sorted({1, v, 4 if pp > 1 else 1})
         group = bound.group(tp, pp, dp, ep, per_node, vs)  # the cells that differ only in v, bounded at once
         assert group.best >= cb.best
+        # the group's first bound: its dp-independent terms and the bubble alone
+        assert bound.compute_bound(tp, pp, dp, ep, per_node, vs, mbs) >= group.best
         for z, off, rc, mb, vi in itertools.product(zs, offs, rcs, mbs, vs):
             lay = Layout(tp=tp, pp=pp, dp=dp, ep=ep, zero=z, offload=off, recompute=rc, micro_batch=mb,
                          gpus_per_node=per_node, virtual_stages=vi)
@@ -145,6 +147,31 @@ def test_throughput_bounds_hold_on_random_layouts(cat):
             assert est.tokens_per_second <= bound.per_gpu_count(lay.gpu_count)
             if est.seconds is not None:
                 assert bound.seconds_lower_bound(lay.gpu_count, cb.at(off, mb)) <= est.seconds
+
+
+def test_no_layout_of_a_group_fits_with_less_recomputation_than_its_floor(cat):
+    """``Pruner.floor_recompute``: memory falls as ZeRO and offload rise and grows with the micro-batch and with
+    interleaving, so the least recomputation that fits the group's lightest layout is a floor for all of them."""
+    checked = 0
+    for rnd, m, g, w in _random_jobs(cat, 5, 60):
+        s = Search(cat, m, w, Constraints())
+        r = s.setup(0, g)
+        tp, pp, dp = rnd.choice([1, 2, 8]), rnd.choice([1, 2, 4]), rnd.choice([1, 2, 16])
+        ep = rnd.choice([1, 2]) if m.moe else 1
+        vs = [1] + ([v for v in (2, 3, 4) if m.layers % (pp * v) == 0] if pp > 1 else [])
+        if m.layers % pp:
+            continue
+        floor = s.floor_recompute(r, (tp, pp, dp, ep, 1))
+        order = [Recompute.none, Recompute.selective, Recompute.full]
+        for v, z, off, rc, mb in itertools.product(vs, r.zeros, r.offloads, r.recomputes, (1, 2, 4)):
+            lay = Layout(tp=tp, pp=pp, dp=dp, ep=ep, zero=z, offload=off, recompute=rc, micro_batch=mb,
+                         gpus_per_node=r.per_node, virtual_stages=v)
+            if not _runs(s.w_for(lay.gpu_count), lay):
+                continue
+            if s.memory(r, (tp, pp, dp, ep, v)).total_bytes(z, off, rc, mb) <= r.usable:
+                checked += 1
+                assert floor is not None and order.index(rc) >= order.index(floor), (m.id, g.id, lay, floor)
+    assert checked > 50  # the sample holds layouts that fit
 
 
 # ------------------------------------------------------------------------------- pruned search = exhaustive walk
