@@ -19,6 +19,7 @@ context parallelism, data loading, stragglers, the optimizer step on the GPU (me
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -57,6 +58,7 @@ from llmsizer.workload.job import Workload
 RECOMPUTES = (Recompute.none, Recompute.selective, Recompute.full)
 
 
+@functools.lru_cache(maxsize=8192)
 def micro_batches(global_batch_tokens: int, s: int, dp: int, micro_batch: int) -> tuple[int, int, int]:
     """(micro-batches per step m, sequences per micro-batch actually run, tokens per step) for ``micro_batch``."""
     seqs_step = max(1.0, global_batch_tokens / s)  # sequences per optimizer step

@@ -88,11 +88,8 @@ class TrainingThroughputBound:
         fixed = dequant[rc] + k * tp_comm[0] + k * a2a[0]
         bubble = (pp - 1) / max(vs) if pp > 1 else 0.0
         s = self.w.seq_len
-        best = 0.0
-        for b, m, b_run, tokens_step in self._batches_for(dp):
-            if b in micro_batches_:
-                best = max(best, tokens_step * MARGIN / ((m + bubble) * (b_run * s * per_tok + fixed)))
-        return best
+        return max([tokens_step * MARGIN / ((m + bubble) * (b_run * s * per_tok + fixed))
+                    for b, m, b_run, tokens_step in self._batches_for(dp) if b in micro_batches_], default=0.0)
 
     def _batches_for(self, dp: int) -> list[tuple[int, int, int, int]]:
         """(micro-batch, micro-batches per step, sequences run per micro-batch, tokens per step) per micro-batch
@@ -155,7 +152,6 @@ class TrainingThroughputBound:
         s = self.w.seq_len
         least = 0.0 if self._no_offload else t_off  # the best offload's extra seconds per step
         per_micro = {}
-        best = 0.0
         for b, m, b_run, tokens_step in batches:
             if b not in micros:
                 continue
@@ -163,9 +159,8 @@ class TrainingThroughputBound:
             den = slots * (b_run * s * per_tok + fixed)
             if dp_costs:
                 den = den + min([slots * mb + step for mb, step in dp_costs])
-            num = tokens_step * MARGIN
-            per_micro[b] = (num, den)
-            best = max(best, num / (den + least))
+            per_micro[b] = (tokens_step * MARGIN, den)
+        best = max([num / (den + least) for num, den in per_micro.values()], default=0.0)
         bound = self._bounds[key] = CellBound(per_micro, t_off, best)
         return bound
 

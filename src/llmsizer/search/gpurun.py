@@ -19,6 +19,7 @@ class GpuRun:
         "bound",
         "bounds",
         "counts",
+        "floors",
         "gi",
         "gpu",
         "mem_cells",
@@ -47,6 +48,7 @@ class GpuRun:
         self.weights_floor: float | None = None  # the stored weights' bytes, 0 when they may be offloaded
         self._hw: dict[int, Hardware] = {}
         self.mem_cells: dict[tuple, object] = {}  # (tp, pp, dp, ep, v) -> its TrainingCell (``Search.memory``)
+        self.floors: dict[tuple, object] = {}  # cell -> ``Pruner.floor_recompute``'s answer
 
     def bound_for(self, w: Workload) -> TrainingThroughputBound:
         """The cell bounds for ``w`` (the GPU-count ceilings of ``bound`` do not depend on the global batch)."""

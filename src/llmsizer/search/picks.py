@@ -66,6 +66,7 @@ def find(catalog: Catalog, model: ModelSpec, w: Workload, c: Constraints, gpus: 
             again = Search(catalog, model, w, c.with_(top=1, include_unfit=False), order=ranker.sort)
             again.memory_near_misses = False
             again._kth = seed[0]  # only what beats the seed can change the pick
+            again._groups_cache = search._groups_cache  # the same cells (they do not depend on the order)
             again.run(gpus, runs=search.runs)
             search.evaluated += again.evaluated
             found = min(again.best.values(), key=lambda v: (v[0], v[1]), default=None)

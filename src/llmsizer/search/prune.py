@@ -114,17 +114,21 @@ class Pruner(Evaluator):
         rise and grows with the micro-batch (the search's floor rule, engine.py) and with interleaving (the
         interleaved schedule holds p + (p - 1)/v micro-batches' layers where 1F1B holds p:
         ``training_activations``), so with v = 1 no layout of any v in the group fits with a cheaper one."""
+        if cell in r.floors:
+            return r.floors[cell]  # the picks' searches ask again for the same cells
         zs = self._zeros_for(r, cell[1])
         micros = self._micros_for(r, cell)
-        if not zs or not micros or not r.offloads:
-            return None
-        mem = self.memory(r, cell)
-        for rc in sorted(r.recomputes, key=RECOMPUTE_COST_ORDER.index):
-            self.evaluated += 1
-            self.floor_probes += 1
-            if mem.total_bytes(zs[-1], r.offloads[-1], rc, micros[0]) <= r.usable:
-                return rc
-        return None
+        found = None
+        if zs and micros and r.offloads:
+            mem = self.memory(r, cell)
+            for rc in sorted(r.recomputes, key=RECOMPUTE_COST_ORDER.index):
+                self.evaluated += 1
+                self.floor_probes += 1
+                if mem.total_bytes(zs[-1], r.offloads[-1], rc, micros[0]) <= r.usable:
+                    found = rc
+                    break
+        r.floors[cell] = found
+        return found
 
     def _micros_for(self, r: GpuRun, cell: Cell) -> tuple[int, ...]:
         """The micro-batch sizes a cell can run: none larger than the step's sequences per data-parallel replica
