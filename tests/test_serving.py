@@ -126,6 +126,21 @@ def _isolated(tmp_path, monkeypatch):
     monkeypatch.setenv("NO_COLOR", "1")
 
 
+def test_ollama_sizes_the_weights_it_downloads_by_default():
+    # `ollama pull llama3.1:8b` fetches 8b-instruct-q4_K_M, 4.9GB (ollama.com/library/llama3.1): without --quant the
+    # plan sizes those weights and says so; llama.cpp itself keeps 16-bit weights unless told otherwise
+    r = invoke("plan", "--model", "llama-3.1-8b", "--gpu", "m2-pro", "--engine", "ollama", "--format", "json")
+    assert r.exit_code == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["workload"]["quant"] == "q4_k_m"
+    assert doc["plans"][0]["fits"]
+    assert doc["plans"][0]["memory_per_gpu"]["weights_bytes"] == pytest.approx(4.9e9, rel=0.03)
+    assert "ollama downloads q4_k_m" in r.stderr
+    plain = json.loads(invoke("plan", "--model", "llama-3.1-8b", "--gpu", "m2-pro", "--engine", "llama.cpp",
+                              "--format", "json").stdout)
+    assert plain["workload"]["quant"] == "none"
+
+
 def test_cli_capacity_plan_json():
     r = invoke("plan", "--model", "llama-3.1-8b", "--request-rate", "3000/min", "--ttft-target", "500ms",
                "--tpot-target", "40ms", "--percentile", "p99", "--gpu", "h100-sxm", "--format", "json")

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 from llmsizer.data.schema import _Strict
-from llmsizer.workload.choices import LLAMA_CPP_APPS, Engine
+from llmsizer.workload.choices import LLAMA_CPP_APPS, Engine, Quant
 
 if TYPE_CHECKING:  # the annotation vocabulary, resolved by data/validation.py
     from typing import Annotated
@@ -27,6 +27,8 @@ class EngineScheduling(_Strict):
     # "reserved": a sequence's whole context is set aside when it starts (TRT-LLM GUARANTEED_NO_EVICT, llama.cpp
     # slots); "on_demand": KV blocks as it grows (vLLM PagedAttention, SGLang's token pool)
     kv_allocation: Literal["reserved", "on_demand"] = "reserved"
+    # the weights an app downloads when no quantization is named (Ollama's library tags): a --quant value
+    default_quant: str | None = None
     source: Source
 
 
@@ -56,6 +58,9 @@ class ServingData(_Strict):
         problems += [f"engines.{k}.runs_on {v.runs_on!r} is not an engine with its own profile"
                      for k, v in self.engines.items()
                      if v.runs_on is not None and (v.runs_on not in self.engines or self.engines[v.runs_on].runs_on)]
+        quants = {q.value for q in Quant}
+        problems += [f"engines.{k}.default_quant {v.default_quant!r} is not a --quant value"
+                     for k, v in self.engines.items() if v.default_quant is not None and v.default_quant not in quants]
         problems += [f"engines.{e.value} needs runs_on: llama.cpp" for e in LLAMA_CPP_APPS
                      if e.value in self.engines and self.engines[e.value].runs_on != "llama.cpp"]
         if problems:

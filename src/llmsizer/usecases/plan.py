@@ -380,6 +380,15 @@ def plan_request(r: PlanRequest) -> PlanOutcome:
         # vLLM, SGLang and TensorRT-LLM need CUDA or ROCm: on Apple silicon and CPUs people serve with llama.cpp
         r = replace(r, engine=Engine.llama_cpp)
         notes.append(message("engine_for_hardware", engine=Engine.llama_cpp.value))
+    if r.mode is Mode.inference and r.quant is Quant.none and r.engine is not None and (
+            loaded is None or not loaded.quant):
+        # an app that downloads quantized weights by default (Ollama's library tags): size what it runs
+        from llmsizer.data.serving import engine_serving
+
+        app_quant = engine_serving(r.engine.value).default_quant
+        if app_quant is not None:
+            r = replace(r, quant=Quant(app_quant))
+            notes.append(message("app_quant", engine=r.engine.value, quant=app_quant))
     workload, ignored = build_workload(r)
     result = plan(cat, model, workload, build_constraints(r, cat), explain=r.explain)
     hardware: list[Message] = []

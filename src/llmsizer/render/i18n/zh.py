@@ -222,6 +222,9 @@ MESSAGES = {
         f"由 {n('params')} {p['params']:.4g} 推导出的架构：Llama 式结构，{p['layers']} 层 x 隐藏维度 "
         f"{p['hidden']}，{p['heads']} 个注意力头（{p['kv_heads']} 个 KV 头），SwiGLU FFN 中间维度 {p['ffn']}，词表 {p['vocab']}；"
         f"共 {p['total_params'] / 1e9:.3f}B 参数（相对请求值 {p['total_params'] / p['params'] - 1:+.1%}）"),
+    "app_quant": lambda p, n, f: (
+        f"未指定 {n('quant')}：{p['engine']} 默认下载 {p['quant']} 权重，因此按它估算；"
+        f"{n('engine')} llama.cpp 可用同一运行时估算其他权重（{n('quant')} none 为 16 位）"),
     "file_quant": lambda p, n, f: f"文件中的权重以 {p['quant']} 格式存储：按 {n('quant')} {p['quant']} 估算",
     "text": lambda p, n, f: p["text"],
     "searched": lambda p, n, f: f"共评估 {p['evaluated']:,} 种配置，耗时 {p['ms']:.0f} ms",
