@@ -152,7 +152,8 @@ KEPT = re.compile(
     r"--[a-z][a-z-]*|ZeRO-Infinity|(?:TP|PP|DP|EP|VPP)\d+|ZeRO-\d|\$[\d.,]+[kKM]?/h|tok/s|[kMGT]?i?B\b|\bk?W\b|\bms\b|\bkW\b"
     r"|\b(?:GiB|MiB|TB|GB|Gb/s|GPU|CPU|KV|NVMe|MFU|LoRA|QLoRA|InfiniBand/RoCE|InfiniBand|RoCE|RDMA|Chinchilla"
     r"|Hoffmann|et al\.|Table|token|/M tok|llmsizer|SwiGLU|FFN|Llama-style|Llama"
-    r"|NVIDIA|HGX|OAM|UBB|PCIe|Metal|NVL72|GB200|B200)\b")  # product names of servers as sold
+    r"|NVIDIA|HGX|OAM|UBB|PCIe|Metal|NVL72|GB200|B200"  # product names of servers as sold
+    r"|TensorRT-LLM|vLLM|SGLang|CUDA|ROCm)\b")  # engines and the GPU stacks they need
 
 
 @pytest.fixture(scope="module")

@@ -141,6 +141,27 @@ def test_ollama_sizes_the_weights_it_downloads_by_default():
     assert plain["workload"]["quant"] == "none"
 
 
+def test_without_an_engine_macs_and_cpus_are_sized_with_llama_cpp_beside_vllm_gpus():
+    # vLLM, SGLang and TensorRT-LLM need CUDA or ROCm: a whole-catalog answer sizes Apple SoCs and CPU sockets with
+    # llama.cpp (its bandwidth efficiency and step costs, data/compute.yaml), each plan naming its engine
+    r = invoke("plan", "--model", "llama-3.1-8b", "--gpu", "h100-sxm", "--gpu", "m2-max", "--gpu", "epyc-9654-2s",
+               "--format", "json")
+    assert r.exit_code == 0, r.stderr
+    engines = {p["gpu"]["id"]: p["engine"] for p in json.loads(r.stdout)["plans"]}
+    assert engines == {"h100-sxm": "vllm", "m2-max": "llama.cpp", "epyc-9654-2s": "llama.cpp"}
+    assert "llama.cpp on Apple silicon and CPUs" in r.stderr
+    # the same Mac alone, as before: llama.cpp for the whole answer; and an engine named applies to every plan
+    alone = json.loads(invoke("plan", "--model", "llama-3.1-8b", "--gpu", "m2-max", "--format", "json").stdout)
+    mixed = {p["gpu"]["id"]: p for p in json.loads(r.stdout)["plans"]}
+    assert alone["plans"][0]["inference"]["tpot_seconds"] == pytest.approx(mixed["m2-max"]["inference"]["tpot_seconds"])
+    named = json.loads(invoke("plan", "--model", "llama-3.1-8b", "--gpu", "h100-sxm", "--gpu", "m2-max",
+                              "--engine", "sglang", "--format", "json").stdout)
+    assert {p["engine"] for p in named["plans"]} == {"sglang"}
+    # a llama.cpp plan is not exported as a vLLM server
+    ex = invoke("plan", "--model", "llama-3.1-8b", "--gpu", "m2-max", "--export", "vllm")
+    assert ex.exit_code == 2 and "sized for llama.cpp on m2-max" in ex.stderr
+
+
 def test_cli_capacity_plan_json():
     r = invoke("plan", "--model", "llama-3.1-8b", "--request-rate", "3000/min", "--ttft-target", "500ms",
                "--tpot-target", "40ms", "--percentile", "p99", "--gpu", "h100-sxm", "--format", "json")

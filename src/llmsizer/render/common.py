@@ -73,6 +73,11 @@ def model_line(model: ModelSpec, lang: str) -> str:
     return f"{model.name}: " + ", ".join(bits)
 
 
+def names_engine(result: PlanResult) -> bool:
+    """Whether each plan names its own inference engine (GPUs of both kinds with no ``--engine``)."""
+    return len({p.engine for p in result.plans if p.engine is not None}) > 1
+
+
 def names_framework(result: PlanResult) -> bool:
     """Whether each plan names its own training stack (``--framework any``)."""
     w = result.workload
@@ -106,7 +111,8 @@ def workload_line(result: PlanResult, lang: str) -> str:
         from llmsizer.render.serving_view import load_bits
 
         bits += load_bits(result, lang)
-        bits.append(w.engine.value)
+        engines = dict.fromkeys(p.engine.value for p in result.plans if p.engine is not None)
+        bits.append(" / ".join(engines) if len(engines) > 1 else w.engine.value)
     return " · ".join(bits)
 
 
@@ -118,12 +124,15 @@ def gpus_cell(plan: Plan, lang: str) -> str:
     return f"{n} ({plan.nodes} {label('nodes', lang)})"
 
 
-def layout_cell(plan: Plan, training: bool, lang: str = "en", framework: bool = False) -> str:
+def layout_cell(plan: Plan, training: bool, lang: str = "en", framework: bool = False, engine: bool = False) -> str:
     """``TP2 PP1 DP8 ZeRO-3 recompute:full mb2``; ``PP16 VPP8``: 16 stages, interleaved in 8 chunks per GPU
     (NeMo's virtual_pipeline_model_parallel_size; inference shows only what applies). ``framework``: lead with
-    the plan's training stack (``--framework any`` compares stacks)."""
+    the plan's training stack (``--framework any`` compares stacks); ``engine``: with its inference engine (an
+    answer that mixes engines: ``names_engine``)."""
     lay = plan.layout
     bits = [plan.framework.value] if framework and plan.framework is not None else []
+    if engine and plan.engine is not None:
+        bits.append(plan.engine.value)
     bits += [f"TP{lay.tp}", f"PP{lay.pp}"]
     if lay.virtual_stages > 1:
         bits.append(f"VPP{lay.virtual_stages}")
@@ -198,7 +207,8 @@ def plan_table(result: PlanResult, lang: str, name: Namer | None = None) -> Plan
     rows, unfit = [], []
     for i, p in enumerate(result.plans, 1):
         usd_h = usd_per_hour_cell(p, lang)
-        row = [str(i), p.gpu.id, gpus_cell(p, lang), layout_cell(p, training, lang, names_framework(result)),
+        cell = layout_cell(p, training, lang, names_framework(result), names_engine(result))
+        row = [str(i), p.gpu.id, gpus_cell(p, lang), cell,
                memory_cell(p)]
         if training:
             t = p.training

@@ -24,6 +24,10 @@ from llmsizer.render.export_train import (
 from llmsizer.render.i18n import Namer, say
 from llmsizer.search import Plan, PlanResult
 from llmsizer.workload import Framework, Optimizer, Recompute
+from llmsizer.workload.choices import LLAMA_CPP_APPS, Engine
+
+#: engines whose plans only a llama.cpp server runs (Apple SoCs, CPU sockets)
+LLAMA_CPP_ENGINES = (Engine.llama_cpp, *LLAMA_CPP_APPS)
 
 ENGINES = ("deepspeed", "accelerate", "megatron", "vllm", "sglang", "llama.cpp", "slurm", "k8s")
 _TRAINING_ONLY = {"deepspeed", "accelerate", "megatron"}
@@ -63,6 +67,11 @@ def export_plan(result: PlanResult, engine: str) -> str:
             "tokens per step), which needs a draft model or EAGLE/MTP heads the plan does not name; export without "
             "{speculative_tokens} and add the engine's speculative config (vLLM --speculative-config, SGLang "
             "--speculative-algorithm) for the drafts you have", fields=("export", "speculative_tokens"))
+    if not training and p.engine in LLAMA_CPP_ENGINES and engine in ("vllm", "sglang", "k8s"):
+        raise InvalidInputError(
+            f"{{export}} {engine}: the top plan is sized for {p.engine.value} on {literal(p.gpu.id)}, which "
+            f"{engine if engine != 'k8s' else 'a vLLM container'} does not serve; use {{export}} llama.cpp, or "
+            "{gpu} to choose CUDA or ROCm GPUs", fields=("export", "gpu"))
     if training and p.framework is not None:
         from llmsizer.data.frameworks import profile
 

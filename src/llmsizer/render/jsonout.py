@@ -207,6 +207,7 @@ def plan_entry_to_dict(plan: Plan, name: Namer | None = None) -> dict:
         "nodes": int(plan.nodes),
         "gpus_per_node": int(lay.gpus_per_node),
         "framework": _enum(plan.framework) if plan.framework is not None else None,
+        "engine": _enum(plan.engine) if plan.engine is not None else None,
         "parallelism": {
             "dp": lay.dp,
             "tp": lay.tp,

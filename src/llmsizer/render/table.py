@@ -121,7 +121,8 @@ def _plan_cards(result: PlanResult, lang: str, colored: bool) -> Table:
     blocks = []
     for i, p in enumerate(result.plans, 1):
         head = Text(f"{common.gpus_cell(p, lang)} × {p.gpu.name}", style="bold" if colored else "")
-        head.append(f" · {common.layout_cell(p, training, lang, common.names_framework(result))}")
+        cell = common.layout_cell(p, training, lang, common.names_framework(result), common.names_engine(result))
+        head.append(f" · {cell}")
         bits = [f"{label('memory', lang)} {common.memory_cell(p)} {label('per_gpu', lang)}"]
         if p.training is not None:
             bits += [common.training_time_cell(p, lang), fmt.rate(p.training.tokens_per_second),

@@ -29,7 +29,7 @@ from llmsizer.search.result import CloudOffer, Plan, PlanResult, cloud_offers
 from llmsizer.search.space import gpu_counts, pipeline_split
 from llmsizer.specs.gpu import GpuSpec
 from llmsizer.specs.model import ModelSpec
-from llmsizer.workload.choices import Framework, Offload, SortKey
+from llmsizer.workload.choices import Engine, Framework, Offload, SortKey
 from llmsizer.workload.defaults import batch_scales_with_gpus, resolve_defaults
 from llmsizer.workload.job import NO_DEADLINE, Constraints, Workload
 
@@ -158,22 +158,49 @@ def _plan_any(catalog: Catalog, model: ModelSpec, w: Workload, c: Constraints, n
               t0: float) -> PlanResult:
     """``framework=any``: one search per stack that runs the mode and can take the pins; per (GPU, GPU count) the
     best plan of any stack, ranked together (every stack's plans are ranked by the same key)."""
-    results: list[tuple[PlanResult, Search]] = []
-    evaluated = 0
+    parts: list[tuple[PlanResult, Search]] = []
     for f in frameworks_for(w.mode):
         wf = w.with_(framework=f)
         try:
             check_framework_pins(wf, c)
         except InvalidInputError:
             continue
-        r = plan(catalog, model, wf, c)
-        evaluated += r.evaluated
-        results.append((r, Search(catalog, model, wf, c)))
-    per_type = len(c.gpu_ids) != 1
+        parts.append((plan(catalog, model, wf, c), Search(catalog, model, wf, c)))
+    notes = notes + [message("framework_any", frameworks=tuple(f.value for f in frameworks_for(w.mode)))]
+    return _merged(catalog, model, w, c, parts, notes, explain, t0, per_type=len(c.gpu_ids) != 1)
+
+
+def plan_by_engine(catalog: Catalog, model: ModelSpec, workload: Workload, constraints: Constraints | None = None,
+                   *, explain: bool = False) -> PlanResult:
+    """Inference with no engine named, over GPUs of both kinds: the CUDA/ROCm GPUs with the workload's engine (vLLM
+    by default) and the Apple SoCs and CPU sockets with llama.cpp (vLLM, SGLang and TensorRT-LLM need a CUDA or ROCm
+    GPU; people serve on Macs and CPUs with llama.cpp or the apps built on it), ranked together, each plan naming
+    its engine. With only one kind in the list this is ``plan``."""
+    t0 = time.perf_counter()
+    c = constraints or Constraints()
+    gpus = [catalog.gpu(g) for g in c.gpu_ids] if c.gpu_ids else list(catalog.gpus.values())
+    accelerators = tuple(g.id for g in gpus if g.kind == "gpu")
+    others = tuple(g.id for g in gpus if g.kind != "gpu")
+    if workload.mode.is_training or not accelerators or not others:
+        return plan(catalog, model, workload, c, explain=explain)
+    parts = []
+    for ids, w in ((accelerators, workload), (others, workload.with_(engine=Engine.llama_cpp))):
+        cp = c.with_(gpu_ids=ids)
+        parts.append((plan(catalog, model, w, cp), Search(catalog, model, w, cp)))
+    first = parts[0][0]
+    notes = list(first.notes) + [message("engine_by_kind", engine=first.workload.engine.value)]
+    return _merged(catalog, model, first.workload, c, parts, notes, explain, t0, per_type=len(gpus) != 1)
+
+
+def _merged(catalog: Catalog, model: ModelSpec, w: Workload, c: Constraints, parts: list[tuple[PlanResult, Search]],
+            notes: list, explain: bool, t0: float, *, per_type: bool) -> PlanResult:
+    """Several searches' answers as one: per GPU type (per (GPU, GPU count) without ``per_type``) the best plan of
+    any, ranked together by each search's own key (they share the sort order), and the picks across them."""
+    evaluated = sum(r.evaluated for r, _ in parts)
     best: dict[object, tuple] = {}
     unfit: list[Plan] = []
     chosen: dict[str, tuple] = {}  # pick name -> (its order's key, plan)
-    for order, (r, ranker) in enumerate(results):
+    for order, (r, ranker) in enumerate(parts):
         for p in r.plans:
             if not p.fits:
                 unfit.append(p)
@@ -195,8 +222,7 @@ def _plan_any(catalog: Catalog, model: ModelSpec, w: Workload, c: Constraints, n
                         {name: (v[1].gpu, v[1].layout) for name, v in chosen.items()})
     if not final:
         final = sorted(unfit, key=lambda p: p.memory.total_bytes / p.usable_memory_bytes)[:3]
-    notes = notes + [message("framework_any", frameworks=tuple(f.value for f in frameworks_for(w.mode)))]
-    notes += batch_notes(w, final)
+    notes = notes + batch_notes(w, final)
     result = PlanResult(model, w, c, final, notes=notes, evaluated=evaluated)
     if not any(p.fits for p in final):
         result.suggestions = advise(w, c, final)
@@ -247,4 +273,4 @@ def search_space_size(catalog: Catalog, model: ModelSpec, workload: Workload,
 
 __all__ = ["CloudOffer", "Constraints", "Plan", "PlanResult", "Search", "SortKey", "check_framework_pins",
            "check_pins", "gpu_counts",
-           "plan", "search_space_size"]
+           "plan", "plan_by_engine", "search_space_size"]

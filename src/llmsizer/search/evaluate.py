@@ -104,7 +104,8 @@ class Evaluator:
             fits = False
             reasons.append(message("over_budget", usd=cost.usd_total, budget_usd=c.budget_usd))
         return Plan(gpu, layout, fits, tuple(reasons), mem, usable, training, inference, cost,
-                    framework=self.w.framework if self.training else None)
+                    framework=self.w.framework if self.training else None,
+                    engine=None if self.training else self.w.engine)
 
     def _cost(self, gpu: GpuSpec, layout: Layout, seconds: float | None, tps: float | None, price: Price,
               explain: bool) -> CostEstimate | None:

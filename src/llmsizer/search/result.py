@@ -13,7 +13,7 @@ from llmsizer.memory import MemoryBreakdown
 from llmsizer.record import field, record
 from llmsizer.specs.gpu import GpuSpec
 from llmsizer.specs.model import ModelSpec
-from llmsizer.workload.choices import Framework
+from llmsizer.workload.choices import Engine, Framework
 from llmsizer.workload.job import Constraints, Layout, Workload
 
 
@@ -43,6 +43,7 @@ class Plan:
     server: ServerSpec | None = None
     cloud: tuple[CloudOffer, ...] = ()
     framework: Framework | None = None  # the training stack the plan runs on (None for inference)
+    engine: Engine | None = None  # the inference engine it is sized for (None for training)
     picked_as: tuple[str, ...] = ()  # "cheapest", "quickest", "smallest" (search/picks.py)
 
     @property

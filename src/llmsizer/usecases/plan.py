@@ -18,7 +18,7 @@ from llmsizer.catalog import Catalog, load_catalog
 from llmsizer.errors import InvalidInputError, invalid, literal
 from llmsizer.explain import Message, message
 from llmsizer.record import field, record, replace
-from llmsizer.search import PlanResult, plan
+from llmsizer.search import PlanResult, plan, plan_by_engine
 from llmsizer.specs.model import ModelSpec
 from llmsizer.units import parse_count, parse_duration_s, parse_latency_s
 from llmsizer.workload.choices import (
@@ -390,7 +390,10 @@ def plan_request(r: PlanRequest) -> PlanOutcome:
             r = replace(r, quant=Quant(app_quant))
             notes.append(message("app_quant", engine=r.engine.value, quant=app_quant))
     workload, ignored = build_workload(r)
-    result = plan(cat, model, workload, build_constraints(r, cat), explain=r.explain)
+    if r.engine is None:  # Macs and CPU sockets among the GPUs: sized with llama.cpp, the rest with vLLM
+        result = plan_by_engine(cat, model, workload, build_constraints(r, cat), explain=r.explain)
+    else:
+        result = plan(cat, model, workload, build_constraints(r, cat), explain=r.explain)
     hardware: list[Message] = []
     top = next((p for p in result.plans if p.fits), None)
     prec = result.workload.precision.value

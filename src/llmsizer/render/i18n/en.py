@@ -278,6 +278,9 @@ MESSAGES = {
     "no_tensor_cores": lambda p, n, f: (
         f"{p['gpu_id']} has no {p['precision']} tensor cores: its compute is rated at the nearest type it has "
         f"({p['dtypes']})"),
+    "engine_by_kind": lambda p, n, f: (
+        f"{n('engine')} not given: {p['engine']} on the CUDA and ROCm GPUs, llama.cpp on Apple silicon and CPUs "
+        f"(vLLM, SGLang and TensorRT-LLM need a CUDA or ROCm GPU); each plan names its engine"),
     "engine_for_hardware": lambda p, n, f: (
         f"{n('engine')} not given: {p['engine']} on this hardware (vLLM, SGLang and TensorRT-LLM need a CUDA or ROCm "
         f"GPU); {n('engine')} ollama or lmstudio for those apps' defaults"),

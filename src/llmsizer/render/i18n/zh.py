@@ -263,6 +263,9 @@ MESSAGES = {
         f"{p['gpu_id']} 没有 {p['precision']} 张量核心：其算力按它支持的最接近的类型计"
         f"（{p['dtypes']}）"),
     # 方案不可行的原因
+    "engine_by_kind": lambda p, n, f: (
+        f"未指定 {n('engine')}：CUDA 和 ROCm GPU 上用 {p['engine']}，苹果芯片和 CPU 上用 llama.cpp"
+        f"（vLLM、SGLang 和 TensorRT-LLM 需要 CUDA 或 ROCm GPU）；每个方案注明其引擎"),
     "engine_for_hardware": lambda p, n, f: (
         f"未给出 {n('engine')}：此硬件上使用 {p['engine']}（vLLM、SGLang 和 TensorRT-LLM 需要 CUDA 或 ROCm 显卡）；"
         f"{n('engine')} ollama 或 lmstudio 可按这两个应用的默认设置"),
