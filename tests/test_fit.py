@@ -41,6 +41,18 @@ def test_mac_with_unified_memory_runs_70b_at_4_bits():
     assert rows["llama-3.1-70b"]["fits"]
 
 
+def test_a_16gb_mac_is_fitted_with_llama_cpp_and_its_gguf_formats():
+    # an M2 Pro 16 GB lets Metal wire ~2/3 of it (10.7 GiB): Llama 2 7B Q8_0 is 7.16 GB (TheBloke/Llama-2-7B-GGUF,
+    # llama-2-7b.Q8_0.gguf), so it fits at 8 bits in llama.cpp's own format, not as a GPTQ/AWQ int8 it cannot load
+    rows, doc = _fit("--gpu", "m2-pro", "--family", "llama")
+    assert doc["engine"] == "llama.cpp"
+    assert rows["llama-2-7b"]["fits"] and rows["llama-2-7b"]["quant"] == "q8_0"
+    assert 7.16e9 <= rows["llama-2-7b"]["memory_per_gpu_bytes"] <= 10.7 * 2**30
+    assert {m["quant"] for m in doc["models"] if m["fits"]} <= {"none", "q8_0", "q4_k_m", "q3_k_m"}
+    _, gpu_doc = _fit("--gpu", "rtx-4090", "--model", "llama-3.1-8b")
+    assert gpu_doc["engine"] == "vllm"
+
+
 def test_qlora_on_two_3090s():
     rows, _ = _fit("--gpu", "rtx-3090", "--gpus", "2", "--mode", "qlora", "--family", "llama")
     assert rows["llama-2-7b"]["fits"] and rows["llama-2-7b"]["max_context"] >= 2048
@@ -67,7 +79,7 @@ def test_table_shows_needs_not_zeros_and_no_dump():
     r = CliRunner().invoke(app, ["fit", "--gpu", "rtx-4090", "--family", "llama"], env={"COLUMNS": "120"})
     assert r.exit_code == 0, r.stderr
     lines = r.stdout.splitlines()
-    assert lines[0] == "What fits on 1 × NVIDIA GeForce RTX 4090 24GB · 24.0 GiB · inference"
+    assert lines[0] == "What fits on 1 × NVIDIA GeForce RTX 4090 24GB · 24.0 GiB · inference · vllm"
     row = next(line for line in lines if line.startswith("llama-3.1-70b "))
     assert "2 GPUs (q3_k_m)" in row and " 0 tok/s" not in row and " 0 " not in row
     assert not any(line.startswith(("gpu:", "gpu_count:", "mode:")) for line in lines)  # the old key: value dump

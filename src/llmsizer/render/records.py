@@ -23,6 +23,7 @@ def fit_to_dict(r: Any) -> dict:
         "gpu": {"id": r.gpu.id, "name": r.gpu.name, "memory_bytes": r.gpu.memory_bytes},
         "gpu_count": r.gpu_count,
         "mode": r.mode.value,
+        "engine": r.engine.value if getattr(r, "engine", None) is not None else None,
         "models": [{
             "id": x.model.id, "name": x.model.name, "params": count_params(x.model).total, "fits": x.fits,
             "precision": x.precision or None, "quant": x.quant or None, "max_context": x.max_context,
@@ -158,8 +159,11 @@ def fit_heading(doc: dict, lang: str) -> str:
     if not gpu:
         return label("fit_title", lang)
     memory = f.gib(gpu["memory_bytes"]) if gpu.get("memory_bytes") else "—"
+    mode = doc.get("mode", "")
+    if doc.get("engine"):
+        mode = f"{mode} · {doc['engine']}"
     return label("fit_on", lang).format(n=doc.get("gpu_count", 1), gpu=gpu.get("name") or gpu.get("id"),
-                                         memory=memory, mode=doc.get("mode", ""))
+                                         memory=memory, mode=mode)
 
 
 def render_fit(doc: dict, fmt: str, *, lang: str = "en", width: int | None = None, color: bool | None = None) -> str:

@@ -2,7 +2,9 @@
 
 For each model this tries the best precision first (bf16, then fp8, int8, 4-bit; QLoRA: nf4) on exactly the
 given GPUs, through the same planner as ``plan`` (so the layout is searched the same way), and reports the first
-that fits with the longest context it allows.
+that fits with the longest context it allows. Apple SoCs and CPU sockets serve with llama.cpp (vLLM, SGLang and
+TensorRT-LLM need a CUDA or ROCm GPU), so there inference is sized with its profile and its GGUF formats (16-bit,
+then Q8_0, Q4_K_M, Q3_K_M), as ``plan`` does for them.
 """
 
 from __future__ import annotations
@@ -13,10 +15,13 @@ from llmsizer.record import record
 from llmsizer.search import Plan, plan
 from llmsizer.specs import GpuSpec, ModelSpec
 from llmsizer.specs.architecture import count_params
-from llmsizer.workload import Constraints, Mode, Precision, Quant, SortKey, Workload
+from llmsizer.workload import Constraints, Engine, Mode, Precision, Quant, SortKey, Workload
 
 _INFERENCE_TRIES = ((Precision.bf16, Quant.none), (Precision.bf16, Quant.fp8), (Precision.bf16, Quant.int8),
                     (Precision.bf16, Quant.int4), (Precision.bf16, Quant.q4_k_m), (Precision.bf16, Quant.q3_k_m))
+#: llama.cpp's GGUF ladder (the formats people download for Macs and CPUs)
+_GGUF_TRIES = ((Precision.bf16, Quant.none), (Precision.bf16, Quant.q8_0), (Precision.bf16, Quant.q4_k_m),
+               (Precision.bf16, Quant.q3_k_m))
 _TRAIN_SEQ = (512, 1024, 2048, 4096, 8192, 16384, 32768, 65536, 131072)
 
 
@@ -38,6 +43,8 @@ class FitRow:
 
 
 def _tries(gpu: GpuSpec, mode: Mode) -> tuple[tuple[Precision, Quant], ...]:
+    if mode is Mode.inference and gpu.kind != "gpu":
+        return _GGUF_TRIES
     if mode is Mode.inference:
         return tuple(t for t in _INFERENCE_TRIES if t[1] is not Quant.fp8 or "fp8" in gpu.dense_tflops)
     if mode is Mode.qlora:
@@ -107,6 +114,7 @@ class FitResult:
     gpu_count: int
     mode: Mode
     rows: list[FitRow]
+    engine: Engine | None = None  # inference: the engine the rows are sized for
 
     @property
     def any_fit(self) -> bool:
@@ -128,7 +136,10 @@ def fit_request(gpu_id: str, gpus: int, mode: Mode, context: int | None, concurr
     else:
         models = models_of_family(cat, family)
     base = Workload(mode=mode, context=context, concurrency=concurrency)
-    return FitResult(gpu, gpus, mode, fit(cat, gpu, gpus, base, models))
+    if mode is Mode.inference and gpu.kind != "gpu":
+        base = base.with_(engine=Engine.llama_cpp)
+    return FitResult(gpu, gpus, mode, fit(cat, gpu, gpus, base, models),
+                     engine=base.engine if mode is Mode.inference else None)
 
 
 def models_of_family(cat: Catalog, family: str | None) -> list[ModelSpec]:
