@@ -17,7 +17,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from llmsizer.compute.training import StepJob, collectives_per_layer, micro_batches, step_job, training_seconds
+from llmsizer.compute.training import (
+    StepJob,
+    collectives_per_layer,
+    micro_batches,
+    step_job,
+    training_seconds,
+)
 from llmsizer.specs.gpu import GpuSpec
 from llmsizer.specs.model import ModelSpec
 from llmsizer.workload.choices import Offload, Recompute

@@ -128,9 +128,7 @@ class Ranker:
 
     def _training(self, tokens_per_second: float, g: float, hw: Hardware, usd_per_hour: float | None,
                   owned: bool) -> tuple:
-        tps = tokens_per_second * g
-        if 1e-30 > tps:  # max(tps, 1e-30), NaN kept as max keeps it
-            tps = 1e-30
+        tps = max(tokens_per_second * g, 1e-30)
         return self.order(1.0 / tps, cost_key(usd_per_hour, tps, owned), hw, usd_per_hour)
 
     def inference(self, tpot_s: float, ttft_s: float, tokens_per_second: float, hw: Hardware,

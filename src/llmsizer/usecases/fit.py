@@ -15,7 +15,15 @@ from llmsizer.record import record
 from llmsizer.search import Plan, plan
 from llmsizer.specs import GpuSpec, ModelSpec
 from llmsizer.specs.architecture import count_params
-from llmsizer.workload import Constraints, Engine, Mode, Precision, Quant, SortKey, Workload
+from llmsizer.workload import (
+    Constraints,
+    Engine,
+    Mode,
+    Precision,
+    Quant,
+    SortKey,
+    Workload,
+)
 
 _INFERENCE_TRIES = ((Precision.bf16, Quant.none), (Precision.bf16, Quant.fp8), (Precision.bf16, Quant.int8),
                     (Precision.bf16, Quant.int4), (Precision.bf16, Quant.q4_k_m), (Precision.bf16, Quant.q3_k_m))
