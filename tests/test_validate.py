@@ -51,10 +51,10 @@ def test_bounds_hold(results):
 # training: 0.09 before the training stacks (issue 16), 0.12 while Llama 2 and OPT were modelled on the cheapest
 # cluster and without OPT's recomputation, back to 0.09 since (7.7%). Answer.AI's March-2024 RTX 4090 LoRA/QLoRA
 # runs stay at -37% (their PEFT kept bf16 adapters; see the cases' notes).
-# inference: 0.15 until issue 17 added 19 check cases that were not calibrated on (TensorRT-LLM's perf-overview
-# max-throughput runs, -25% median: KV dtype and trtllm-bench's batch tuning unpublished; Oracle's MI300X vLLM
-# runs, +55..93%: ROCm kernels below the bandwidth this GPU class assumes); 0.20 since, with them in (17.9%).
-@pytest.mark.parametrize("category,median_limit", [("memory", 0.05), ("training", 0.09), ("inference", 0.20)])
+# inference: 0.15; 0.20 while issue 17's 19 uncalibrated check cases (TensorRT-LLM's perf-overview max-throughput
+# runs, Oracle's MI300X vLLM runs) read 17.9%; 0.15 again since the decode round takes its weight matmuls and its
+# attention over the KV cache as separate kernels and the Llama 3.1 8B perf-overview runs an FP8 KV cache (12.7%).
+@pytest.mark.parametrize("category,median_limit", [("memory", 0.05), ("training", 0.09), ("inference", 0.15)])
 def test_median_error_per_category(results, category, median_limit):
     s = summarize(results)[category]
     assert s["median_abs_error"] <= median_limit, s
