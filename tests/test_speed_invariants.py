@@ -28,7 +28,7 @@ from llmsizer.data import cache as diskcache
 from llmsizer.data.frameworks import frameworks_for, layout_problem, profile
 from llmsizer.memory import estimate_memory, training_cell
 from llmsizer.search import Constraints, Search, SortKey, plan
-from llmsizer.search.bounds import TrainingThroughputBound
+from llmsizer.search.bounds import RECOMPUTE_COST_ORDER, TrainingThroughputBound
 from llmsizer.search.evaluate import hardware
 from llmsizer.workload import Engine, Layout, Mode, Offload, Optimizer, Precision, Recompute, Workload, resolved
 
@@ -162,7 +162,7 @@ def test_no_layout_of_a_group_fits_with_less_recomputation_than_its_floor(cat):
         if m.layers % pp:
             continue
         floor = s.floor_recompute(r, (tp, pp, dp, ep, 1))
-        order = [Recompute.none, Recompute.selective, Recompute.full]
+        order = list(RECOMPUTE_COST_ORDER)
         for v, z, off, rc, mb in itertools.product(vs, r.zeros, r.offloads, r.recomputes, (1, 2, 4)):
             lay = Layout(tp=tp, pp=pp, dp=dp, ep=ep, zero=z, offload=off, recompute=rc, micro_batch=mb,
                          gpus_per_node=r.per_node, virtual_stages=v)

@@ -24,10 +24,7 @@ from llmsizer.render.export_train import (
 from llmsizer.render.i18n import Namer, say
 from llmsizer.search import Plan, PlanResult
 from llmsizer.workload import Framework, Optimizer, Recompute
-from llmsizer.workload.choices import LLAMA_CPP_APPS, Engine
-
-#: engines whose plans only a llama.cpp server runs (Apple SoCs, CPU sockets)
-LLAMA_CPP_ENGINES = (Engine.llama_cpp, *LLAMA_CPP_APPS)
+from llmsizer.workload.choices import LLAMA_CPP_ENGINES
 
 ENGINES = ("deepspeed", "accelerate", "megatron", "vllm", "sglang", "llama.cpp", "slurm", "k8s")
 _TRAINING_ONLY = {"deepspeed", "accelerate", "megatron"}

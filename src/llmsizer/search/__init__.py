@@ -30,7 +30,11 @@ from llmsizer.search.space import gpu_counts, pipeline_split
 from llmsizer.specs.gpu import GpuSpec
 from llmsizer.specs.model import ModelSpec
 from llmsizer.workload.choices import Engine, Framework, Offload, SortKey
-from llmsizer.workload.defaults import batch_scales_with_gpus, resolve_defaults
+from llmsizer.workload.defaults import (
+    batch_scales_with_gpus,
+    resolve_defaults,
+    serves_with_llama_cpp,
+)
 from llmsizer.workload.job import NO_DEADLINE, Constraints, Workload
 
 
@@ -179,8 +183,8 @@ def plan_by_engine(catalog: Catalog, model: ModelSpec, workload: Workload, const
     t0 = time.perf_counter()
     c = constraints or Constraints()
     gpus = [catalog.gpu(g) for g in c.gpu_ids] if c.gpu_ids else list(catalog.gpus.values())
-    accelerators = tuple(g.id for g in gpus if g.kind == "gpu")
-    others = tuple(g.id for g in gpus if g.kind != "gpu")
+    accelerators = tuple(g.id for g in gpus if not serves_with_llama_cpp(g))
+    others = tuple(g.id for g in gpus if serves_with_llama_cpp(g))
     if workload.mode.is_training or not accelerators or not others:
         return plan(catalog, model, workload, c, explain=explain)
     parts = []

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from llmsizer.compute.training import (
+    RECOMPUTES,
     StepJob,
     collectives_per_layer,
     micro_batches,
@@ -32,8 +33,8 @@ from llmsizer.workload.job import Workload
 
 MARGIN = 1.0 + 1e-9
 
-#: recompute modes by cost: every per-token and per-micro-batch term grows along it
-RECOMPUTE_COST_ORDER = (Recompute.none, Recompute.selective, Recompute.full)
+#: recompute modes by cost (the step model's own order): every per-token and per-micro-batch term grows along it
+RECOMPUTE_COST_ORDER = RECOMPUTES
 
 
 class CellBound:

@@ -24,6 +24,7 @@ from llmsizer.workload import (
     SortKey,
     Workload,
 )
+from llmsizer.workload.defaults import serves_with_llama_cpp
 
 _INFERENCE_TRIES = ((Precision.bf16, Quant.none), (Precision.bf16, Quant.fp8), (Precision.bf16, Quant.int8),
                     (Precision.bf16, Quant.int4), (Precision.bf16, Quant.q4_k_m), (Precision.bf16, Quant.q3_k_m))
@@ -51,7 +52,7 @@ class FitRow:
 
 
 def _tries(gpu: GpuSpec, mode: Mode) -> tuple[tuple[Precision, Quant], ...]:
-    if mode is Mode.inference and gpu.kind != "gpu":
+    if mode is Mode.inference and serves_with_llama_cpp(gpu):
         return _GGUF_TRIES
     if mode is Mode.inference:
         return tuple(t for t in _INFERENCE_TRIES if t[1] is not Quant.fp8 or "fp8" in gpu.dense_tflops)
@@ -144,7 +145,7 @@ def fit_request(gpu_id: str, gpus: int, mode: Mode, context: int | None, concurr
     else:
         models = models_of_family(cat, family)
     base = Workload(mode=mode, context=context, concurrency=concurrency)
-    if mode is Mode.inference and gpu.kind != "gpu":
+    if mode is Mode.inference and serves_with_llama_cpp(gpu):
         base = base.with_(engine=Engine.llama_cpp)
     return FitResult(gpu, gpus, mode, fit(cat, gpu, gpus, base, models),
                      engine=base.engine if mode is Mode.inference else None)

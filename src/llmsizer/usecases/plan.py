@@ -33,7 +33,7 @@ from llmsizer.workload.choices import (
     Recompute,
     SortKey,
 )
-from llmsizer.workload.defaults import PRETRAIN_SEQ_LEN, SEQ_LEN
+from llmsizer.workload.defaults import PRETRAIN_SEQ_LEN, SEQ_LEN, serves_with_llama_cpp
 from llmsizer.workload.job import NO_DEADLINE, Constraints, Workload
 
 _CHOICES = (("mode", Mode), ("framework", Framework), ("precision", Precision), ("quant", Quant),
@@ -376,7 +376,7 @@ def plan_request(r: PlanRequest) -> PlanOutcome:
         r = replace(r, quant=Quant(loaded.quant))
         notes.append(message("file_quant", quant=loaded.quant))
     if r.engine is None and r.mode is Mode.inference and r.gpu_ids and all(
-            cat.gpu(g.strip()).kind != "gpu" for ids in r.gpu_ids for g in ids.split(",") if g.strip()):
+            serves_with_llama_cpp(cat.gpu(g.strip())) for ids in r.gpu_ids for g in ids.split(",") if g.strip()):
         # vLLM, SGLang and TensorRT-LLM need CUDA or ROCm: on Apple silicon and CPUs people serve with llama.cpp
         r = replace(r, engine=Engine.llama_cpp)
         notes.append(message("engine_for_hardware", engine=Engine.llama_cpp.value))

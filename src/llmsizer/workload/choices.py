@@ -93,6 +93,8 @@ class Engine(str, Enum):
 
 #: apps that serve with llama.cpp's kernels and memory rules (their own scheduling defaults: data/serving.yaml)
 LLAMA_CPP_APPS = (Engine.ollama, Engine.lmstudio)
+#: engines whose plans only a llama.cpp server runs (what Apple SoCs and CPU sockets are sized with)
+LLAMA_CPP_ENGINES = (Engine.llama_cpp, *LLAMA_CPP_APPS)
 
 
 class Framework(str, Enum):

@@ -24,6 +24,7 @@ from __future__ import annotations
 from llmsizer.explain import Message, message
 from llmsizer.record import record
 from llmsizer.specs.architecture import count_params
+from llmsizer.specs.gpu import GpuSpec
 from llmsizer.specs.model import ModelSpec
 from llmsizer.units import DAY_S
 from llmsizer.workload.choices import Framework, Mode, Quant
@@ -79,6 +80,12 @@ def pretrain_global_batch_tokens(n_gpus: int) -> int:
         tokens *= 2
     return tokens
 
+
+
+def serves_with_llama_cpp(gpu: GpuSpec) -> bool:
+    """Whether inference on ``gpu`` runs on llama.cpp (or the apps built on it) when no engine is named: Apple SoCs
+    and CPU sockets, where vLLM, SGLang and TensorRT-LLM do not run (they need a CUDA or ROCm GPU)."""
+    return gpu.kind != "gpu"
 
 def batch_scales_with_gpus(w: Workload) -> bool:
     """Whether a resolved workload's global batch is the pretraining default, which grows with the GPU count."""
