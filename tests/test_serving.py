@@ -42,14 +42,14 @@ def nim(cat):
 
 @pytest.mark.parametrize("concurrency", sorted(NIM_70B))
 def test_nim_sweep_within_tolerance(nim, concurrency):
-    # below the KV slots the latencies come from the step mix (TTFT 25%, ITL 20%); past them (150, 250) TTFT is
-    # the wait for a slot (Little's law, 20%) and ITL the saturated mix (30%: our fp8 prefill is ~18% slower
-    # than NIM's, and the prefill share of the rounds amplifies it)
+    # below the KV slots the latencies come from the step mix (TTFT 25%, ITL 10%); past them (150, 250) TTFT is
+    # the wait for a slot (Little's law, 20%) and ITL the saturated mix (15%: +12% today, the prompts' share of
+    # the rounds amplifying any prefill error)
     ttft, itl = NIM_70B[concurrency]
     load = closed_loop(nim, concurrency)
     saturated = concurrency > nim.capacity
     assert load.ttft_seconds == pytest.approx(ttft, rel=0.20 if saturated else 0.25)
-    assert load.tpot_seconds == pytest.approx(itl, rel=0.30 if saturated else 0.20)
+    assert load.tpot_seconds == pytest.approx(itl, rel=0.15 if saturated else 0.10)
 
 
 def test_ttft_grows_with_load_as_published(nim):
@@ -228,7 +228,9 @@ def test_disaggregate_needs_a_request_rate():
 def test_k8s_export_of_a_capacity_plan_carries_replicas_and_engine_limits():
     import yaml
 
-    args = ("plan", "--model", "llama-3.1-70b", "--request-rate", "20", "--ttft-target", "1s", "--tpot-target", "50ms",
+    # a target the cheapest deployment meets with one-node replicas (TP4 x 3 at 20 req/s; at 50 ms it is TP8 PP2,
+    # one copy across two nodes, which a Deployment cannot run)
+    args = ("plan", "--model", "llama-3.1-70b", "--request-rate", "20", "--ttft-target", "1s", "--tpot-target", "60ms",
             "--gpu", "h100-sxm")
     doc = json.loads(invoke(*args, "--format", "json").stdout)
     top = doc["plans"][0]

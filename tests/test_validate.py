@@ -53,17 +53,20 @@ def test_bounds_hold(results):
 # runs stay at -37% (their PEFT kept bf16 adapters; see the cases' notes).
 # inference: 0.15; 0.20 while issue 17's 19 uncalibrated check cases (TensorRT-LLM's perf-overview max-throughput
 # runs, Oracle's MI300X vLLM runs) read 17.9%; 0.15 again since the decode round takes its weight matmuls and its
-# attention over the KV cache as separate kernels and the Llama 3.1 8B perf-overview runs an FP8 KV cache (12.7%).
-@pytest.mark.parametrize("category,median_limit", [("memory", 0.05), ("training", 0.09), ("inference", 0.15)])
+# attention over the KV cache as separate kernels and the Llama 3.1 8B perf-overview runs an FP8 KV cache (12.7%);
+# 0.10 since serving's FP8 GEMMs run at the GEMM-level speed-up and the engines pay per layer for kernel
+# boundaries (8.2%).
+@pytest.mark.parametrize("category,median_limit", [("memory", 0.05), ("training", 0.09), ("inference", 0.10)])
 def test_median_error_per_category(results, category, median_limit):
     s = summarize(results)[category]
     assert s["median_abs_error"] <= median_limit, s
 
 
-@pytest.mark.parametrize("quantity,median_limit", [("ttft_seconds", 0.15), ("tpot_seconds", 0.20)])
+@pytest.mark.parametrize("quantity,median_limit", [("ttft_seconds", 0.15), ("tpot_seconds", 0.10)])
 def test_serving_latency_medians(results, quantity, median_limit):
     # issue 17's targets on held-out runs are TTFT <= 25% and TPOT <= 10%; these are the shipped cases (NIM's 70B
-    # sweep is calibration): TTFT 9%, TPOT 17% (batch-1 ITL 16-18% low, saturated ITL 25% high: see docs/serving.md)
+    # sweep and the Hazy Research batch-1 figures are calibration): TTFT 10%, TPOT 3% (17% before the FP8 GEMM
+    # speed-up and the per-layer kernel-boundary cost: see docs/serving.md)
     errs = sorted(abs(r.error) for r in results if r.category == "inference" and r.quantity == quantity
                   and r.error is not None)
     assert errs and statistics.median(errs) <= median_limit, errs

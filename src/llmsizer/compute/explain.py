@@ -110,7 +110,8 @@ def inference_steps(w: Workload, lay: Layout, eng: Any, g: GpuFacts, v: dict[str
         Step("inference.bandwidth", v["bw"], "bytes/s",
              {"engine": w.engine.value, "bandwidth_efficiency": eng.bandwidth_efficiency}, eng.source, q),
         Step("inference.rate", v["rate"], "FLOP/s", {"dtype": v["dtype"], "flop_efficiency": eng.flop_efficiency},
-             eng.source, " ".join(t for t in (q, "fp8" if v["dtype"] == "fp8" else "") if t)),
+             compute_data().inference.fp8_gemm_source if v["dtype"] == "fp8" else eng.source,
+             " ".join(t for t in (q, "fp8" if v["dtype"] == "fp8" else "") if t)),
         Step("inference.decode_memory", v["t_mem"], "s", {}, ROOF),
         Step("inference.decode_compute", v["t_comp"], "s",
              {"flops_per_token": v["fpt_decode"], "tp": lay.tp, "pp": lay.pp}, ROOF),
@@ -119,7 +120,9 @@ def inference_steps(w: Workload, lay: Layout, eng: Any, g: GpuFacts, v: dict[str
         out.append(Step("inference.tp", v["t_ar"], "s", {"tp": lay.tp, "latency_s": eng.allreduce_latency_s},
                         "Shoeybi et al. 2019 (Megatron-LM) sec. 3"))
     out += [
-        Step("inference.overhead", v["t_over"], "s", {"engine": w.engine.value}, eng.source),
+        Step("inference.overhead", v["t_over"], "s",
+             {"engine": w.engine.value, "step_overhead_s": eng.step_overhead_s_by_kind.get(g.kind, eng.step_overhead_s),
+              "layer_overhead_s": eng.layer_overhead_s, "layers": v["layers_here"]}, eng.source),
         Step("inference.decode_step", v["t_step"], "s", {}, ROOF),
         Step("inference.prefill_share", v["prefill_share"], "s",
              {"prompt": w.prompt_tokens, "output": w.output_tokens, "mixed_share": ld.mixed_share,

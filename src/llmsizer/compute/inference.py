@@ -120,7 +120,8 @@ def replica_costs(model: ModelSpec, gpu: GpuSpec, workload: Workload, layout: La
     moe = model.moe
 
     dtype = matmul_dtype(w, g)
-    _, rate = achieved_rate(g, dtype, eng.flop_efficiency, p.fp8_speedup_vs_bf16)
+    # FP8 matmuls at the GEMM-level FP8 speed-up (data/compute.yaml inference), not training's end-to-end one
+    _, rate = achieved_rate(g, dtype, eng.flop_efficiency, compute_data().inference.fp8_gemm_speedup_vs_bf16)
     if quantized:
         rate *= eng.quant_flop_efficiency
     bw = g.bandwidth * eng.bandwidth_efficiency * (eng.quant_bandwidth_efficiency if quantized else 1.0)
@@ -196,7 +197,7 @@ def replica_costs(model: ModelSpec, gpu: GpuSpec, workload: Workload, layout: La
         w_gpu=w_gpu, w_read=w_read, kv_tok=kv_tok, kv_read=kv_read, bw=bw, rate=rate, dtype=dtype,
         fpt_decode=fpt_decode, t_mem=t_mem, t_comp=t_comp, t_ar=t_ar, t_over=t_over, t_step=t_step,
         gemm_compute=t_gemm > w_read / bw,
-        t_prefill=t_prefill, max_conc=max_conc, usable=usable, free=free, b_stage=b_stage, quantized=quantized,
+        t_prefill=t_prefill, layers_here=layers_here, max_conc=max_conc, usable=usable, free=free, b_stage=b_stage, quantized=quantized,
         eng=eng, g=g)
 
 

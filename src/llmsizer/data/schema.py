@@ -222,6 +222,12 @@ class TrainingParams(_Strict):
 
 
 @dataclass(frozen=True, kw_only=True)
+class InferenceParams(_Strict):
+    fp8_gemm_speedup_vs_bf16: Annotated[float, Field(ge=1)]
+    fp8_gemm_source: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class GpuClass(_Strict):
     """A class of accelerators sharing a measured GEMM ceiling: by ``ids``, or by vendor/kind/scale-up/form factor."""
 
@@ -285,6 +291,7 @@ class ComputeData(_Strict):
     schema_version: int
     training: TrainingParams
     gpu_classes: Annotated[tuple[GpuClass, ...], Field(min_length=1)]
+    inference: InferenceParams
     engines: dict[str, EngineProfile]
     cost: CostParams
     calibration: tuple[CalibrationPoint, ...] = ()

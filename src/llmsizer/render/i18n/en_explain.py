@@ -203,7 +203,7 @@ EXPLAIN = {
         "formula": "peak(dtype) x engine FLOP efficiency",
         "formula+quantized": " x quantized-kernel efficiency",
         "assumption": "",
-        "assumption:fp8": "FP8 GEMMs at 1.35x the BF16 rate",
+        "assumption:fp8": "FP8 GEMMs at 1.65x the BF16 rate (DeepGEMM FP8 vs measured BF16 GEMM ceiling)",
     },
     "inference.decode_memory": {"quantity": "decode memory time per step", "formula": "(weight bytes + KV bytes) / effective bandwidth", "assumption": ""},
     "inference.decode_compute": {
@@ -219,7 +219,7 @@ EXPLAIN = {
     "inference.overhead": {
         "quantity": "engine overhead per step",
         "formula": "step overhead + layer overhead x layers on the GPU",
-        "assumption": "scheduler, sampling, kernel launches",
+        "assumption": "scheduler and sampling per step; kernel boundaries (launch, ramp-up, tail) in every layer",
     },
     "inference.decode_step": {"quantity": "decode step", "formula": "max(weight bytes, matmul FLOPs) + max(KV bytes, attention FLOPs) + all-reduces + overhead", "assumption": "weight matmuls and attention are separate kernels, each on its own roofline"},
     "inference.prefill_share": {

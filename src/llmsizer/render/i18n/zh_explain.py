@@ -203,7 +203,7 @@ EXPLAIN = {
         "formula": "峰值(数据类型) x 引擎 FLOP 效率",
         "formula+quantized": " x 量化算子效率",
         "assumption": "",
-        "assumption:fp8": "FP8 GEMM 速率为 BF16 的 1.35 倍",
+        "assumption:fp8": "FP8 GEMM 速率为 BF16 的 1.65 倍（DeepGEMM FP8 对比实测 BF16 GEMM 上限）",
     },
     "inference.decode_memory": {"quantity": "每步解码的访存时间", "formula": "(权重字节 + KV 字节) / 有效带宽", "assumption": ""},
     "inference.decode_compute": {
@@ -219,7 +219,7 @@ EXPLAIN = {
     "inference.overhead": {
         "quantity": "每步的引擎开销",
         "formula": "单步开销 + 每层开销 x 本卡层数",
-        "assumption": "调度、采样、核函数启动",
+        "assumption": "每步的调度与采样；每层的核函数边界（启动、爬升、收尾）",
     },
     "inference.decode_step": {"quantity": "解码步", "formula": "max(权重字节, 矩阵乘计算) + max(KV 字节, 注意力计算) + all-reduce + 开销", "assumption": "权重矩阵乘与注意力是不同的核函数，各自受自身的屋顶线限制"},
     "inference.prefill_share": {
