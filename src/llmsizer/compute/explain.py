@@ -109,6 +109,12 @@ def inference_steps(w: Workload, lay: Layout, eng: Any, g: GpuFacts, v: dict[str
         Step("inference.kv_read", v["kv_read"], "bytes", {"batch": v["b_stage"], "kv_bytes_per_token": v["kv_tok"]}),
         Step("inference.bandwidth", v["bw"], "bytes/s",
              {"engine": w.engine.value, "bandwidth_efficiency": eng.bandwidth_efficiency}, eng.source, q),
+    ]
+    if v["bw_expert"] is not None:
+        out.append(Step("inference.expert_bandwidth", v["bw_expert"], "bytes/s",
+                        {"moe_expert_bandwidth_efficiency": compute_data().inference.moe_expert_bandwidth_efficiency},
+                        compute_data().inference.moe_expert_source))
+    out += [
         Step("inference.rate", v["rate"], "FLOP/s", {"dtype": v["dtype"], "flop_efficiency": eng.flop_efficiency},
              compute_data().inference.fp8_gemm_source if v["dtype"] == "fp8" else eng.source,
              " ".join(t for t in (q, "fp8" if v["dtype"] == "fp8" else "") if t)),

@@ -121,10 +121,14 @@ def replica_costs(model: ModelSpec, gpu: GpuSpec, workload: Workload, layout: La
 
     dtype = matmul_dtype(w, g)
     # FP8 matmuls at the GEMM-level FP8 speed-up (data/compute.yaml inference), not training's end-to-end one
-    _, rate = achieved_rate(g, dtype, eng.flop_efficiency, compute_data().inference.fp8_gemm_speedup_vs_bf16)
+    inf_p = compute_data().inference
+    _, rate = achieved_rate(g, dtype, eng.flop_efficiency, inf_p.fp8_gemm_speedup_vs_bf16)
     if quantized:
         rate *= eng.quant_flop_efficiency
-    bw = g.bandwidth * eng.bandwidth_efficiency * (eng.quant_bandwidth_efficiency if quantized else 1.0)
+    q_bw = eng.quant_bandwidth_efficiency if quantized else 1.0
+    bw = g.bandwidth * eng.bandwidth_efficiency * q_bw
+    # routed experts stream through grouped GEMMs over a few tokens each (data/compute.yaml inference)
+    bw_expert = g.bandwidth * min(eng.bandwidth_efficiency, inf_p.moe_expert_bandwidth_efficiency) * q_bw
 
     # bytes each GPU streams per decode step: its weights minus the embedding table (gathered, not streamed), the
     # routed experts only as far as the batch touches them
@@ -140,11 +144,13 @@ def replica_costs(model: ModelSpec, gpu: GpuSpec, workload: Workload, layout: La
 
     fpt_decode = forward_flops(led, ctx_decode)
     att_decode = 2.0 * led.attention_flops_per_token(ctx_decode)  # the attention-core share of fpt_decode
-    t_mem = (w_read + kv_read) / bw
+    w_exp_read = w_gpu * exp_frac * touched  # the routed experts' share of w_read
+    t_w_read = (w_read - w_exp_read) / bw + w_exp_read / bw_expert
+    t_mem = t_w_read + kv_read / bw
     t_comp = b_stage * fpt_decode / (tp * pp) / rate
     # operator by operator (Williams et al. 2009 apply the roofline per kernel): the weight matmuls and the
     # attention over the KV cache run one after the other, each bound by its own bytes or FLOPs
-    t_gemm = max(w_read / bw, b_stage * (fpt_decode - att_decode) / (tp * pp) / rate)
+    t_gemm = max(t_w_read, b_stage * (fpt_decode - att_decode) / (tp * pp) / rate)
     t_attn = max(kv_read / bw, b_stage * att_decode / (tp * pp) / rate)
     lk = link(g, layout.gpus_per_node, tp, p, latency_s=eng.allreduce_latency_s)
     hidden_bytes = model.hidden_size * p.activation_bytes
@@ -155,7 +161,8 @@ def replica_costs(model: ModelSpec, gpu: GpuSpec, workload: Workload, layout: La
     # prefill of one prompt alone (compute-bound; all pp stages in sequence; causal attention over P/2 on average)
     fpt_prefill = forward_flops(led, P / 2.0)
     t_pf_comp = P * fpt_prefill / tp / rate
-    t_pf_mem = w_gpu * pp / bw  # every stage streams its weights at least once
+    # every stage streams its weights at least once (the routed experts through their grouped GEMMs)
+    t_pf_mem = (w_gpu * (1.0 - exp_frac) / bw + w_gpu * exp_frac / bw_expert) * pp
     t_pf_ar = 2.0 * led.layers * collective_seconds(ALL_REDUCE, tp, P * hidden_bytes, lk) if tp > 1 else 0.0
     t_prefill = max(t_pf_comp, t_pf_mem) + t_pf_ar + pp * engine_overhead_s(eng, g.kind, layers_here)
 
@@ -170,7 +177,7 @@ def replica_costs(model: ModelSpec, gpu: GpuSpec, workload: Workload, layout: La
     small = engine_memory(w).is_small(gpu)
     c = ReplicaCosts()
     c.tp, c.pp, c.layers, c.link, c.hidden_bytes = tp, pp, led.layers, lk, hidden_bytes
-    c.bw, c.rate, c.kv_tok, c.ctx = bw, rate, kv_tok, ctx_decode
+    c.bw, c.bw_expert, c.rate, c.kv_tok, c.ctx = bw, bw_expert, rate, kv_tok, ctx_decode
     c.w_dense = w_gpu * (1.0 - emb_frac - exp_frac)
     c.w_expert = w_gpu * exp_frac
     c.experts, c.top_k = (moe.experts, moe.experts_per_token) if moe else (0, 0)
@@ -196,8 +203,8 @@ def replica_costs(model: ModelSpec, gpu: GpuSpec, workload: Workload, layout: La
     return c, dict(
         w_gpu=w_gpu, w_read=w_read, kv_tok=kv_tok, kv_read=kv_read, bw=bw, rate=rate, dtype=dtype,
         fpt_decode=fpt_decode, t_mem=t_mem, t_comp=t_comp, t_ar=t_ar, t_over=t_over, t_step=t_step,
-        gemm_compute=t_gemm > w_read / bw,
-        t_prefill=t_prefill, layers_here=layers_here, max_conc=max_conc, usable=usable, free=free, b_stage=b_stage, quantized=quantized,
+        gemm_compute=t_gemm > t_w_read, t_w_read=t_w_read,
+        t_prefill=t_prefill, layers_here=layers_here, bw_expert=bw_expert if moe else None, max_conc=max_conc, usable=usable, free=free, b_stage=b_stage, quantized=quantized,
         eng=eng, g=g)
 
 
@@ -223,7 +230,7 @@ def estimate_inference(model: ModelSpec, gpu: GpuSpec, workload: Workload, layou
     # saturation: B where the weight matmuls turn compute-bound, B x (matmul FLOPs)/rate = W/bw (the attention
     # kernels stay bound by the KV bytes: a decode token's attention does ~2 FLOPs per byte of KV read)
     per_b_comp = (c.f_dec - c.a_dec) / (c.tp * c.pp) / c.rate
-    sat = math.ceil((v["w_read"] / c.bw) / per_b_comp) * c.pp if per_b_comp > 0 else 0
+    sat = math.ceil(v["t_w_read"] / per_b_comp) * c.pp if per_b_comp > 0 else 0
 
     steps: tuple[Step, ...] = ()
     if explain:

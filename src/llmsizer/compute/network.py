@@ -39,11 +39,13 @@ def fast_domain(g: GpuFacts, per_node: int) -> int:
 
 def link(g: GpuFacts, per_node: int, span: int, p: Any, latency_s: float | None = None) -> Link:
     """The link of a group spanning ``span`` consecutive ranks (Megatron's rank order: tp innermost, then dp, then
-    pp); ``latency_s`` overrides the fabric's (an inference engine's measured all-reduce latency)."""
+    pp); ``latency_s`` overrides the fabric's (an inference engine's measured all-reduce latency, a scale-up
+    figure: a group that leaves the scale-up domain pays at least the scale-out fabric's latency)."""
     if span <= fast_domain(g, per_node):
         return Link(g.scaleup_bw * p.scaleup_bus_efficiency,
                     p.scaleup_latency_s if latency_s is None else latency_s)
-    return Link(g.scaleout_bw * p.scaleout_bus_efficiency, p.scaleout_latency_s if latency_s is None else latency_s)
+    return Link(g.scaleout_bw * p.scaleout_bus_efficiency,
+                p.scaleout_latency_s if latency_s is None else max(latency_s, p.scaleout_latency_s))
 
 
 def factor(op: str, n: int) -> float:

@@ -51,7 +51,7 @@ class ReplicaCosts:
     Set the attributes, then call ``ready()``."""
 
     __slots__ = ("_ar0", "_ar1", "_att_d", "_att_p", "_comp_d", "_comp_p", "_kvc", "_mem0", "_memx", "_miss",
-                 "a_dec", "a_pf", "budget", "bw", "continuous", "ctx", "decode_rounds", "experts", "f_dec", "f_pf",
+                 "a_dec", "a_pf", "budget", "bw", "bw_expert", "continuous", "ctx", "decode_rounds", "experts", "f_dec", "f_pf",
                  "hidden_bytes", "kv_link_bw",
                  "kv_tok", "layers", "link", "spec_tokens", "spec_yield",
                  "max_seqs", "output", "pp", "prompt", "rate", "slots", "t_over", "top_k", "tp", "w_dense",
@@ -63,7 +63,7 @@ class ReplicaCosts:
         # speculative decoding (Leviathan et al. 2023): each round verifies spec_tokens drafts per sequence and
         # yields spec_yield tokens on average, so a request needs (O - 1) / spec_yield decode rounds
         self.decode_rounds = max(self.output - 1, 1) / self.spec_yield if self.output > 1 else 0.0
-        self._mem0, self._memx = self.w_dense / self.bw, self.w_expert / self.bw
+        self._mem0, self._memx = self.w_dense / self.bw, self.w_expert / self.bw_expert
         self._miss = 1.0 - self.top_k / self.experts if self.experts else 1.0
         self._kvc = self.ctx * self.kv_tok / self.bw
         # f_* = all forward FLOPs of a token, a_* = its attention-core share: the matmuls against the weights

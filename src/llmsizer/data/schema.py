@@ -225,6 +225,8 @@ class TrainingParams(_Strict):
 class InferenceParams(_Strict):
     fp8_gemm_speedup_vs_bf16: Annotated[float, Field(ge=1)]
     fp8_gemm_source: str
+    moe_expert_bandwidth_efficiency: Annotated[float, Field(gt=0, le=1)]
+    moe_expert_source: str
 
 
 @dataclass(frozen=True, kw_only=True)

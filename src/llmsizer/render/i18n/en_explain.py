@@ -198,6 +198,7 @@ EXPLAIN = {
         "formula+quantized": " x quantized-kernel efficiency",
         "assumption": "",
     },
+    "inference.expert_bandwidth": {"quantity": "effective bandwidth of the routed experts", "formula": "bandwidth x MoE expert efficiency (capped by the engine's)", "assumption": "grouped GEMMs over a few tokens per expert stream below a dense matmul's rate"},
     "inference.rate": {
         "quantity": "effective FLOP/s per GPU",
         "formula": "peak(dtype) x engine FLOP efficiency",

@@ -198,6 +198,7 @@ EXPLAIN = {
         "formula+quantized": " x 量化算子效率",
         "assumption": "",
     },
+    "inference.expert_bandwidth": {"quantity": "路由专家的有效带宽", "formula": "带宽 x MoE 专家效率（不超过引擎的带宽效率）", "assumption": "每个专家只处理少量 token 的分组 GEMM，读权重的速率低于单个稠密矩阵乘"},
     "inference.rate": {
         "quantity": "每卡有效 FLOP/s",
         "formula": "峰值(数据类型) x 引擎 FLOP 效率",
