@@ -139,7 +139,7 @@ def kv_cache_bytes_per_sequence(model: ModelSpec, workload: Workload, layout: La
                                 context_tokens: int | None = None) -> float:
     """KV-cache bytes one sequence of ``context_tokens`` (default: the workload's) needs on one GPU (``kv.py``)."""
     ctx = context_tokens if context_tokens is not None else workload.context_tokens
-    return kv_bytes_per_sequence(model, workload, layout.tp, layout.pp, ctx)
+    return kv_bytes_per_sequence(model, workload, layout.tp, layout.pp, ctx, layout.attention_dp)
 
 
 def kv_cache_bytes_per_token(model: ModelSpec, workload: Workload, layout: Layout) -> float:

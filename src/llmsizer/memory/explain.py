@@ -102,7 +102,7 @@ def inference_steps(model: ModelSpec, w: Workload, lay: Layout, p: InferencePart
              eng.source, "" if w.flash_attention else "noflash"),
         Step("memory.kv", p.kv, "bytes",
              {"layers_on_stage": layers_on_stage(model.layers, lay.pp),
-              "elements_per_token_per_layer": float(kv_elements_per_token(model, lay.tp)),
+              "elements_per_token_per_layer": float(kv_elements_per_token(model, lay.tp, lay.attention_dp)),
               "kv_dtype": w.kv_cache_dtype, "context_tokens": w.context_tokens, "concurrency": w.concurrency,
               "bytes_per_sequence": p.kv_per_sequence}, KV, "mla" if model.attention == "mla" else ""),
         Step("memory.overhead_inference", p.overhead, "bytes",

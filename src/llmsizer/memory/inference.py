@@ -39,7 +39,7 @@ def inference_parts(model: ModelSpec, gpu: GpuSpec, w: Workload, lay: Layout, fi
     out.storage, dense_b = storage(w)
     wb = group_bytes(model, out.storage, dense_b)
     dense, expert = stage_bytes(wb, model.layers, lay.tp, lay.pp, model.tied_embeddings, first, last,
-                                expert_sharding(lay.tp, lay.dp, lay.ep)[0])
+                                expert_sharding(lay.tp, lay.dp, lay.ep)[0], attention_whole=lay.attention_dp)
     out.weights = dense + expert
     small = eng.is_small(gpu)
     if eng.prefill is None:  # no chunking: the whole prompt of every sequence at once
@@ -51,7 +51,7 @@ def inference_parts(model: ModelSpec, gpu: GpuSpec, w: Workload, lay: Layout, fi
     out.logit_rows = (eng.rows_small if small else eng.rows) or w.concurrency
     out.activations, out.per_token = inference_transient(model, k.act_bytes[w.precision], out.tokens, keys,
                                                          out.logit_rows, lay.tp, w.flash_attention, last)
-    out.kv_per_sequence = kv_bytes_per_sequence(model, w, lay.tp, lay.pp, w.context_tokens)
+    out.kv_per_sequence = kv_bytes_per_sequence(model, w, lay.tp, lay.pp, w.context_tokens, lay.attention_dp)
     out.kv = out.kv_per_sequence * w.concurrency
     out.ctx = 0.0 if eng.in_reserve else k.context_bytes.get(gpu.kind, 0.0)
     out.non_torch = eng.non_torch_bytes
@@ -64,7 +64,7 @@ def inference_parts(model: ModelSpec, gpu: GpuSpec, w: Workload, lay: Layout, fi
 def kv_bytes_per_token(model: ModelSpec, w: Workload, lay: Layout) -> float:
     """Per-GPU KV-cache bytes per token of context (averaged over ``w.context_tokens`` for sliding windows)."""
     ctx = w.context_tokens
-    return kv_bytes_per_sequence(model, w, lay.tp, lay.pp, ctx) / ctx
+    return kv_bytes_per_sequence(model, w, lay.tp, lay.pp, ctx, lay.attention_dp) / ctx
 
 
 __all__ = ["InferenceParts", "engine_memory", "inference_parts", "kv_bytes_per_token", "kv_dtype_bytes"]

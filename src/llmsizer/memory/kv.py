@@ -25,8 +25,10 @@ def kv_dtype_bytes(w: Workload) -> float:
     return b
 
 
-def kv_bytes_per_sequence(model: ModelSpec, w: Workload, tp: int, pp: int, context_tokens: int) -> float:
-    """KV-cache bytes one sequence of ``context_tokens`` needs on one GPU of a tp x pp replica (fullest stage)."""
+def kv_bytes_per_sequence(model: ModelSpec, w: Workload, tp: int, pp: int, context_tokens: int,
+                          attention_dp: bool = False) -> float:
+    """KV-cache bytes one sequence of ``context_tokens`` needs on one GPU of a tp x pp replica (fullest stage;
+    with attention data parallelism, the replica's mean over its tp GPUs)."""
     led = ledger(model)
-    return (layers_on_stage(model.layers, pp) * led.attended_keys(context_tokens) * kv_elements_per_token(model, tp)
-            * kv_dtype_bytes(w))
+    return (layers_on_stage(model.layers, pp) * led.attended_keys(context_tokens)
+            * kv_elements_per_token(model, tp, attention_dp) * kv_dtype_bytes(w))

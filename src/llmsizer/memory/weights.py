@@ -24,12 +24,15 @@ BF16 = DTYPE_BYTES["bf16"]  # bytes of a tensor a toolchain leaves "in 16-bit"
 
 
 class GroupBytes:
-    """Stored bytes of each parameter group of the ledger (whole model): see ``Ledger``."""
+    """Stored bytes of each parameter group of the ledger (whole model): see ``Ledger``. ``attn``: the attention
+    matrices' share of ``layer`` (whole on every GPU under attention data parallelism)."""
 
-    __slots__ = ("emb", "expert", "final", "head", "layer", "vector")
+    __slots__ = ("attn", "emb", "expert", "final", "head", "layer", "vector")
 
-    def __init__(self, emb: float, head: float, layer: float, expert: float, vector: float, final: float) -> None:
+    def __init__(self, emb: float, head: float, layer: float, expert: float, vector: float, final: float,
+                 attn: float = 0.0) -> None:
         self.emb, self.head, self.layer, self.expert, self.vector, self.final = emb, head, layer, expert, vector, final
+        self.attn = attn
 
     @property
     def total(self) -> float:
@@ -104,17 +107,21 @@ def group_bytes(m: ModelSpec, storage_name: str, dense_bytes: float) -> GroupByt
     led = ledger(m)
     if storage_name == "dense":
         b = dense_bytes
+        attn = sum(x.params + x.bias_params for x in led.matrices if x.kind == "attn") * b
         return GroupBytes(led.embedding_params * b, led.head_params * b, led.layer_params * b, led.expert_params * b,
-                          led.vector_params * b, led.final_params * b)
+                          led.vector_params * b, led.final_params * b, attn)
     d = constants().data
-    sums = {"layer": 0.0, "expert": 0.0, "head": 0.0}
+    sums = {"layer": 0.0, "expert": 0.0, "head": 0.0, "attn": 0.0}
     if storage_name in d.quantization:
         q = d.quantization[storage_name]
         for x in led.matrices:
             keep = x.kind in ("router", "lm_head") and x.kind in q.keep_16bit
             per = BF16 * x.in_features * x.out_features if keep else (
                 x.in_features * x.out_features * q.bits_per_weight + x.out_features * q.bits_per_output_row) / 8
-            sums[_group(x)] += x.count * per + (x.count * x.out_features * BF16 if x.bias else 0.0)
+            nbytes = x.count * per + (x.count * x.out_features * BF16 if x.bias else 0.0)
+            sums[_group(x)] += nbytes
+            if x.kind == "attn":
+                sums["attn"] += nbytes
         emb = led.embedding_params * (BF16 if "embedding" in q.keep_16bit else q.bits_per_weight / 8)
         vec_b = BF16
     else:
@@ -136,14 +143,17 @@ def group_bytes(m: ModelSpec, storage_name: str, dense_bytes: float) -> GroupByt
             for i in span:
                 t = next((typ for cond, typ in rules if _gguf_condition(cond, i, m.layers, m)), mix.base)
                 total_bits += bits[t]
-            sums[_group(x)] += per_layer * x.in_features * x.out_features * total_bits / 8
+            nbytes = per_layer * x.in_features * x.out_features * total_bits / 8
             if x.bias:
-                sums[_group(x)] += x.count * x.out_features * vec_b
+                nbytes += x.count * x.out_features * vec_b
+            sums[_group(x)] += nbytes
+            if x.kind == "attn":
+                sums["attn"] += nbytes
         emb_type = mix.output if m.tied_embeddings else mix.base
         emb = m.vocab_size * m.hidden_size * bits[emb_type] / 8 + m.learned_positions * m.hidden_size * vec_b
     # the matrix sums already hold every bias; the vectors are the norms
     return GroupBytes(emb, sums["head"], sums["layer"], sums["expert"], led.vector_params * vec_b,
-                      led.final_params * vec_b)
+                      led.final_params * vec_b, sums["attn"])
 
 
 def effective_bits_per_weight(model: ModelSpec, quant: Quant | str) -> float:
@@ -178,10 +188,13 @@ def expert_sharding(tp: int, dp: int, ep: int) -> tuple[int, int]:
 
 
 def stage_bytes(wb: GroupBytes, layers: int, tp: int, pp: int, tied: bool, first: bool, last: bool,
-                expert_shards: int) -> tuple[float, float]:
-    """(non-expert, expert) stored bytes of one pipeline stage on one GPU, before ZeRO."""
+                expert_shards: int, *, attention_whole: bool = False) -> tuple[float, float]:
+    """(non-expert, expert) stored bytes of one pipeline stage on one GPU, before ZeRO. ``attention_whole``:
+    attention data parallelism keeps the whole attention weights on every GPU."""
     frac = layers_on_stage(layers, pp) / layers
     dense = wb.layer * frac / tp + wb.vector * frac
+    if attention_whole:
+        dense += wb.attn * frac * (1.0 - 1.0 / tp)
     if first:
         dense += wb.emb / tp
     if last:

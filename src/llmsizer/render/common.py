@@ -142,6 +142,8 @@ def layout_cell(plan: Plan, training: bool, lang: str = "en", framework: bool = 
                     f"{label('decode', lang)})")
     if lay.ep > 1:
         bits.append(f"EP{lay.ep}")
+    if lay.attention_dp:
+        bits.append(label("attention_dp", lang))
     if training:
         if lay.zero:
             bits.append(f"ZeRO-{lay.zero}")

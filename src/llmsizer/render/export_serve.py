@@ -69,19 +69,37 @@ _SERVER_FLAGS = {
 }
 
 
+def _attention_dp_args(engine: str, p: Plan, replicas: bool) -> tuple[int, list[str]]:
+    """(tensor-parallel size, flags) of an attention-DP replica: SGLang keeps --tp-size and adds
+    --enable-dp-attention with --dp-size of the same degree; vLLM runs it as --data-parallel-size ranks of TP 1 with
+    --enable-expert-parallel (docs.vllm.ai, "Data Parallel Deployment": MoE layers form one EP group across the DP
+    ranks)."""
+    lay = p.layout
+    if replicas and lay.dp > 1:
+        raise refuse(engine, f"the plan runs {lay.dp} copies of an attention-DP replica, and one {engine} server's "
+                     "data-parallel ranks are that replica's attention ranks", "use {export} k8s (a Deployment with "
+                     "one replica per copy)", ("export",))
+    if engine == "sglang":
+        return lay.tp, ["--enable-dp-attention", "--dp-size", str(lay.tp)]
+    flags = ["--data-parallel-size", str(lay.tp)]
+    return 1, flags if lay.ep > 1 else [*flags, "--enable-expert-parallel"]
+
+
 def server_args(result: PlanResult, p: Plan, engine: str, *, replicas: bool = True) -> list[str]:
     """``vllm serve`` or SGLang's ``launch_server`` arguments for the plan; ``replicas`` False leaves data
     parallelism to the caller (Kubernetes replicas). SGLang's --pp-size is given only when pp > 1."""
     w, lay = result.workload, p.layout
     cmd, model, tp, pp, context, share, seqs, budget, dp, kv_fp8, ep = _SERVER_FLAGS[engine]
     q = quant_args(result, engine)
-    args = [*cmd, *([model] if model else []), hf_name(result.model), tp, str(lay.tp)]
+    tp_size, adp = _attention_dp_args(engine, p, replicas) if lay.attention_dp else (lay.tp, [])
+    args = [*cmd, *([model] if model else []), hf_name(result.model), tp, str(tp_size)]
     if engine == "vllm" or lay.pp > 1:
         args += [pp, str(lay.pp)]
     args += [context, str(w.context_tokens), share, memory_share(p), seqs, str(batch_limit(result, p)),
              *token_budget(budget, p), "--dtype", dtype_arg(result)]
     if lay.ep > 1:
         args += ep(lay.ep)
+    args += adp
     if replicas and lay.dp > 1:
         _single_node_data_parallel(engine, p)
         args += [dp, str(lay.dp)]

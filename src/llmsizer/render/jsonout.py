@@ -219,6 +219,7 @@ def plan_entry_to_dict(plan: Plan, name: Namer | None = None) -> dict:
             "micro_batch": lay.micro_batch,
             "sequence_parallel": bool(lay.sequence_parallel and lay.tp > 1),
             "virtual_stages": lay.virtual_stages,
+            "attention_dp": bool(lay.attention_dp),
         },
         "fits": bool(plan.fits),
         "picked_as": list(plan.picked_as),

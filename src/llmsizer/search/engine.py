@@ -310,7 +310,8 @@ class Search(Pruner):
         if dp == 1 and offload is Offload.none and self.c.zero is None:
             z = 0  # ZeRO shards over data-parallel ranks: with one, every stage is stage 0
         return Layout(tp=tp, pp=pp, dp=dp, ep=ep, zero=z, offload=offload, recompute=rc, micro_batch=micro,
-                      gpus_per_node=r.per_node, virtual_stages=v)
+                      gpus_per_node=r.per_node, virtual_stages=v,
+                      attention_dp=self.c.attention_dp and not self.training and tp > 1)
 
     def _time(self, r: GpuRun, n: int, cell: Cell, mem: TrainingCell, step: StepCell, z: int, offload: Offload,
               rc: Recompute, micro: int, order: tuple) -> None:

@@ -293,11 +293,15 @@ def lora_adapters(m: ModelSpec, rank: int, targets: object) -> Adapters:
     return Adapters(params, active, factored, width // m.layers)
 
 
-def kv_elements_per_token(m: ModelSpec, tp: int) -> int:
+def kv_elements_per_token(m: ModelSpec, tp: int, attention_dp: bool = False) -> float:
     """KV-cache elements per token per layer on one of ``tp`` GPUs: ``2 max(1, ceil(K / tp)) d`` (K and V, each
     rank keeping at least one head, Ainslie et al. 2023), or MLA's latent ``r_kv + d_rope`` replicated over tp
-    (DeepSeek-V2, arXiv:2405.04434, sec. 2.1.2)."""
+    (DeepSeek-V2, arXiv:2405.04434, sec. 2.1.2). With attention data parallelism each GPU keeps every head of its
+    own sequences, so a token of the replica costs one GPU's full KV over ``tp`` on average (nothing replicated)."""
     if m.attention == "mla":
         assert m.mla is not None
-        return m.mla.kv_lora_rank + m.mla.qk_rope_head_dim
+        full = m.mla.kv_lora_rank + m.mla.qk_rope_head_dim
+        return full / tp if attention_dp else full
+    if attention_dp:
+        return 2 * m.kv_heads * m.head_dim_ / tp
     return 2 * max(1, -(-m.kv_heads // tp)) * m.head_dim_

@@ -78,6 +78,7 @@ class PlanRequest:
     prefix_cache_hit: float | None = None  # share of prompt tokens the prefix cache serves
     sweep: bool = False  # show the top serving plan's latency-throughput curve
     disaggregate: bool = False  # separate prefill and decode replicas (needs request_rate)
+    attention_dp: bool = False  # attention data-parallel over each replica's tp GPUs (inference)
     speculative_tokens: int | None = None  # draft tokens per decode step
     speculative_acceptance: float | None = None
     # the hardware and its limits
@@ -320,6 +321,14 @@ def request_rate(r: PlanRequest) -> float | None:
     return None if rate is None else rate / per
 
 
+def attention_dp(r: PlanRequest) -> bool:
+    if r.attention_dp and r.mode is not Mode.inference:
+        raise InvalidInputError("{attention_dp} is a serving layout; use it with {mode} inference, or drop it "
+                                "(training splits attention by tensor parallelism)",
+                                fields=("attention_dp", "mode"))
+    return bool(r.attention_dp)
+
+
 def disaggregate(r: PlanRequest) -> bool:
     if r.disaggregate and (r.mode is not Mode.inference or r.request_rate is None):
         raise InvalidInputError("{disaggregate} sizes separate prefill and decode replicas for a {request_rate}; "
@@ -365,7 +374,7 @@ def build_constraints(r: PlanRequest, cat: Catalog) -> Constraints:
         budget_usd=r.budget_usd, price_usd_per_gpu_hour=r.price_usd_per_gpu_hour, sort=r.sort, top=r.top,
         include_unfit=r.include_unfit, ttft_target_s=latency_target("ttft_target_s", r.ttft_target_s),
         tpot_target_s=latency_target("tpot_target_s", r.tpot_target_s), sla_percentile=percentile_of(r.sla_percentile),
-        disaggregate=disaggregate(r))
+        disaggregate=disaggregate(r), attention_dp=attention_dp(r))
 
 
 def plan_request(r: PlanRequest) -> PlanOutcome:

@@ -133,6 +133,7 @@ def _constraints(s: dict) -> Constraints:
         ep=opt("ep"), zero=opt("zero"), offload=Offload(s.get("offload") or "none"),
         sort=SortKey.time if opt("gpus") else SortKey.cost, price_usd_per_gpu_hour=1.0, top=1, include_unfit=True,
         deadline_s=NO_DEADLINE,  # a published run took as long as it took
+        attention_dp=bool(s.get("attention_dp")),
     )
 
 

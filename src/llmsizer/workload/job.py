@@ -136,6 +136,7 @@ class Constraints:
     tpot_target_s: float | None = None  # serving SLA: time per output token at ``sla_percentile``
     sla_percentile: float | None = None  # None: data/serving.yaml sla.percentile
     disaggregate: bool = False  # serving: separate prefill and decode replicas (DistServe, Dynamo, SGLang PD)
+    attention_dp: bool = False  # serving: attention data-parallel over each replica's tp GPUs (Layout.attention_dp)
     sort: SortKey = SortKey.cost
     top: int = 5
     include_unfit: bool = False
@@ -171,6 +172,11 @@ class Layout:
     sequence_parallel: bool = True  # Megatron SP whenever tp > 1
     virtual_stages: int = 1  # interleaved pipeline chunks per GPU; 1 = plain 1F1B (always when pp = 1)
     prefill_replicas: int = 0  # serving, disaggregated: how many of the dp replicas only prefill (0: co-located)
+    # serving: the tp GPUs of a replica run attention data-parallel (each GPU its own sequences with every KV head
+    # and the whole attention weights) and the MLPs and experts tensor- or expert-parallel over all of them
+    # (SGLang --enable-dp-attention, TensorRT-LLM enable_attention_dp, vLLM --data-parallel-size with
+    # --enable-expert-parallel); the KV cache is then never replicated across ranks
+    attention_dp: bool = False
 
     # No __post_init__ validation: the search builds many of these, and every degree it builds is >= 1 by
     # construction; pinned degrees are range-checked where they enter (the CLI's ranges, search.plan).

@@ -193,6 +193,7 @@ LABELS = {
     'years': 'years',
     # layout words
     'layout_offload': 'offload',
+    'attention_dp': 'attention-DP',
     'layout_recompute': 'recompute',
     'layout_micro_batch': 'mb',
     'recompute_none': 'none',

@@ -185,6 +185,7 @@ LABELS = {
     'days': '天',
     'years': '年',
     'layout_offload': '卸载',
+    'attention_dp': '注意力数据并行',
     'layout_recompute': '重计算',
     'layout_micro_batch': '微批',
     'recompute_none': '无',
