@@ -94,8 +94,10 @@ def inference_steps(model: ModelSpec, w: Workload, lay: Layout, p: InferencePart
                              if on)
     return (
         Step("memory.weights_inference", p.weights, "bytes",
-             {"storage": p.storage, "effective_bits_per_weight": bits, "tp": lay.tp, "pp": lay.pp, "ep": lay.ep},
-             source_of_storage(p.storage) if p.storage != "dense" else d.precision_bytes.source),
+             {"storage": p.storage, "effective_bits_per_weight": bits, "tp": lay.tp, "pp": lay.pp, "ep": lay.ep,
+              **({"attention_dp": True} if lay.attention_dp else {})},
+             source_of_storage(p.storage) if p.storage != "dense" else d.precision_bytes.source,
+             "attention_dp" if lay.attention_dp else ""),
         Step("memory.activations_inference", p.activations, "bytes",
              {"tokens": p.tokens, "bytes_per_token": p.per_token, "logit_rows": p.logit_rows,
               "vocab": model.vocab_size, "t": lay.tp, "engine": w.engine.value},
@@ -104,7 +106,8 @@ def inference_steps(model: ModelSpec, w: Workload, lay: Layout, p: InferencePart
              {"layers_on_stage": layers_on_stage(model.layers, lay.pp),
               "elements_per_token_per_layer": float(kv_elements_per_token(model, lay.tp, lay.attention_dp)),
               "kv_dtype": w.kv_cache_dtype, "context_tokens": w.context_tokens, "concurrency": w.concurrency,
-              "bytes_per_sequence": p.kv_per_sequence}, KV, "mla" if model.attention == "mla" else ""),
+              "bytes_per_sequence": p.kv_per_sequence}, KV,
+             " ".join(t for t, on in (("attention_dp", lay.attention_dp), ("mla", model.attention == "mla")) if on)),
         Step("memory.overhead_inference", p.overhead, "bytes",
              {"context_bytes": p.ctx, "engine_non_torch_bytes": p.non_torch, "nccl_bytes": p.nccl,
               "fragmentation_bytes": p.frag},

@@ -60,6 +60,7 @@ EXPLAIN = {
     "memory.weights_inference": {
         "quantity": "weights per GPU",
         "formula": "sum over tensors of params x stored bits / 8, matrices / tp [experts / (tp x ep)], layers / pp",
+        "formula+attention_dp": "; attention matrices whole on every GPU (attention data parallelism)",
         "assumption": "norms and biases unquantized; embeddings/lm_head as the quantization toolchain leaves them",
     },
     "memory.activations_inference": {
@@ -72,6 +73,7 @@ EXPLAIN = {
         "quantity": "KV cache per GPU",
         "formula": "layers_on_stage x 2 x max(1, ceil(kv_heads / tp)) x head_dim x kv_bytes x context x concurrency",
         "formula:mla": "layers_on_stage x (kv_lora_rank + qk_rope_head_dim) x kv_bytes x context x concurrency (the latent is replicated over tp)",
+        "formula:attention_dp": "layers_on_stage x KV elements of every head (MLA: the latent) / tp x kv_bytes x context x concurrency (attention data parallelism: each GPU its own sequences, nothing replicated)",
         "assumption": "sliding-window layers hold min(context, window) tokens; no block rounding",
     },
     "memory.overhead_inference": {

@@ -60,6 +60,7 @@ EXPLAIN = {
     "memory.weights_inference": {
         "quantity": "每卡权重",
         "formula": "对各张量求和：参数量 x 存储位数 / 8，矩阵 / tp [专家 / (tp x ep)]，层 / pp",
+        "formula+attention_dp": "；注意力矩阵在每张卡上完整保存（注意力数据并行）",
         "assumption": "归一化层与偏置不量化；嵌入层/lm_head 保持量化工具链处理后的格式",
     },
     "memory.activations_inference": {
@@ -72,6 +73,7 @@ EXPLAIN = {
         "quantity": "每卡 KV 缓存",
         "formula": "layers_on_stage x 2 x max(1, ceil(kv_heads / tp)) x head_dim x kv_bytes x 上下文 x 并发",
         "formula:mla": "layers_on_stage x (kv_lora_rank + qk_rope_head_dim) x kv_bytes x 上下文 x 并发（潜向量在 tp 组内复制）",
+        "formula:attention_dp": "layers_on_stage x 全部 KV 头（MLA：潜向量）的元素数 / tp x kv_bytes x 上下文 x 并发（注意力数据并行：每张卡只存自己的序列，不复制）",
         "assumption": "滑动窗口层保存 min(上下文, 窗口) 个 token；不按块取整",
     },
     "memory.overhead_inference": {
