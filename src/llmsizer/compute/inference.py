@@ -3,17 +3,21 @@
 
 ``replica_costs`` folds one replica (``tp x pp`` GPUs) into the per-round coefficients of ``compute/serving.py``.
 One decode step of one pipeline stage with B sequences:
-  t_gemm = max(weight bytes read / bw, B x 2 N / (tp x pp) / rate)       (the weight matmuls)
+  t_gemm = max(weight bytes read / bw, B x 2 N / (tp x pp) / rate)   (the weight matmuls; routed experts at bw_expert)
   t_attn = max(B x context x KV bytes/token / bw, B x attention / (tp x pp) / rate)   (attention over the KV)
   t_step = t_gemm + t_attn + 2 x layers/pp TP all-reduces + engine overhead
-with bw = bandwidth x engine bandwidth efficiency, rate = peak x engine FLOP efficiency. The two rooflines are
-separate because the kernels are (Williams et al. 2009 bound each kernel by its own bytes and FLOPs): a large
-batch makes the matmuls compute-bound while the attention kernels still stream every sequence's KV cache.
+with bw = bandwidth x engine bandwidth efficiency, bw_expert = bandwidth x the grouped GEMMs' share (DeepGEMM),
+rate = peak x engine FLOP efficiency (FP8: x the GEMM-level FP8 speed-up), engine overhead = per step + per layer
+(kernel boundaries, Hazy Research 2025). The two rooflines are separate because the kernels are (Williams et al.
+2009 bound each kernel by its own bytes and FLOPs): a large batch makes the matmuls compute-bound while the
+attention kernels still stream every sequence's KV cache.
 ``estimate_inference`` then puts the replica under its load: ``workload.concurrency`` requests in flight per replica
 (closed loop), or ``workload.request_rate`` requests/s spread over the plan's ``dp`` replicas (open loop), or a
 disaggregated split (``compute/serving_disagg.py``). TTFT and TPOT come from continuous batching with chunked
 prefill, the prefill queue and the KV slots (docs/serving.md).
-Deliberately ignores: request length spread, preemption, the draft model's cost in speculative decoding.
+With ``layout.attention_dp`` each GPU holds the whole attention weights and its own sequences' KV (memory/kv.py).
+Deliberately ignores: request length spread, preemption, the draft model's cost in speculative decoding, expert
+load imbalance.
 """
 
 from __future__ import annotations
@@ -210,7 +214,8 @@ def replica_costs(model: ModelSpec, gpu: GpuSpec, workload: Workload, layout: La
         w_gpu=w_gpu, w_read=w_read, kv_tok=kv_tok, kv_read=kv_read, bw=bw, rate=rate, dtype=dtype,
         fpt_decode=fpt_decode, t_mem=t_mem, t_comp=t_comp, t_ar=t_ar, t_over=t_over, t_step=t_step,
         gemm_compute=t_gemm > t_w_read, t_w_read=t_w_read,
-        t_prefill=t_prefill, layers_here=layers_here, bw_expert=bw_expert if moe else None, max_conc=max_conc, usable=usable, free=free, b_stage=b_stage, quantized=quantized,
+        t_prefill=t_prefill, layers_here=layers_here, bw_expert=bw_expert if moe else None, max_conc=max_conc,
+        usable=usable, free=free, b_stage=b_stage, quantized=quantized,
         eng=eng, g=g)
 
 

@@ -51,8 +51,8 @@ class ReplicaCosts:
     Set the attributes, then call ``ready()``."""
 
     __slots__ = ("_ar0", "_ar1", "_att_d", "_att_p", "_comp_d", "_comp_p", "_kvc", "_mem0", "_memx", "_miss",
-                 "a_dec", "a_pf", "budget", "bw", "bw_expert", "continuous", "ctx", "decode_rounds", "experts", "f_dec", "f_pf",
-                 "hidden_bytes", "kv_link_bw",
+                 "a_dec", "a_pf", "budget", "bw", "bw_expert", "continuous", "ctx", "decode_rounds", "experts",
+                 "f_dec", "f_pf", "hidden_bytes", "kv_link_bw",
                  "kv_tok", "layers", "link", "spec_tokens", "spec_yield",
                  "max_seqs", "output", "pp", "prompt", "rate", "slots", "t_over", "top_k", "tp", "w_dense",
                  "w_expert")
