@@ -72,7 +72,7 @@ ARGS = ("plan", "--model", "deepseek-r1", "--quant", "fp8", "--precision", "fp8"
 
 
 def test_attention_dp_plan_holds_more_sequences_and_says_so():
-    tp = json.loads(invoke(*ARGS, "--format", "json").stdout)["plans"][0]
+    tp = json.loads(invoke(*ARGS, "--no-attention-dp", "--format", "json").stdout)["plans"][0]
     r = invoke(*ARGS, "--attention-dp", "--format", "json")
     assert r.exit_code == 0, r.stderr
     adp = json.loads(r.stdout)["plans"][0]
@@ -100,3 +100,16 @@ def test_attention_dp_is_refused_for_training():
     r = invoke("plan", "--model", "7b", "--mode", "finetune", "--attention-dp")
     assert r.exit_code == 2 and "--attention-dp" in r.stderr and "Traceback" not in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_the_search_weighs_both_attention_layouts_for_moe_models():
+    # not pinned: at 512 sequences of DeepSeek-R1 the tensor-parallel layout holds only ~260 (the latent cache is
+    # replicated 8 times), so the attention-DP one serves more per GPU and ranks first; alone, tensor parallelism
+    # streams fewer attention weights per token and wins; a dense model is never laid out attention-DP
+    top = json.loads(invoke(*ARGS, "--format", "json").stdout)["plans"][0]
+    assert top["parallelism"]["attention_dp"] is True
+    one = [a if a != "512" else "1" for a in ARGS]
+    assert json.loads(invoke(*one, "--format", "json").stdout)["plans"][0]["parallelism"]["attention_dp"] is False
+    dense = json.loads(invoke("plan", "--model", "llama-3.1-70b", "--gpu", "h100-sxm", "--gpus", "8", "--tp", "8",
+                              "--concurrency", "512", "--all", "--format", "json").stdout)
+    assert not any(p["parallelism"]["attention_dp"] for p in dense["plans"])

@@ -210,7 +210,7 @@ def plan(
     pp: Annotated[Optional[int], typer.Option(min=1, max=1024, help="Pipeline-parallel degree.")] = None,
     dp: Annotated[Optional[int], typer.Option(min=1, max=1_000_000, help="Data-parallel degree.")] = None,
     ep: Annotated[Optional[int], typer.Option(min=1, max=1024, help="Expert-parallel degree (MoE).")] = None,
-    attention_dp: Annotated[bool, typer.Option(help="Inference: run attention data-parallel over each replica's --tp GPUs (each its own sequences, every KV head, whole attention weights) and the MLPs/experts over all of them, as SGLang --enable-dp-attention and TensorRT-LLM enable_attention_dp do; the KV cache is not replicated (MLA, few KV heads).")] = False,
+    attention_dp: Annotated[Optional[bool], typer.Option("--attention-dp/--no-attention-dp", help="Inference: run attention data-parallel over each replica's --tp GPUs (each its own sequences, every KV head, whole attention weights) and the MLPs/experts over all of them, as SGLang --enable-dp-attention and TensorRT-LLM enable_attention_dp do, so the KV cache is not replicated (MLA, few KV heads); or only tensor-parallel attention. Default: both are searched for MoE models, tensor parallelism for dense ones.")] = None,
     zero: Annotated[Optional[int], typer.Option(min=0, max=3, help="ZeRO stage (FSDP full-shard = 3, shard-grad-op = 2).")] = None,
     offload: Annotated[Optional[Offload], typer.Option(help="Optimizer/parameter offload.")] = None,
     max_gpus: Annotated[Optional[int], typer.Option(min=1, max=1_000_000, help="Search up to this many GPUs (default 64 inference, LoRA and QLoRA; 512 finetune; 16384 pretrain).")] = None,

@@ -271,7 +271,7 @@ def search_space_size(catalog: Catalog, model: ModelSpec, workload: Workload,
     for gi, gpu in enumerate(gpus):
         r = s.setup(gi, gpu)
         per_cell = len(r.zeros) * len(r.offloads) * len(r.recomputes) * len(r.micros)
-        total += per_cell * sum(1 for n in r.counts for _ in s.cells(r, n))
+        total += per_cell * sum(len(s.attention_dp_options(cell[0])) for n in r.counts for cell in s.cells(r, n))
     return total
 
 

@@ -305,13 +305,22 @@ class Search(Pruner):
                     break  # a larger micro-batch needs more memory still
                 fits_on_gpu = fits_on_gpu or offload is Offload.none
 
-    def _layout(self, r: GpuRun, cell: Cell, z: int, offload: Offload, rc: Recompute, micro: int) -> Layout:
+    def _layout(self, r: GpuRun, cell: Cell, z: int, offload: Offload, rc: Recompute, micro: int,
+                attention_dp: bool = False) -> Layout:
         tp, pp, dp, ep, v = cell
         if dp == 1 and offload is Offload.none and self.c.zero is None:
             z = 0  # ZeRO shards over data-parallel ranks: with one, every stage is stage 0
         return Layout(tp=tp, pp=pp, dp=dp, ep=ep, zero=z, offload=offload, recompute=rc, micro_batch=micro,
-                      gpus_per_node=r.per_node, virtual_stages=v,
-                      attention_dp=self.c.attention_dp and not self.training and tp > 1)
+                      gpus_per_node=r.per_node, virtual_stages=v, attention_dp=attention_dp)
+
+    def attention_dp_options(self, tp: int) -> tuple[bool, ...]:
+        """The attention layouts a serving cell is laid out with: attention data parallelism only over more than
+        one GPU; both for a MoE model unless ``--attention-dp`` or ``--no-attention-dp`` says which."""
+        if self.training or tp == 1:
+            return (False,)
+        if self.c.attention_dp is None:
+            return (False, True) if self.model.moe is not None else (False,)
+        return (self.c.attention_dp,)
 
     def _time(self, r: GpuRun, n: int, cell: Cell, mem: TrainingCell, step: StepCell, z: int, offload: Offload,
               rc: Recompute, micro: int, order: tuple) -> None:
@@ -334,15 +343,19 @@ class Search(Pruner):
                             lambda: self._layout(r, cell, z, offload, rc, micro), r.usable)
 
     def _inference_cell(self, r: GpuRun, cell: Cell, order: tuple) -> None:
-        """One inference cell: its single layout, fitted against the engine's reservation at this tp (SGLang
-        reserves less as tp grows)."""
-        from llmsizer.memory import estimate_memory
-
+        """One inference cell: a layout per attention layout (``attention_dp_options``), fitted against the
+        engine's reservation at this tp (SGLang reserves less as tp grows)."""
         tp = cell[0]
         usable = r.usable_by_tp.get(tp)
         if usable is None:
             usable = r.usable_by_tp[tp] = usable_memory_bytes(r.gpu, self.w, Layout(tp=tp))
-        layout = self._layout(r, cell, r.zeros[0], r.offloads[0], r.recomputes[0], r.micros[0])
+        for adp in self.attention_dp_options(tp):
+            self._inference_layout(r, self._layout(r, cell, r.zeros[0], r.offloads[0], r.recomputes[0], r.micros[0],
+                                                   adp), usable, (*order, adp))
+
+    def _inference_layout(self, r: GpuRun, layout: Layout, usable: float, order: tuple) -> None:
+        from llmsizer.memory import estimate_memory
+
         mem = estimate_memory(self.model, r.gpu, self.w, layout)
         if not mem.total_bytes <= usable and not self._near_miss_wanted((r.gpu.id, layout.gpu_count),
                                                                          mem.total_bytes, order):

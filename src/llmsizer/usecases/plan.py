@@ -78,7 +78,7 @@ class PlanRequest:
     prefix_cache_hit: float | None = None  # share of prompt tokens the prefix cache serves
     sweep: bool = False  # show the top serving plan's latency-throughput curve
     disaggregate: bool = False  # separate prefill and decode replicas (needs request_rate)
-    attention_dp: bool = False  # attention data-parallel over each replica's tp GPUs (inference)
+    attention_dp: bool | None = None  # attention data-parallel over each replica's tp GPUs (None: both, for MoE)
     speculative_tokens: int | None = None  # draft tokens per decode step
     speculative_acceptance: float | None = None
     # the hardware and its limits
@@ -321,12 +321,12 @@ def request_rate(r: PlanRequest) -> float | None:
     return None if rate is None else rate / per
 
 
-def attention_dp(r: PlanRequest) -> bool:
+def attention_dp(r: PlanRequest) -> bool | None:
     if r.attention_dp and r.mode is not Mode.inference:
         raise InvalidInputError("{attention_dp} is a serving layout; use it with {mode} inference, or drop it "
                                 "(training splits attention by tensor parallelism)",
                                 fields=("attention_dp", "mode"))
-    return bool(r.attention_dp)
+    return r.attention_dp
 
 
 def disaggregate(r: PlanRequest) -> bool:

@@ -133,7 +133,7 @@ def _constraints(s: dict) -> Constraints:
         ep=opt("ep"), zero=opt("zero"), offload=Offload(s.get("offload") or "none"),
         sort=SortKey.time if opt("gpus") else SortKey.cost, price_usd_per_gpu_hour=1.0, top=1, include_unfit=True,
         deadline_s=NO_DEADLINE,  # a published run took as long as it took
-        attention_dp=bool(s.get("attention_dp")),
+        attention_dp=s.get("attention_dp"),  # absent: searched both ways for MoE models, as plan does
     )
 
 

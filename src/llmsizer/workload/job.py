@@ -136,7 +136,9 @@ class Constraints:
     tpot_target_s: float | None = None  # serving SLA: time per output token at ``sla_percentile``
     sla_percentile: float | None = None  # None: data/serving.yaml sla.percentile
     disaggregate: bool = False  # serving: separate prefill and decode replicas (DistServe, Dynamo, SGLang PD)
-    attention_dp: bool = False  # serving: attention data-parallel over each replica's tp GPUs (Layout.attention_dp)
+    # serving: attention data-parallel over each replica's tp GPUs (Layout.attention_dp); None: both are searched
+    # for MoE models (SGLang and TensorRT-LLM serve DeepSeek and Qwen3 MoE that way), tensor parallelism for dense
+    attention_dp: bool | None = None
     sort: SortKey = SortKey.cost
     top: int = 5
     include_unfit: bool = False
