@@ -83,6 +83,15 @@ def engine_profile(engine: str):  # noqa: ANN201 - the engine's namespace from d
         raise CatalogError(f"data/compute.yaml: no engine profile for '{engine}' (have: {', '.join(engines)})") from None
 
 
+def gemm_ceiling_ratio(g: GpuFacts, eng) -> float:  # noqa: ANN001 - an engine profile
+    """This GPU's measured GEMM ceiling over the one the engine's FLOP efficiency was calibrated on
+    (data/compute.yaml ``flop_efficiency_reference``); 1 for engines calibrated on the devices themselves."""
+    ref = eng.flop_efficiency_reference
+    if ref is None:
+        return 1.0
+    return g.mamf_fraction / next(c.mamf_fraction for c in compute_data().gpu_classes if c.id == ref)
+
+
 def engine_overhead_s(eng, kind: str, layers: float) -> float:  # noqa: ANN001
     """Scheduler, sampling and launch overhead of one engine step: per step (by device kind) + per layer."""
     return eng.step_overhead_s_by_kind.get(kind, eng.step_overhead_s) + eng.layer_overhead_s * layers
@@ -126,7 +135,7 @@ def replica_costs(model: ModelSpec, gpu: GpuSpec, workload: Workload, layout: La
     dtype = matmul_dtype(w, g)
     # FP8 matmuls at the GEMM-level FP8 speed-up (data/compute.yaml inference), not training's end-to-end one
     inf_p = compute_data().inference
-    _, rate = achieved_rate(g, dtype, eng.flop_efficiency, inf_p.fp8_gemm_speedup_vs_bf16)
+    _, rate = achieved_rate(g, dtype, eng.flop_efficiency * gemm_ceiling_ratio(g, eng), inf_p.fp8_gemm_speedup_vs_bf16)
     if quantized:
         rate *= eng.quant_flop_efficiency
     q_bw = eng.quant_bandwidth_efficiency if quantized else 1.0

@@ -260,6 +260,9 @@ class EngineProfile(_Strict):
     allreduce_latency_s: Annotated[float, Field(ge=0)]
     continuous_batching: bool
     source: str
+    # the gpu_classes id whose measured GEMM ceiling flop_efficiency was calibrated against: other classes scale it
+    # by their mamf_fraction over that one's (None: flop_efficiency is a share of any device's peak as it stands)
+    flop_efficiency_reference: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -297,6 +300,14 @@ class ComputeData(_Strict):
     engines: dict[str, EngineProfile]
     cost: CostParams
     calibration: tuple[CalibrationPoint, ...] = ()
+
+    def __post_init__(self) -> None:
+        classes = {c.id for c in self.gpu_classes}
+        bad = [f"engines.{n}.flop_efficiency_reference {e.flop_efficiency_reference!r} is no gpu_classes id"
+               for n, e in self.engines.items()
+               if e.flop_efficiency_reference is not None and e.flop_efficiency_reference not in classes]
+        if bad:
+            raise ValueError("; ".join(bad))
 
 
 # ============================================================================================ frameworks.yaml
