@@ -84,8 +84,12 @@ def test_attention_dp_plan_holds_more_sequences_and_says_so():
 
 
 @pytest.mark.parametrize("engine,pairs,flag", [
-    ("sglang", {"--tp-size": "8", "--dp-size": "8"}, "--enable-dp-attention"),
-    ("vllm", {"--tensor-parallel-size": "1", "--data-parallel-size": "8"}, "--enable-expert-parallel"),
+    # SGLang's limits are the replica's (ServerArgs divides --max-running-requests and --chunked-prefill-size by
+    # --dp-size); each vLLM DP rank is its own engine core, so its limits are per rank: 512 sequences over 8 ranks
+    ("sglang", {"--tp-size": "8", "--dp-size": "8", "--max-running-requests": "512",
+                "--chunked-prefill-size": "8192"}, "--enable-dp-attention"),
+    ("vllm", {"--tensor-parallel-size": "1", "--data-parallel-size": "8", "--max-num-seqs": "64",
+              "--max-num-batched-tokens": "8192"}, "--data-parallel-size"),
 ])
 def test_export_carries_attention_dp(engine, pairs, flag):
     r = invoke(*ARGS, "--attention-dp", "--engine", engine, "--export", engine)

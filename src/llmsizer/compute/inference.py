@@ -211,6 +211,9 @@ def replica_costs(model: ModelSpec, gpu: GpuSpec, workload: Workload, layout: La
     c.budget = float(sched.step_tokens or (engine_memory(w).prefill_small if small else engine_memory(w).prefill)
                      or P)
     c.max_seqs = (sched.max_num_seqs_small_gpu if small and sched.max_num_seqs_small_gpu else sched.max_num_seqs)
+    if layout.attention_dp and sched.attention_dp_limits == "per_rank":
+        # every attention rank schedules its own batch and token budget (data/serving.yaml attention_dp_limits)
+        c.budget, c.max_seqs = c.budget * tp, c.max_seqs * tp
     # the engine's KV pool: what is left after the weights and the profiled transient (TRT-LLM keeps 10% back)
     slots = max_conc
     if sched.kv_allocation == "on_demand" and per_seq > 0 and free > 0:

@@ -29,6 +29,10 @@ class EngineScheduling(_Strict):
     kv_allocation: Literal["reserved", "on_demand"] = "reserved"
     # the weights an app downloads when no quantization is named (Ollama's library tags): a --quant value
     default_quant: str | None = None
+    # under attention data parallelism (--attention-dp): "per_rank": every attention rank schedules its own
+    # max_num_seqs and step token budget (vLLM: each DP rank is its own engine core), so a replica of tp ranks holds
+    # tp times them; "global": the limits are the replica's, divided among the ranks (SGLang)
+    attention_dp_limits: Literal["per_rank", "global"] = "global"
     source: Source
 
 

@@ -71,9 +71,9 @@ _SERVER_FLAGS = {
 
 def _attention_dp_args(engine: str, p: Plan, replicas: bool) -> tuple[int, list[str]]:
     """(tensor-parallel size, flags) of an attention-DP replica: SGLang keeps --tp-size and adds
-    --enable-dp-attention with --dp-size of the same degree; vLLM runs it as --data-parallel-size ranks of TP 1 with
-    --enable-expert-parallel (docs.vllm.ai, "Data Parallel Deployment": MoE layers form one EP group across the DP
-    ranks)."""
+    --enable-dp-attention with --dp-size of the same degree; vLLM runs it as --data-parallel-size ranks of TP 1
+    (docs.vllm.ai, "Data Parallel Deployment": the expert layers form one DP x TP tensor-parallel group, or an
+    expert-parallel one with --enable-expert-parallel)."""
     lay = p.layout
     if replicas and lay.dp > 1:
         raise refuse(engine, f"the plan runs {lay.dp} copies of an attention-DP replica, and one {engine} server's "
@@ -81,8 +81,8 @@ def _attention_dp_args(engine: str, p: Plan, replicas: bool) -> tuple[int, list[
                      "one replica per copy)", ("export",))
     if engine == "sglang":
         return lay.tp, ["--enable-dp-attention", "--dp-size", str(lay.tp)]
-    flags = ["--data-parallel-size", str(lay.tp)]
-    return 1, flags if lay.ep > 1 else [*flags, "--enable-expert-parallel"]
+    # vLLM's experts form one tensor-parallel group over the DP ranks unless --enable-expert-parallel (lay.ep)
+    return 1, ["--data-parallel-size", str(lay.tp)]
 
 
 def server_args(result: PlanResult, p: Plan, engine: str, *, replicas: bool = True) -> list[str]:
@@ -95,8 +95,9 @@ def server_args(result: PlanResult, p: Plan, engine: str, *, replicas: bool = Tr
     args = [*cmd, *([model] if model else []), hf_name(result.model), tp, str(tp_size)]
     if engine == "vllm" or lay.pp > 1:
         args += [pp, str(lay.pp)]
-    args += [context, str(w.context_tokens), share, memory_share(p), seqs, str(batch_limit(result, p)),
-             *token_budget(budget, p), "--dtype", dtype_arg(result)]
+    ranks = _ranks_per_limit(engine, p)
+    args += [context, str(w.context_tokens), share, memory_share(p), seqs, str(-(-batch_limit(result, p) // ranks)),
+             *token_budget(budget, p, ranks), "--dtype", dtype_arg(result)]
     if lay.ep > 1:
         args += ep(lay.ep)
     args += adp
@@ -118,10 +119,20 @@ def batch_limit(result: PlanResult, p: Plan) -> int:
     return p.inference.replica_concurrency if p.inference is not None else w.concurrency
 
 
-def token_budget(flag: str, p: Plan) -> list[str]:
-    """The per-step token budget the plan's serving model assumed (the engine's default, data/serving.yaml)."""
+def token_budget(flag: str, p: Plan, ranks: int = 1) -> list[str]:
+    """The per-step token budget the plan's serving model assumed (the engine's default, data/serving.yaml), per
+    scheduling rank."""
     costs = p.inference.costs if p.inference is not None else None
-    return [flag, str(int(costs.budget))] if costs is not None and costs.continuous else []
+    return [flag, str(int(costs.budget // ranks))] if costs is not None and costs.continuous else []
+
+
+def _ranks_per_limit(engine: str, p: Plan) -> int:
+    """How many schedulers share the replica's limits: an attention-DP replica's ranks where each keeps its own
+    (vLLM; data/serving.yaml attention_dp_limits), else 1."""
+    from llmsizer.data.serving import engine_serving
+
+    per_rank = p.layout.attention_dp and engine_serving(engine).attention_dp_limits == "per_rank"
+    return p.layout.tp if per_rank else 1
 
 
 def memory_share(p: Plan) -> str:
