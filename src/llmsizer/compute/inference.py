@@ -83,7 +83,7 @@ def engine_profile(engine: str):  # noqa: ANN201 - the engine's namespace from d
         raise CatalogError(f"data/compute.yaml: no engine profile for '{engine}' (have: {', '.join(engines)})") from None
 
 
-def gemm_ceiling_ratio(g: GpuFacts, eng) -> float:  # noqa: ANN001 - an engine profile
+def gemm_ceiling_ratio(g: GpuFacts, eng) -> float:
     """This GPU's measured GEMM ceiling over the one the engine's FLOP efficiency was calibrated on
     (data/compute.yaml ``flop_efficiency_reference``); 1 for engines calibrated on the devices themselves."""
     ref = eng.flop_efficiency_reference
