@@ -139,6 +139,13 @@ def test_ollama_sizes_the_weights_it_downloads_by_default():
     plain = json.loads(invoke("plan", "--model", "llama-3.1-8b", "--gpu", "m2-pro", "--engine", "llama.cpp",
                               "--format", "json").stdout)
     assert plain["workload"]["quant"] == "none"
+    # --quant none, said: Ollama's 16-bit tags (8b-instruct-fp16, 16GB), no default applied and no note
+    r = invoke("plan", "--model", "llama-3.1-8b", "--gpu", "m2-max", "--engine", "ollama", "--quant", "none",
+               "--format", "json")
+    assert r.exit_code == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["workload"]["quant"] == "none" and "ollama downloads" not in r.stderr
+    assert doc["plans"][0]["memory_per_gpu"]["weights_bytes"] == pytest.approx(16.1e9, rel=0.03)
 
 
 def test_without_an_engine_macs_and_cpus_are_sized_with_llama_cpp_beside_vllm_gpus():

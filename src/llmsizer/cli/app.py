@@ -178,7 +178,7 @@ def plan(
     precision: Annotated[Precision, typer.Option(
         help="Weights and compute: bf16/fp16/fp8 (16-bit weights), fp32, or fp32-amp (fp32 weights under bf16 "
         "autocast).")] = Precision.bf16,
-    quant: Annotated[Quant, typer.Option(help="Weight quantization (inference; QLoRA uses nf4).")] = Quant.none,
+    quant: Annotated[Optional[Quant], typer.Option(help="Weight quantization (inference; QLoRA uses nf4). Default: what a model file stores, else the app's default download (ollama: q4_k_m), else none (16-bit).")] = None,
     optimizer: Annotated[Optimizer, typer.Option(help="Optimizer; adamw keeps fp32 master weights.")] = Optimizer.adamw,
     seq_len: Annotated[Optional[int], typer.Option(min=1, max=10_000_000, help="Training sequence length [tokens]; default 2048 (4096 for pretrain).")] = None,
     batch: Annotated[Optional[int], typer.Option(min=1, max=65536, help="Training micro-batch per GPU [sequences]; searched if not given.")] = None,

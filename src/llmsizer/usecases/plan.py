@@ -53,7 +53,7 @@ class PlanRequest:
     # the job
     mode: Mode = Mode.inference
     precision: Precision = Precision.bf16
-    quant: Quant = Quant.none
+    quant: Quant | None = None  # None: what the model file stores, else the app's default download, else none
     optimizer: Optimizer | None = None
     seq_len: int | None = None
     micro_batch: int | None = None
@@ -381,7 +381,7 @@ def plan_request(r: PlanRequest) -> PlanOutcome:
     """Answer ``r``: resolve the model, build the job, search; the result's notes say every assumption, in order."""
     cat = load_catalog(tuple(r.catalog_files))
     model, notes, loaded = resolve_model(cat, r.model, r.params)
-    if loaded is not None and loaded.quant and r.quant is Quant.none and r.mode is Mode.inference:
+    if loaded is not None and loaded.quant and r.quant is None and r.mode is Mode.inference:
         r = replace(r, quant=Quant(loaded.quant))
         notes.append(message("file_quant", quant=loaded.quant))
     if r.engine is None and r.mode is Mode.inference and r.gpu_ids and all(
@@ -389,7 +389,7 @@ def plan_request(r: PlanRequest) -> PlanOutcome:
         # vLLM, SGLang and TensorRT-LLM need CUDA or ROCm: on Apple silicon and CPUs people serve with llama.cpp
         r = replace(r, engine=Engine.llama_cpp)
         notes.append(message("engine_for_hardware", engine=Engine.llama_cpp.value))
-    if r.mode is Mode.inference and r.quant is Quant.none and r.engine is not None and (
+    if r.mode is Mode.inference and r.quant is None and r.engine is not None and (
             loaded is None or not loaded.quant):
         # an app that downloads quantized weights by default (Ollama's library tags): size what it runs
         from llmsizer.data.serving import engine_serving
@@ -398,6 +398,8 @@ def plan_request(r: PlanRequest) -> PlanOutcome:
         if app_quant is not None:
             r = replace(r, quant=Quant(app_quant))
             notes.append(message("app_quant", engine=r.engine.value, quant=app_quant))
+    if r.quant is None:  # not given and nothing implies one: the stored 16-bit weights (QLoRA's nf4 comes later)
+        r = replace(r, quant=Quant.none)
     workload, ignored = build_workload(r)
     if r.engine is None:  # Macs and CPU sockets among the GPUs: sized with llama.cpp, the rest with vLLM
         result = plan_by_engine(cat, model, workload, build_constraints(r, cat), explain=r.explain)

@@ -239,7 +239,7 @@ MESSAGES = {
         f"{p['total_params'] / 1e9:.3f}B parameters ({p['total_params'] / p['params'] - 1:+.1%} vs requested)"),
     "app_quant": lambda p, n, f: (
         f"{n('quant')} not given: {p['engine']} downloads {p['quant']} weights by default, so they are sized; "
-        f"{n('engine')} llama.cpp sizes the same runtime with other weights (16-bit with {n('quant')} none)"),
+        f"{n('quant')} none sizes its 16-bit weights"),
     "file_quant": lambda p, n, f: f"weights are stored as {p['quant']} in the file: sizing with {n('quant')} {p['quant']}",
     "text": lambda p, n, f: p["text"],
     "searched": lambda p, n, f: f"searched {p['evaluated']:,} configurations in {p['ms']:.0f} ms",

@@ -225,7 +225,7 @@ MESSAGES = {
         f"共 {p['total_params'] / 1e9:.3f}B 参数（相对请求值 {p['total_params'] / p['params'] - 1:+.1%}）"),
     "app_quant": lambda p, n, f: (
         f"未指定 {n('quant')}：{p['engine']} 默认下载 {p['quant']} 权重，因此按它估算；"
-        f"{n('engine')} llama.cpp 可用同一运行时估算其他权重（{n('quant')} none 为 16 位）"),
+        f"{n('quant')} none 按 16 位权重估算"),
     "file_quant": lambda p, n, f: f"文件中的权重以 {p['quant']} 格式存储：按 {n('quant')} {p['quant']} 估算",
     "text": lambda p, n, f: p["text"],
     "searched": lambda p, n, f: f"共评估 {p['evaluated']:,} 种配置，耗时 {p['ms']:.0f} ms",
