@@ -65,7 +65,7 @@ def test_median_error_per_category(results, category, median_limit):
 @pytest.mark.parametrize("quantity,median_limit", [("ttft_seconds", 0.15), ("tpot_seconds", 0.10)])
 def test_serving_latency_medians(results, quantity, median_limit):
     # issue 17's targets on held-out runs are TTFT <= 25% and TPOT <= 10%; these are the shipped cases (NIM's 70B
-    # sweep and the Hazy Research batch-1 figures are calibration): TTFT 10%, TPOT 5% (17% before the FP8 GEMM
+    # sweep and the Hazy Research batch-1 figures are calibration): TTFT 12%, TPOT 5% (17% before the FP8 GEMM
     # speed-up and the per-layer kernel-boundary cost; InferenceX's DeepSeek-R1 sweep and one two-node TP16 run
     # are checks: see docs/serving.md)
     errs = sorted(abs(r.error) for r in results if r.category == "inference" and r.quantity == quantity

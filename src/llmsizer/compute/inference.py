@@ -177,8 +177,7 @@ def replica_costs(model: ModelSpec, gpu: GpuSpec, workload: Workload, layout: La
     if layout.attention_dp and tp > 1:
         # attention data parallelism: one prompt's attention (its projections and the attention core) runs on the
         # one GPU that holds its sequence; only the MLPs and experts spread over the tp GPUs
-        f_attn = 2.0 * sum(x.active_params for x in led.matrices if x.kind == "attn") \
-            + 2.0 * led.attention_flops_per_token(P / 2.0)
+        f_attn = 2.0 * led.params.attention + 2.0 * led.attention_flops_per_token(P / 2.0)
         t_pf_comp = P * ((fpt_prefill - f_attn) / tp + f_attn) / rate
     # every stage streams its weights at least once (the routed experts through their grouped GEMMs)
     t_pf_mem = (w_gpu * (1.0 - exp_frac) / bw + w_gpu * exp_frac / bw_expert) * pp

@@ -176,8 +176,8 @@ class Layout:
     prefill_replicas: int = 0  # serving, disaggregated: how many of the dp replicas only prefill (0: co-located)
     # serving: the tp GPUs of a replica run attention data-parallel (each GPU its own sequences with every KV head
     # and the whole attention weights) and the MLPs and experts tensor- or expert-parallel over all of them
-    # (SGLang --enable-dp-attention, TensorRT-LLM enable_attention_dp, vLLM --data-parallel-size with
-    # --enable-expert-parallel); the KV cache is then never replicated across ranks
+    # (SGLang --enable-dp-attention, TensorRT-LLM enable_attention_dp, vLLM --data-parallel-size, its experts
+    # expert-parallel with --enable-expert-parallel); the KV cache is then never replicated across ranks
     attention_dp: bool = False
 
     # No __post_init__ validation: the search builds many of these, and every degree it builds is >= 1 by
